@@ -1,0 +1,32 @@
+// sea-mq: the operator CLI. Verbs live in src/cli/, one file each.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "seamq/cli/commands.hpp"
+#include "seamq/core/error.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"sea-mq: transactional outbox, inbox and dead letters on PostgreSQL and NATS JetStream",
+                 "sea-mq"};
+    app.require_subcommand(1);
+    seamq::cli::add_version_command(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+        return e.get_exit_code();  // a command's own verdict (see commands.hpp)
+    } catch (const CLI::ParseError& e) {
+        // CLI11 uses exit code 0 for --help; every other parse error is a usage error.
+        const int code = app.exit(e);
+        return code == 0 ? 0 : 2;
+    } catch (const seamq::Error& e) {
+        std::cerr << "sea-mq: " << e.what() << "\n";
+        const auto code = e.code();
+        return (code == seamq::Errc::invalid_argument || code == seamq::Errc::config) ? 2 : 1;
+    } catch (const std::exception& e) {
+        std::cerr << "sea-mq: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

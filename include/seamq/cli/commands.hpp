@@ -1,0 +1,13 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+//! Each verb of the `sea-mq` CLI adds itself to the application here. A command's
+//! callback reports failure by throwing CLI::RuntimeError(1) (the operation failed,
+//! e.g. an invalid envelope) or seamq::Error (mapped to exit codes by main).
+//! Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error.
+namespace seamq::cli {
+
+void add_version_command(CLI::App& app);
+
+}  // namespace seamq::cli
