@@ -1,0 +1,149 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "seamq/postgres/error.hpp"
+#include "seamq/postgres/param.hpp"
+#include "seamq/postgres/result.hpp"
+
+struct pg_conn;  // libpq's PGconn, kept out of this header
+
+namespace seamq::postgres {
+
+//! How to reach the server. `conninfo` is anything libpq accepts: a postgresql:// URL or a
+//! `host=... port=... dbname=...` string. Values given there win over the fields below.
+struct ConnectOptions {
+    std::string conninfo;
+    std::chrono::seconds connect_timeout{10};
+    std::string application_name = "sea-mq";
+};
+
+//! An asynchronous notification received on a LISTENed channel.
+struct Notification {
+    std::string channel;
+    std::string payload;
+    int backend_pid = 0;  //!< the notifying session
+};
+
+//! Keys for session/transaction advisory locks. sea-mq uses the two-int4 form
+//! (namespace, hashtext(name)), which never collides with an application's
+//! single-bigint advisory locks; see db/migrations/README.md for the namespaces taken.
+struct AdvisoryKey {
+    std::int32_t space = 0;
+    std::int32_t key = 0;
+};
+
+//! One PostgreSQL session (RAII over PGconn). Not thread-safe: one thread at a time, as
+//! libpq. Statements take text parameters ($1, $2, ...) and return a Result, or throw
+//! SqlError (a seamq::Error with Errc::postgres). Prepared statements and LISTENed
+//! channels are remembered and restored by reconnect(); session advisory locks are not
+//! (the server released them with the old session), which is what leader election wants.
+class Connection {
+public:
+    explicit Connection(ConnectOptions options);
+    explicit Connection(std::string conninfo) : Connection(ConnectOptions{std::move(conninfo)}) {}
+    ~Connection();
+    Connection(Connection&& other) noexcept;
+    Connection& operator=(Connection&& other) noexcept;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    //! Runs `sql` with no parameters through the simple query protocol: several
+    //! statements separated by `;` are allowed (used for migrations). Returns the last
+    //! statement's result.
+    Result exec_script(std::string_view sql);
+
+    //! Runs one statement with text parameters (extended protocol).
+    Result exec(std::string_view sql, std::span<const Param> params);
+    Result exec(std::string_view sql, std::initializer_list<Param> params) {
+        return exec(sql, std::span<const Param>(params.begin(), params.size()));
+    }
+    Result exec(std::string_view sql) { return exec(sql, std::span<const Param>{}); }
+    template <typename... Args>
+    requires(sizeof...(Args) > 0) Result exec(std::string_view sql, Args&&... args) {
+        const Param params[] = {Param(std::forward<Args>(args))...};
+        return exec(sql, std::span<const Param>(params));
+    }
+
+    //! Prepares `sql` under `name` on this session (and again after reconnect()).
+    //! Preparing a name twice with the same SQL is a no-op; with different SQL it throws.
+    void prepare(const std::string& name, std::string_view sql);
+    bool is_prepared(const std::string& name) const { return prepared_.contains(name); }
+    Result exec_prepared(const std::string& name, std::span<const Param> params);
+    Result exec_prepared(const std::string& name, std::initializer_list<Param> params) {
+        return exec_prepared(name, std::span<const Param>(params.begin(), params.size()));
+    }
+    Result exec_prepared(const std::string& name) { return exec_prepared(name, std::span<const Param>{}); }
+    template <typename... Args>
+    requires(sizeof...(Args) > 0) Result exec_prepared(const std::string& name, Args&&... args) {
+        const Param params[] = {Param(std::forward<Args>(args))...};
+        return exec_prepared(name, std::span<const Param>(params));
+    }
+
+    //! LISTEN on `channel` (any string; quoted as an identifier). Remembered for reconnect().
+    void listen(std::string_view channel);
+    void unlisten(std::string_view channel);
+    //! pg_notify(channel, payload): delivered to listeners when the current transaction
+    //! commits (at once outside a transaction), never when it rolls back.
+    void notify(std::string_view channel, std::string_view payload = {});
+    //! Notifications already received, without waiting (reads what the socket holds).
+    std::vector<Notification> consume_notifications();
+    //! Waits up to `timeout` for one notification (poll on PQsocket). nullopt on timeout.
+    //! Throws SqlError with is_connection_lost() when the server goes away meanwhile.
+    std::optional<Notification> wait_for_notification(std::chrono::milliseconds timeout);
+
+    //! pg_try_advisory_lock: a session-level lock held until unlock or the session ends.
+    bool try_advisory_lock(AdvisoryKey key);
+    //! pg_advisory_unlock; false when this session did not hold it.
+    bool advisory_unlock(AdvisoryKey key);
+    //! The key sea-mq uses for `name` in `space`: (space, hashtext(name)) computed by the
+    //! server, so SQL functions and C++ agree on it.
+    AdvisoryKey advisory_key(std::int32_t space, std::string_view name);
+
+    //! True when libpq considers the connection good; does not talk to the server.
+    bool is_alive() const noexcept;
+    //! Round trip `SELECT 1`; false (never throws) when the session is gone.
+    bool ping() noexcept;
+    //! Drops the session and connects again with the same options, then restores
+    //! prepared statements and LISTENs. Throws SqlError when the server is unreachable.
+    void reconnect();
+
+    //! Whether a transaction block is open (PQtransactionStatus is INTRANS or INERROR).
+    bool in_transaction() const noexcept;
+    int backend_pid() const noexcept;
+    int server_version() const noexcept;  //!< e.g. 150003
+    const ConnectOptions& options() const noexcept { return options_; }
+    int socket() const noexcept;
+    pg_conn* native_handle() const noexcept { return connection_; }
+
+    //! Wraps the current libpq error of this connection (for callers using
+    //! native_handle() directly, e.g. pipeline mode) into a SqlError.
+    [[noreturn]] void throw_error(std::string_view operation, pg_result* result = nullptr) const;
+
+private:
+    void connect();
+    void close() noexcept;
+    Result check(pg_result* result, std::string_view operation) const;
+    void prepare_on_server(const std::string& name, const std::string& sql);
+    void read_input(std::string_view operation);
+    std::optional<Notification> next_notification();
+
+    ConnectOptions options_;
+    pg_conn* connection_ = nullptr;
+    std::map<std::string, std::string> prepared_;
+    std::set<std::string> channels_;
+};
+
+//! Quotes `identifier` for SQL (double quotes, embedded quotes doubled).
+std::string quote_identifier(std::string_view identifier);
+
+}  // namespace seamq::postgres
