@@ -1,0 +1,115 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nats/nats.h>
+
+#include "seamq/nats/message.hpp"
+#include "seamq/nats/subscription.hpp"
+
+namespace seamq::nats {
+
+//! Something that happened to a connection, reported to ConnectionOptions::on_event
+//! from nats.c's callback thread (keep the handler short and non-blocking).
+enum class ConnectionEvent {
+    connected,     //!< first connect succeeded after retrying (retry_on_failed_connect)
+    disconnected,  //!< lost the server; reconnecting unless closed
+    reconnected,   //!< connected again (possibly to another server of the list)
+    closed,        //!< closed for good (close(), destructor, or reconnects exhausted)
+    error,         //!< asynchronous error (slow consumer, permission violation...)
+};
+std::string_view to_string(ConnectionEvent event) noexcept;
+
+//! Mirrors natsConnStatus.
+enum class ConnectionStatus { disconnected, connecting, connected, closed, reconnecting, draining };
+std::string_view to_string(ConnectionStatus status) noexcept;
+
+//! How often each event happened since the connection was created.
+struct ConnectionCounters {
+    std::uint64_t disconnects = 0;
+    std::uint64_t reconnects = 0;
+    std::uint64_t async_errors = 0;
+    bool closed = false;
+};
+
+struct ConnectionOptions {
+    //! Server URLs; each entry may itself be a comma-separated list ("nats://a:4222,nats://b:4222").
+    std::vector<std::string> servers;
+    std::string name = "sea-mq";  //!< shown in the server's connz
+    std::chrono::milliseconds connect_timeout{2000};
+    //! If the first connect fails, keep trying in the background instead of throwing;
+    //! the constructor then returns a connection that is not connected yet.
+    bool retry_on_failed_connect = false;
+    int max_reconnect = -1;  //!< -1: reconnect forever
+    std::chrono::milliseconds reconnect_wait{500};
+    std::chrono::milliseconds reconnect_jitter{250};
+    //! Bytes published while disconnected are buffered up to this bound; beyond it a
+    //! publish fails instead of growing memory.
+    int reconnect_buffer_bytes = 8 * 1024 * 1024;
+    std::chrono::milliseconds ping_interval{20000};
+    int max_pings_out = 3;
+    //! Called for every ConnectionEvent with a human-readable detail (URL, error text).
+    std::function<void(ConnectionEvent, const std::string& detail)> on_event;
+
+    //! Splits "a,b , c" into {"a","b","c"} (empty entries dropped).
+    static std::vector<std::string> split_urls(std::string_view comma_separated);
+    //! Convenience: options for a comma-separated URL list.
+    static ConnectionOptions from_urls(std::string_view comma_separated, std::string name = "sea-mq");
+};
+
+//! One NATS connection (RAII over natsConnection). Thread-safe like nats.c itself.
+//! Not movable: nats.c callbacks refer to its state.
+class Connection {
+public:
+    //! Connects; throws NatsError when no server is reachable (unless
+    //! retry_on_failed_connect), seamq::Error(invalid_argument) when no URL is given.
+    explicit Connection(ConnectionOptions options);
+    ~Connection();  //!< closes, waits (bounded) for the closed callback
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    bool is_connected() const;
+    ConnectionStatus status() const;
+    std::string connected_url() const;  //!< "" when not connected
+    ConnectionCounters counters() const;
+    const ConnectionOptions& options() const { return options_; }
+    std::int64_t max_payload() const;
+
+    //! Round trip to the server: everything published before is processed.
+    void flush(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    //! Core publish (no JetStream ack).
+    void publish(const OutgoingMessage& message);
+    void publish(std::string_view subject, std::string_view payload);
+    //! Request/reply; throws NatsError (timeout, no responders).
+    Message request(std::string_view subject, std::string_view payload,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    Message request(const OutgoingMessage& message, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    //! Callback subscription; `handler` runs on nats.c's delivery thread for this subscription.
+    Subscription subscribe(std::string_view subject, MessageHandler handler, std::string_view queue_group = {});
+    //! Synchronous subscription: read with Subscription::next().
+    Subscription subscribe_sync(std::string_view subject, std::string_view queue_group = {});
+    //! A fresh unique inbox subject.
+    std::string new_inbox() const;
+
+    //! Drains subscriptions and publishes, then closes (bounded by `timeout`).
+    void drain(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    void close();
+
+    natsConnection* native() const noexcept { return connection_; }
+
+    struct State;  //!< shared with nats.c callbacks (defined in src/nats)
+
+private:
+    ConnectionOptions options_;
+    std::shared_ptr<State> state_;
+    natsConnection* connection_ = nullptr;
+};
+
+}  // namespace seamq::nats

@@ -1,0 +1,30 @@
+#pragma once
+
+// Internal to seamq_nats: the one place where natsStatus becomes NatsError.
+
+#include <string>
+#include <string_view>
+
+#include <nats/nats.h>
+
+#include "seamq/nats/error.hpp"
+
+namespace seamq::nats::detail {
+
+//! Builds the NatsError for a failed nats.c call: "<what>: <nats.c last error text>
+//! (status <name>[, JetStream error <code>])" plus a hint for well-known cases.
+NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_error_code = static_cast<jsErrCode>(0));
+
+//! Throws make_error(...) unless `status` is NATS_OK.
+inline void check(natsStatus status, std::string_view what, jsErrCode js_error_code = static_cast<jsErrCode>(0)) {
+    if (status != NATS_OK) throw make_error(status, what, js_error_code);
+}
+
+//! Milliseconds as nats.c's int64_t, at least 1 for a positive duration.
+template <typename Duration>
+std::int64_t to_millis(Duration duration) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+    return ms <= 0 && duration.count() > 0 ? 1 : static_cast<std::int64_t>(ms);
+}
+
+}  // namespace seamq::nats::detail

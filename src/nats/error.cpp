@@ -1,0 +1,75 @@
+#include <string>
+
+#include <fmt/format.h>
+
+#include "seamq/nats/error.hpp"
+#include "src/nats/check.hpp"
+
+namespace seamq::nats {
+
+bool NatsError::no_responders() const noexcept {
+    return status_ == NATS_NO_RESPONDERS || js_error_code_ == JSNotEnabledErr;
+}
+
+bool NatsError::timed_out() const noexcept { return status_ == NATS_TIMEOUT; }
+
+ErrorKind classify(int status, int js_error_code) noexcept {
+    switch (js_error_code) {
+        case 0: break;
+        // nats.c reports "no responders" during a stream leader election as 10076.
+        case JSNotEnabledErr:
+        case JSClusterNotAvailErr:
+        case JSClusterNotLeaderErr:
+        case JSClusterIncompleteErr:
+        case JSClusterNoPeersErr:
+        case JSRaftGeneralErr:
+        case JSStreamStoreFailedErr:
+        case JSInsufficientResourcesErr: return ErrorKind::transient;
+        default: return ErrorKind::permanent;  // 10060 expected stream, 10054 too large, ...
+    }
+    switch (status) {
+        case NATS_TIMEOUT:
+        case NATS_NO_RESPONDERS:
+        case NATS_CONNECTION_CLOSED:
+        case NATS_CONNECTION_DISCONNECTED:
+        case NATS_NO_SERVER:
+        case NATS_IO_ERROR:
+        case NATS_STALE_CONNECTION:
+        case NATS_NOT_YET_CONNECTED:
+        case NATS_DRAINING:
+        case NATS_SLOW_CONSUMER:
+        case NATS_ERR:  // the async publish stall ("too many outstanding") and similar
+            return ErrorKind::transient;
+        default: return ErrorKind::permanent;
+    }
+}
+
+namespace detail {
+
+namespace {
+std::string hint(natsStatus status, int js_error_code) {
+    if (js_error_code == JSNotEnabledErr || status == NATS_NO_RESPONDERS)
+        return "; either a stream leader election is under way (retry with the same Nats-Msg-Id) "
+               "or no stream captures the subject (check `sea-mq streams status`)";
+    if (js_error_code == JSStreamNotMatchErr)
+        return "; the subject is captured by another stream than the expected one: check the streams file";
+    if (js_error_code == JSStreamMessageExceedsMaximumErr || status == NATS_MAX_PAYLOAD)
+        return "; the message exceeds the stream's or server's maximum message size";
+    if (status == NATS_TIMEOUT) return "; the server did not answer in time (the write may still have been stored)";
+    if (status == NATS_NO_SERVER) return "; is nats-server running and is the URL right?";
+    return "";
+}
+}  // namespace
+
+NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_error_code) {
+    const char* last = nats_GetLastError(nullptr);
+    std::string text = (last != nullptr && *last != '\0') ? last : natsStatus_GetText(status);
+    std::string message = fmt::format("{}: {} (status {}", what, text, natsStatus_GetText(status));
+    if (js_error_code != 0) message += fmt::format(", JetStream error {}", static_cast<int>(js_error_code));
+    message += ")";
+    message += hint(status, js_error_code);
+    return NatsError(message, status, js_error_code, classify(status, js_error_code));
+}
+
+}  // namespace detail
+}  // namespace seamq::nats
