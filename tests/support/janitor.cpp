@@ -66,8 +66,11 @@ int prepare(const fs::path& root) {
         std::cerr << "janitor: process " << s.pid << " from an earlier run still lives: " << s.command
                   << "\n";
     }
+    if (!survivors.empty()) return 1;
+    // Directories left by an earlier run that crashed would be blamed on this one.
+    for (const auto& entry : fs::directory_iterator(root, ec)) fs::remove_all(entry.path(), ec);
     std::cout << "janitor: test root " << root << " ready\n";
-    return survivors.empty() ? 0 : 1;
+    return 0;
 }
 
 int check(const fs::path& root) {

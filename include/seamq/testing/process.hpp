@@ -11,10 +11,19 @@
 
 namespace seamq::testing {
 
-//! Root under which every test-owned directory lives: $SEAMQ_TEST_ROOT (set by ctest to a
-//! directory of its own per build tree) or /tmp/seamq-test. The leak check at the end of
-//! the suite fails when anything is left under it.
+//! Root under which every test-owned directory lives: $SEAMQ_TEST_ROOT, else a directory
+//! of its own per build tree (/tmp/seamq-test-<hash>). The leak check at the end of the
+//! suite fails when anything is left under it.
 std::filesystem::path test_root();
+//! The repository ($SEAMQ_SOURCE_DIR, else the tree this was built from).
+std::filesystem::path source_dir();
+//! Where sea-mq and sea-mq-worker are built ($SEAMQ_BIN_DIR, else <build>/bin).
+std::filesystem::path bin_dir();
+//! tests/node with its node_modules ($SEAMQ_NODE_DIR, else <source>/tests/node).
+std::filesystem::path node_dir();
+// These four are also exported to the environment of every test process (and so of
+// the programs it starts) as SEAMQ_TEST_ROOT, SEAMQ_SOURCE_DIR, SEAMQ_BIN_DIR and
+// SEAMQ_NODE_DIR, unless already set.
 
 //! A fresh directory under test_root(), removed (recursively) when this object dies.
 class TempDir {
@@ -42,11 +51,11 @@ unsigned short free_port();
 class ChildProcess {
 public:
     struct Options {
-        std::vector<std::string> argv;                //!< argv[0] is looked up in PATH
-        std::filesystem::path log_file;               //!< stdout+stderr; /dev/null if empty
-        std::optional<std::string> run_as_user;       //!< switch to this user (root only)
-        std::map<std::string, std::string> env;       //!< added to (or replacing in) environ
-        std::filesystem::path working_directory;      //!< unchanged if empty
+        std::vector<std::string> argv{};              //!< argv[0] is looked up in PATH
+        std::filesystem::path log_file{};             //!< stdout+stderr; /dev/null if empty
+        std::optional<std::string> run_as_user{};     //!< switch to this user (root only)
+        std::map<std::string, std::string> env{};     //!< added to (or replacing in) environ
+        std::filesystem::path working_directory{};    //!< unchanged if empty
     };
 
     ChildProcess() = default;
