@@ -2,6 +2,8 @@
 
 // Internal to seamq_nats: the one place where natsStatus becomes NatsError.
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,10 +15,12 @@ namespace seamq::nats::detail {
 
 //! Builds the NatsError for a failed nats.c call: "<what>: <nats.c last error text>
 //! (status <name>[, JetStream error <code>])" plus a hint for well-known cases.
-NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_error_code = static_cast<jsErrCode>(0));
+NatsError make_error(natsStatus status, std::string_view what,
+                     jsErrCode js_error_code = static_cast<jsErrCode>(0));
 
 //! Throws make_error(...) unless `status` is NATS_OK.
-inline void check(natsStatus status, std::string_view what, jsErrCode js_error_code = static_cast<jsErrCode>(0)) {
+inline void check(natsStatus status, std::string_view what,
+                  jsErrCode js_error_code = static_cast<jsErrCode>(0)) {
     if (status != NATS_OK) throw make_error(status, what, js_error_code);
 }
 

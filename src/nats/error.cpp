@@ -1,9 +1,9 @@
+#include "seamq/nats/error.hpp"
+
 #include <string>
 
+#include "check.hpp"
 #include <fmt/format.h>
-
-#include "seamq/nats/error.hpp"
-#include "src/nats/check.hpp"
 
 namespace seamq::nats {
 
@@ -11,7 +11,9 @@ bool NatsError::no_responders() const noexcept {
     return status_ == NATS_NO_RESPONDERS || js_error_code_ == JSNotEnabledErr;
 }
 
-bool NatsError::timed_out() const noexcept { return status_ == NATS_TIMEOUT; }
+bool NatsError::timed_out() const noexcept {
+    return status_ == NATS_TIMEOUT;
+}
 
 ErrorKind classify(int status, int js_error_code) noexcept {
     switch (js_error_code) {
@@ -55,15 +57,19 @@ std::string hint(natsStatus status, int js_error_code) {
         return "; the subject is captured by another stream than the expected one: check the streams file";
     if (js_error_code == JSStreamMessageExceedsMaximumErr || status == NATS_MAX_PAYLOAD)
         return "; the message exceeds the stream's or server's maximum message size";
-    if (status == NATS_TIMEOUT) return "; the server did not answer in time (the write may still have been stored)";
+    if (status == NATS_TIMEOUT)
+        return "; the server did not answer in time (the write may still have been stored)";
     if (status == NATS_NO_SERVER) return "; is nats-server running and is the URL right?";
     return "";
 }
 }  // namespace
 
 NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_error_code) {
-    const char* last = nats_GetLastError(nullptr);
-    std::string text = (last != nullptr && *last != '\0') ? last : natsStatus_GetText(status);
+    // nats.c keeps the last error per thread; use its text only if it is about this status.
+    natsStatus last_status = NATS_OK;
+    const char* last = nats_GetLastError(&last_status);
+    std::string text =
+        (last != nullptr && *last != '\0' && last_status == status) ? last : natsStatus_GetText(status);
     std::string message = fmt::format("{}: {} (status {}", what, text, natsStatus_GetText(status));
     if (js_error_code != 0) message += fmt::format(", JetStream error {}", static_cast<int>(js_error_code));
     message += ")";

@@ -90,9 +90,11 @@ public:
     //! Request/reply; throws NatsError (timeout, no responders).
     Message request(std::string_view subject, std::string_view payload,
                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
-    Message request(const OutgoingMessage& message, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    Message request(const OutgoingMessage& message,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
     //! Callback subscription; `handler` runs on nats.c's delivery thread for this subscription.
-    Subscription subscribe(std::string_view subject, MessageHandler handler, std::string_view queue_group = {});
+    Subscription subscribe(std::string_view subject, MessageHandler handler,
+                           std::string_view queue_group = {});
     //! Synchronous subscription: read with Subscription::next().
     Subscription subscribe_sync(std::string_view subject, std::string_view queue_group = {});
     //! A fresh unique inbox subject.

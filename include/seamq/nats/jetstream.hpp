@@ -24,9 +24,9 @@ struct AsyncPublishResult {
     std::string subject;
     std::optional<PubAck> ack;  //!< set on success (check ack->duplicate)
     // On failure (ack empty):
-    int status = 0;                          //!< natsStatus, e.g. NATS_TIMEOUT when MaxWait passed
-    int js_error_code = 0;                   //!< e.g. 10060 expected stream mismatch, 10054 too large
-    std::string error;                       //!< server or library text
+    int status = 0;                         //!< natsStatus, e.g. NATS_TIMEOUT when MaxWait passed
+    int js_error_code = 0;                  //!< e.g. 10060 expected stream mismatch, 10054 too large
+    std::string error;                      //!< server or library text
     ErrorKind kind = ErrorKind::transient;  //!< see classify()
     bool ok() const noexcept { return ack.has_value(); }
 };
@@ -37,12 +37,12 @@ struct AsyncPublishResult {
 using PublishResultHandler = std::function<void(const AsyncPublishResult&)>;
 
 struct JetStreamOptions {
-    std::string domain;                                     //!< JetStream domain; "" for none
-    std::chrono::milliseconds api_timeout{5000};            //!< stream/consumer API requests
-    std::chrono::milliseconds publish_timeout{5000};        //!< sync publish, and async ack timeout
-    std::int64_t max_pending_async = 4096;                  //!< async publishes in flight; >0
-    std::chrono::milliseconds stall_wait{5000};             //!< publish_async blocks this long at max pending
-    PublishResultHandler on_publish_result;                 //!< optional
+    std::string domain;                               //!< JetStream domain; "" for none
+    std::chrono::milliseconds api_timeout{5000};      //!< stream/consumer API requests
+    std::chrono::milliseconds publish_timeout{5000};  //!< sync publish, and async ack timeout
+    std::int64_t max_pending_async = 4096;            //!< async publishes in flight; >0
+    std::chrono::milliseconds stall_wait{5000};       //!< publish_async blocks this long at max pending
+    PublishResultHandler on_publish_result;           //!< optional
 };
 
 //! Counters of asynchronous publishing since construction.
@@ -70,7 +70,8 @@ public:
 
     // --- publishing ---------------------------------------------------------------
     //! Publishes and waits for the PubAck. `timeout` 0 uses options().publish_timeout.
-    PubAck publish(const OutgoingMessage& message, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+    PubAck publish(const OutgoingMessage& message,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
     //! Hands the message to nats.c and returns; the result comes to on_publish_result.
     //! The ack times out after options().publish_timeout (MaxWait), so nothing stays pending
     //! forever. Blocks up to stall_wait while max_pending_async are in flight, then throws

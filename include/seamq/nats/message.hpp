@@ -50,17 +50,20 @@ class Message {
 public:
     Message() = default;
     //! Takes ownership of `message`; acks go out on `connection` (may be null: no acks).
-    Message(natsMsg* message, natsConnection* connection) noexcept : message_(message), connection_(connection) {}
+    Message(natsMsg* message, natsConnection* connection) noexcept
+        : message_(message), connection_(connection) {}
     ~Message();
     Message(Message&& other) noexcept
-        : message_(std::exchange(other.message_, nullptr)), connection_(other.connection_), acked_(other.acked_) {}
+        : message_(std::exchange(other.message_, nullptr)),
+          connection_(other.connection_),
+          acked_(other.acked_) {}
     Message& operator=(Message&& other) noexcept;
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
 
     explicit operator bool() const noexcept { return message_ != nullptr; }
     std::string_view subject() const;
-    std::string_view reply() const;   //!< empty if none
+    std::string_view reply() const;  //!< empty if none
     std::string_view payload() const;
     std::string payload_string() const { return std::string(payload()); }
     //! First value of header `name`, nullopt if absent.

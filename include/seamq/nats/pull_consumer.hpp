@@ -32,7 +32,8 @@ public:
     //! expiry) for the batch to fill. Returns what arrived (possibly nothing).
     std::vector<Message> fetch(int batch, std::chrono::milliseconds expires);
     //! Up to `batch` messages that are available now; does not wait for more.
-    std::vector<Message> fetch_no_wait(int batch, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    std::vector<Message> fetch_no_wait(int batch,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
     const std::string& stream() const noexcept { return stream_; }
     const std::string& consumer() const noexcept { return consumer_; }

@@ -44,7 +44,8 @@ public:
 
 private:
     friend class Connection;
-    Subscription(natsSubscription* subscription, natsConnection* connection, std::shared_ptr<HandlerState> state);
+    Subscription(natsSubscription* subscription, natsConnection* connection,
+                 std::shared_ptr<HandlerState> state);
     void reset() noexcept;
 
     natsSubscription* subscription_ = nullptr;

@@ -49,7 +49,8 @@ public:
     std::vector<StreamPlan> apply(const StreamsConfig& config);
     //! Info of the named streams (those of `config`, or every stream on the server when
     //! `names` is empty); a missing stream is skipped and reported in `missing`.
-    std::vector<nats::StreamInfo> status(const std::vector<std::string>& names, std::vector<std::string>* missing = nullptr);
+    std::vector<nats::StreamInfo> status(const std::vector<std::string>& names,
+                                         std::vector<std::string>* missing = nullptr);
 
 private:
     nats::JetStream& jetstream_;
