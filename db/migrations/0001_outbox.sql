@@ -1,0 +1,253 @@
+-- 0001_outbox: the transactional outbox (seamq.outbox_events) and its producer contract
+-- seamq.enqueue(envelope jsonb). Rows follow schemas/events/messaging/outbox-event.schema.json;
+-- the envelope checks mirror schemas/events/envelope-v1.schema.json. Design notes, including
+-- why same-subject events commit in position order: db/migrations/README.md.
+-- Applied by `sea-mq db migrate` inside a transaction: no BEGIN/COMMIT here.
+
+CREATE SCHEMA IF NOT EXISTS seamq;
+
+-- Positions are drawn by the insert trigger *after* it holds the ordering-key lock, never
+-- by a column default (a default is evaluated before BEFORE triggers run).
+CREATE SEQUENCE seamq.outbox_events_position_seq AS bigint;
+
+CREATE TABLE seamq.outbox_events (
+    id              text        PRIMARY KEY,
+    position        bigint      NOT NULL UNIQUE,
+    context         text        NOT NULL,
+    subject         text        NOT NULL,
+    type            text        NOT NULL,
+    envelope        jsonb       NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    attempts        integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error      text,
+    status          text        NOT NULL DEFAULT 'pending'
+                                CHECK (status IN ('pending', 'published', 'rejected')),
+    published_at    timestamptz,
+    stream_sequence bigint      CHECK (stream_sequence >= 1),
+    -- A published row says when and where; a rejected row says why (never dropped silently).
+    CONSTRAINT outbox_events_published_has_ack
+        CHECK (status <> 'published' OR (published_at IS NOT NULL AND stream_sequence IS NOT NULL)),
+    CONSTRAINT outbox_events_rejected_has_error
+        CHECK (status <> 'rejected' OR last_error IS NOT NULL)
+);
+ALTER SEQUENCE seamq.outbox_events_position_seq OWNED BY seamq.outbox_events.position;
+
+COMMENT ON TABLE seamq.outbox_events IS
+    'sea-mq transactional outbox: write with seamq.enqueue(envelope) in the transaction that changes the state; the relay publishes pending rows to JetStream in position order.';
+COMMENT ON COLUMN seamq.outbox_events.position IS
+    'Publication order. Rows with one (context, subject) get positions in commit order (see seamq.outbox_events_before_insert).';
+
+-- The relay's work queue: pending rows of one context in position order. Partial, so it
+-- stays small however many published rows the table keeps.
+CREATE INDEX outbox_events_pending ON seamq.outbox_events (context, position) WHERE status = 'pending';
+-- What operators look at: rejected rows (small, partial).
+CREATE INDEX outbox_events_rejected ON seamq.outbox_events (context, position) WHERE status = 'rejected';
+
+-- The subject grammar of `type`. The same pattern, character for character, as the "type"
+-- property of schemas/events/envelope-v1.schema.json (the one documented place; a test
+-- compares them). PostgreSQL's regular expressions support the lookaheads it uses.
+CREATE FUNCTION seamq.type_pattern() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN '^(?=.{1,128}$)(?!dlq\.)(?=[a-z0-9_-]{1,32}\.)[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.(?:event|command)\.(?=[a-z0-9_-]{1,64}\.v[0-9]+$)[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.v[1-9][0-9]{0,5}$';
+
+-- Raises SQLSTATE SQ001 unless envelope->attribute is a string (when required: present).
+CREATE FUNCTION seamq.check_string_attribute(envelope jsonb, attribute text, required boolean,
+                                             pattern text, max_length integer)
+    RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    value jsonb := envelope -> attribute;
+    attribute_hint constant text := 'An envelope is a CloudEvents 1.0 JSON object with specversion "1.0", id, source, '
+        'type, subject (the ordering key), time, datacontenttype and exactly one of data/data_base64; '
+        'see schemas/events/envelope-v1.schema.json.';
+BEGIN
+    IF value IS NULL THEN
+        IF required THEN
+            RAISE EXCEPTION 'invalid envelope: required attribute "%" is missing', attribute
+                USING ERRCODE = 'SQ001', DETAIL = format('event id %s', coalesce(envelope ->> 'id', '(none)')),
+                      HINT = attribute_hint;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(value) <> 'string' THEN
+        RAISE EXCEPTION 'invalid envelope: attribute "%" must be a string, got %: %', attribute,
+                jsonb_typeof(value), left(value::text, 100)
+            USING ERRCODE = 'SQ001', DETAIL = format('event id %s', coalesce(envelope ->> 'id', '(none)')),
+                  HINT = attribute_hint;
+    END IF;
+    IF (max_length IS NOT NULL AND length(value #>> '{}') > max_length)
+            OR length(value #>> '{}') = 0
+            OR (pattern IS NOT NULL AND (value #>> '{}') !~ pattern) THEN
+        RAISE EXCEPTION 'invalid envelope: attribute "%" has an invalid value: %', attribute,
+                left(value::text, 100)
+            USING ERRCODE = 'SQ001', DETAIL = format('event id %s; %s must match %s%s',
+                      coalesce(envelope ->> 'id', '(none)'), attribute, coalesce(pattern, '.+'),
+                      CASE WHEN max_length IS NULL THEN '' ELSE format(' and have at most %s characters', max_length) END),
+                  HINT = attribute_hint;
+    END IF;
+    RETURN value #>> '{}';
+END;
+$$;
+
+-- Validates and completes an outbox row from its envelope, whichever way the row arrives
+-- (seamq.enqueue, a multi-row INSERT, COPY). Every column but the relay's bookkeeping is
+-- derived from the envelope, so they can never disagree with it.
+CREATE FUNCTION seamq.outbox_events_before_insert() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    envelope jsonb := NEW.envelope;
+    event_id text;
+    event_type text;
+    attribute text;
+    value jsonb;
+BEGIN
+    IF envelope IS NULL OR jsonb_typeof(envelope) <> 'object' THEN
+        RAISE EXCEPTION 'invalid envelope: expected a JSON object, got %', coalesce(jsonb_typeof(envelope), 'NULL')
+            USING ERRCODE = 'SQ001', HINT = 'Pass the whole CloudEvents envelope as one jsonb object.';
+    END IF;
+    PERFORM seamq.check_string_attribute(envelope, 'specversion', true, '^1\.0$', NULL);
+    event_id := seamq.check_string_attribute(envelope, 'id', true, '^[!-~]{1,200}$', NULL);
+    PERFORM seamq.check_string_attribute(envelope, 'source', true, NULL, 1024);
+    PERFORM seamq.check_string_attribute(envelope, 'subject', true, NULL, 1024);
+    event_type := seamq.check_string_attribute(envelope, 'type', true, NULL, NULL);
+    IF event_type !~ seamq.type_pattern() THEN
+        RAISE EXCEPTION 'invalid envelope: type "%" is not {context}.event.{name}.v{n} or {context}.command.{name}.v{n}',
+                left(event_type, 200)
+            USING ERRCODE = 'SQ002',
+                  DETAIL = format('event id %s; type must match %s', event_id, seamq.type_pattern()),
+                  HINT = 'context and name: a lowercase letter, then lowercase letters and digits, words joined '
+                         'by single "-" or "_"; context at most 32 characters and not "dlq", name at most 64; '
+                         'n from 1 to 999999 without leading zeros; e.g. sea.event.order-placed.v1.';
+    END IF;
+    IF envelope ? 'data' AND envelope ? 'data_base64' THEN
+        RAISE EXCEPTION 'invalid envelope: both "data" and "data_base64" are present'
+            USING ERRCODE = 'SQ003', DETAIL = format('event id %s', event_id),
+                  HINT = 'Send a JSON payload in data, or binary bytes base64-encoded in data_base64, not both.';
+    END IF;
+    IF NOT (envelope ? 'data' OR envelope ? 'data_base64') THEN
+        RAISE EXCEPTION 'invalid envelope: neither "data" nor "data_base64" is present'
+            USING ERRCODE = 'SQ003', DETAIL = format('event id %s', event_id),
+                  HINT = 'Every event carries a payload: data (JSON, may be {}) or data_base64 (binary).';
+    END IF;
+    PERFORM seamq.check_string_attribute(envelope, 'data_base64', false,
+        '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$', NULL);
+    -- Producers in any language may leave these two out; the stored envelope is complete.
+    IF NOT envelope ? 'time' THEN
+        envelope := envelope || jsonb_build_object('time',
+            to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
+    END IF;
+    PERFORM seamq.check_string_attribute(envelope, 'time', true,
+        '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$', NULL);
+    IF NOT envelope ? 'datacontenttype' AND envelope ? 'data' THEN
+        envelope := envelope || jsonb_build_object('datacontenttype', 'application/json');
+    END IF;
+    PERFORM seamq.check_string_attribute(envelope, 'datacontenttype', true,
+        '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}(?:;[ -~]{0,200})?$', NULL);
+    FOR attribute, value IN SELECT key, v FROM jsonb_each(envelope) AS e(key, v) LOOP
+        IF attribute !~ '^(?:[a-z0-9]{1,20}|data_base64)$' THEN
+            RAISE EXCEPTION 'invalid envelope: attribute name "%" is not allowed', left(attribute, 100)
+                USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id),
+                      HINT = 'CloudEvents attribute names are lowercase ASCII letters and digits, at most 20 characters.';
+        END IF;
+        IF attribute NOT IN ('data', 'specversion', 'id', 'source', 'type', 'time', 'datacontenttype',
+                             'dataschema', 'subject', 'data_base64')
+           AND NOT (jsonb_typeof(value) IN ('string', 'boolean')
+                    OR (jsonb_typeof(value) = 'number' AND value::numeric = trunc(value::numeric)
+                        AND value::numeric BETWEEN -2147483648 AND 2147483647)) THEN
+            RAISE EXCEPTION 'invalid envelope: extension attribute "%" must be a string, a boolean or a 32-bit integer, got %',
+                    attribute, left(value::text, 100)
+                USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id);
+        END IF;
+    END LOOP;
+
+    NEW.id := event_id;
+    NEW.type := event_type;
+    NEW.context := split_part(event_type, '.', 1);
+    NEW.subject := envelope ->> 'subject';
+    NEW.envelope := envelope;
+    NEW.status := 'pending';
+    NEW.attempts := 0;
+    NEW.last_error := NULL;
+    NEW.published_at := NULL;
+    NEW.stream_sequence := NULL;
+    NEW.created_at := now();
+    -- Per-ordering-key commit order: hold a transaction-scoped lock on (context, subject)
+    -- *before* drawing the position. A second transaction writing the same key waits here
+    -- until the first commits or rolls back, so for one key, position order = commit order,
+    -- and the relay, reading committed pending rows by position, sees each key's rows as
+    -- a gap-free prefix. Lock space 24225 (0x5EA1): see db/migrations/README.md.
+    PERFORM pg_advisory_xact_lock(24225, hashtext(NEW.context || '/' || NEW.subject));
+    NEW.position := nextval('seamq.outbox_events_position_seq');
+    -- Wakes the relays of this context at commit (a rolled-back transaction notifies
+    -- nobody; repeats within one transaction are folded into one notification).
+    PERFORM pg_notify('seamq_outbox', NEW.context);
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER outbox_events_before_insert
+    BEFORE INSERT ON seamq.outbox_events
+    FOR EACH ROW EXECUTE FUNCTION seamq.outbox_events_before_insert();
+
+-- The producer contract for any language: call inside the transaction that changes the
+-- state; returns the event id. A duplicate id raises unique_violation (23505).
+CREATE FUNCTION seamq.enqueue(envelope jsonb) RETURNS text
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    event_id text;
+BEGIN
+    -- ON CONFLICT instead of an EXCEPTION block: no subtransaction per event.
+    -- The trigger derives every other column from the envelope.
+    INSERT INTO seamq.outbox_events (envelope) VALUES (envelope)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id INTO event_id;
+    IF event_id IS NULL THEN
+        RAISE EXCEPTION 'event id "%" is already in the outbox', envelope ->> 'id'
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = format('type %s, subject %s', envelope ->> 'type', envelope ->> 'subject'),
+                  HINT = 'Every event needs its own id (a new UUID). If this retries a transaction that '
+                         'committed, the event is already queued.';
+    END IF;
+    RETURN event_id;
+END;
+$$;
+
+-- Many events in one call, in array order. Takes the ordering-key locks in a fixed order
+-- first, so two batches sharing keys cannot deadlock on each other.
+CREATE FUNCTION seamq.enqueue_many(envelopes jsonb[]) RETURNS text[]
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    envelope jsonb;
+    ids text[] := ARRAY[]::text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(24225, key)
+    FROM (SELECT DISTINCT hashtext(split_part(e ->> 'type', '.', 1) || '/' || (e ->> 'subject')) AS key
+          FROM unnest(envelopes) AS u(e)
+          WHERE jsonb_typeof(e) = 'object' AND e ? 'type' AND e ? 'subject') AS keys
+    ORDER BY key;
+    FOREACH envelope IN ARRAY coalesce(envelopes, ARRAY[]::jsonb[]) LOOP
+        ids := ids || seamq.enqueue(envelope);
+    END LOOP;
+    RETURN ids;
+END;
+$$;
+
+-- For operators: events the relay could not publish for good, with the reason.
+CREATE VIEW seamq.outbox_rejected AS
+SELECT position, id, context, subject, type, attempts, last_error, created_at
+FROM seamq.outbox_events
+WHERE status = 'rejected';
+
+-- For operators: backlog per context (scans the table; not for hot paths).
+CREATE VIEW seamq.outbox_backlog AS
+SELECT context,
+       count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'rejected') AS rejected,
+       count(*) FILTER (WHERE status = 'published') AS published,
+       min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending_at
+FROM seamq.outbox_events
+GROUP BY context;

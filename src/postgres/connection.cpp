@@ -1,0 +1,328 @@
+#include "seamq/postgres/connection.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
+#include <vector>
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+namespace seamq::postgres {
+
+namespace {
+
+// Passwords never reach messages or logs.
+std::string redact(const std::string& conninfo) {
+    static const std::regex url_password(R"((://[^:/@?]*):[^@/?]*@)");
+    static const std::regex key_password(R"((password\s*=\s*)('([^'\\]|\\.)*'|\S+))", std::regex::icase);
+    std::string out = std::regex_replace(conninfo, url_password, "$1:***@");
+    return std::regex_replace(out, key_password, "$1***");
+}
+
+// What a statement was, for error messages: whitespace folded, long SQL shortened.
+std::string describe_sql(std::string_view sql) {
+    std::string out;
+    bool space = false;
+    for (const char c : sql) {
+        if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+        if (out.size() > 160) {
+            out += "...";
+            break;
+        }
+    }
+    return out;
+}
+
+void log_notice(void* /*unused*/, const char* message) {
+    std::string_view text(message);
+    while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    spdlog::debug("postgres: {}", text);
+}
+
+std::string field(const PGresult* result, int code) {
+    const char* value = result != nullptr ? PQresultErrorField(result, code) : nullptr;
+    return value != nullptr ? std::string(value) : std::string();
+}
+
+std::string trimmed(const char* message) {
+    std::string out = message != nullptr ? message : "";
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+}
+
+}  // namespace
+
+std::string quote_identifier(std::string_view identifier) {
+    std::string out = "\"";
+    for (const char c : identifier) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    out += '"';
+    return out;
+}
+
+Connection::Connection(ConnectOptions options) : options_(std::move(options)) {
+    connect();
+}
+
+Connection::~Connection() {
+    close();
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : options_(std::move(other.options_)),
+      connection_(std::exchange(other.connection_, nullptr)),
+      prepared_(std::move(other.prepared_)),
+      channels_(std::move(other.channels_)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+    if (this != &other) {
+        close();
+        options_ = std::move(other.options_);
+        connection_ = std::exchange(other.connection_, nullptr);
+        prepared_ = std::move(other.prepared_);
+        channels_ = std::move(other.channels_);
+    }
+    return *this;
+}
+
+void Connection::connect() {
+    const std::string timeout = std::to_string(options_.connect_timeout.count());
+    // Processed in order, later values win: conninfo (expanded from "dbname") comes last
+    // so that what the user wrote there overrides our defaults.
+    std::vector<const char*> keywords = {"connect_timeout"};
+    std::vector<const char*> values = {timeout.c_str()};
+    if (!options_.application_name.empty()) {
+        keywords.push_back("application_name");
+        values.push_back(options_.application_name.c_str());
+    }
+    keywords.push_back("dbname");
+    values.push_back(options_.conninfo.c_str());
+    keywords.push_back(nullptr);
+    values.push_back(nullptr);
+    PGconn* connection = PQconnectdbParams(keywords.data(), values.data(), 1);
+    if (connection == nullptr) {
+        raise(Errc::postgres, "PostgreSQL: cannot allocate a connection to {}", redact(options_.conninfo));
+    }
+    if (PQstatus(connection) != CONNECTION_OK) {
+        SqlError::Fields fields;
+        fields.operation = fmt::format("connect to '{}'", redact(options_.conninfo));
+        fields.primary_message = trimmed(PQerrorMessage(connection));
+        fields.connection_lost = true;
+        PQfinish(connection);
+        throw SqlError(std::move(fields));
+    }
+    PQsetNoticeProcessor(connection, log_notice, nullptr);
+    connection_ = connection;
+}
+
+void Connection::close() noexcept {
+    if (connection_ != nullptr) {
+        PQfinish(connection_);
+        connection_ = nullptr;
+    }
+}
+
+void Connection::throw_error(std::string_view operation, pg_result* result) const {
+    SqlError::Fields fields;
+    fields.operation = std::string(operation);
+    fields.sqlstate = field(result, PG_DIAG_SQLSTATE);
+    fields.primary_message = field(result, PG_DIAG_MESSAGE_PRIMARY);
+    fields.detail = field(result, PG_DIAG_MESSAGE_DETAIL);
+    fields.hint = field(result, PG_DIAG_MESSAGE_HINT);
+    if (fields.primary_message.empty()) {
+        fields.primary_message =
+            connection_ != nullptr ? trimmed(PQerrorMessage(connection_)) : "the connection was closed";
+    }
+    if (fields.primary_message.empty() && result != nullptr) {
+        fields.primary_message =
+            fmt::format("unexpected result status {}", PQresStatus(PQresultStatus(result)));
+    }
+    fields.connection_lost = connection_ == nullptr || PQstatus(connection_) != CONNECTION_OK ||
+                             is_connection_sqlstate(fields.sqlstate);
+    throw SqlError(std::move(fields));
+}
+
+Result Connection::check(pg_result* raw, std::string_view operation) const {
+    Result result(raw);  // owns it from here, also while an error unwinds
+    if (raw != nullptr) {
+        switch (PQresultStatus(raw)) {
+            case PGRES_COMMAND_OK:
+            case PGRES_TUPLES_OK:
+            case PGRES_EMPTY_QUERY:
+            case PGRES_SINGLE_TUPLE:
+            case PGRES_PIPELINE_SYNC: return result;
+            default: break;
+        }
+    }
+    throw_error(operation, raw);
+}
+
+Result Connection::exec_script(std::string_view sql) {
+    const std::string text(sql);
+    return check(PQexec(connection_, text.c_str()), fmt::format("script `{}`", describe_sql(sql)));
+}
+
+Result Connection::exec(std::string_view sql, std::span<const Param> params) {
+    const std::string text(sql);
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& param : params) values.push_back(param.c_str());
+    return check(PQexecParams(connection_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                              values.data(), nullptr, nullptr, 0),
+                 fmt::format("statement `{}`", describe_sql(sql)));
+}
+
+void Connection::prepare_on_server(const std::string& name, const std::string& sql) {
+    check(PQprepare(connection_, name.c_str(), sql.c_str(), 0, nullptr),
+          fmt::format("prepare '{}' as `{}`", name, describe_sql(sql)));
+}
+
+void Connection::prepare(const std::string& name, std::string_view sql) {
+    if (const auto found = prepared_.find(name); found != prepared_.end()) {
+        if (found->second == sql) return;
+        raise(Errc::invalid_argument,
+              "prepared statement '{}' already exists with different SQL (`{}`); use another name", name,
+              describe_sql(found->second));
+    }
+    prepare_on_server(name, std::string(sql));
+    prepared_.emplace(name, std::string(sql));
+}
+
+Result Connection::exec_prepared(const std::string& name, std::span<const Param> params) {
+    if (!prepared_.contains(name)) {
+        raise(Errc::invalid_argument, "no prepared statement '{}' on this connection: call prepare() first",
+              name);
+    }
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& param : params) values.push_back(param.c_str());
+    return check(PQexecPrepared(connection_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                                nullptr, nullptr, 0),
+                 fmt::format("prepared statement '{}'", name));
+}
+
+void Connection::listen(std::string_view channel) {
+    exec("LISTEN " + quote_identifier(channel));
+    channels_.emplace(channel);
+}
+
+void Connection::unlisten(std::string_view channel) {
+    exec("UNLISTEN " + quote_identifier(channel));
+    channels_.erase(std::string(channel));
+}
+
+void Connection::notify(std::string_view channel, std::string_view payload) {
+    exec("SELECT pg_notify($1, $2)", channel, payload);
+}
+
+void Connection::read_input(std::string_view operation) {
+    if (connection_ == nullptr || PQconsumeInput(connection_) == 0) {
+        SqlError::Fields fields;
+        fields.operation = std::string(operation);
+        fields.primary_message =
+            connection_ != nullptr ? trimmed(PQerrorMessage(connection_)) : "the connection was closed";
+        fields.connection_lost = true;
+        throw SqlError(std::move(fields));
+    }
+}
+
+std::optional<Notification> Connection::next_notification() {
+    if (connection_ == nullptr) return std::nullopt;
+    PGnotify* raw = PQnotifies(connection_);
+    if (raw == nullptr) return std::nullopt;
+    Notification notification{raw->relname != nullptr ? raw->relname : "",
+                              raw->extra != nullptr ? raw->extra : "", raw->be_pid};
+    PQfreemem(raw);
+    return notification;
+}
+
+std::vector<Notification> Connection::consume_notifications() {
+    read_input("read notifications");
+    std::vector<Notification> notifications;
+    while (auto notification = next_notification()) notifications.push_back(std::move(*notification));
+    return notifications;
+}
+
+std::optional<Notification> Connection::wait_for_notification(std::chrono::milliseconds timeout) {
+    if (auto notification = next_notification()) return notification;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+        read_input("wait for a notification");
+        if (auto notification = next_notification()) return notification;
+        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (remaining.count() <= 0) return std::nullopt;
+        pollfd descriptor{};
+        descriptor.fd = PQsocket(connection_);
+        descriptor.events = POLLIN;
+        if (descriptor.fd < 0) read_input("wait for a notification");  // throws: no socket
+        const int ready = ::poll(&descriptor, 1, static_cast<int>(remaining.count()));
+        if (ready < 0 && errno != EINTR) {
+            raise(Errc::io, "poll on the PostgreSQL socket failed while waiting for a notification: {}",
+                  std::strerror(errno));
+        }
+    }
+}
+
+AdvisoryKey Connection::advisory_key(std::int32_t space, std::string_view name) {
+    return AdvisoryKey{space, exec("SELECT hashtext($1)", name).get<std::int32_t>(0, 0)};
+}
+
+bool Connection::try_advisory_lock(AdvisoryKey key) {
+    return exec("SELECT pg_try_advisory_lock($1::int4, $2::int4)", key.space, key.key).get<bool>(0, 0);
+}
+
+bool Connection::advisory_unlock(AdvisoryKey key) {
+    return exec("SELECT pg_advisory_unlock($1::int4, $2::int4)", key.space, key.key).get<bool>(0, 0);
+}
+
+bool Connection::is_alive() const noexcept {
+    return connection_ != nullptr && PQstatus(connection_) == CONNECTION_OK;
+}
+
+bool Connection::ping() noexcept {
+    if (!is_alive()) return false;
+    try {
+        exec("SELECT 1");
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+void Connection::reconnect() {
+    close();
+    connect();
+    for (const auto& [name, sql] : prepared_) prepare_on_server(name, sql);
+    for (const auto& channel : channels_) exec("LISTEN " + quote_identifier(channel));
+}
+
+bool Connection::in_transaction() const noexcept {
+    if (connection_ == nullptr) return false;
+    const auto status = PQtransactionStatus(connection_);
+    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+int Connection::backend_pid() const noexcept {
+    return connection_ != nullptr ? PQbackendPID(connection_) : 0;
+}
+
+int Connection::server_version() const noexcept {
+    return connection_ != nullptr ? PQserverVersion(connection_) : 0;
+}
+
+int Connection::socket() const noexcept {
+    return connection_ != nullptr ? PQsocket(connection_) : -1;
+}
+
+}  // namespace seamq::postgres
