@@ -73,14 +73,16 @@ std::string new_event_id();
 //! The current time as RFC 3339 UTC with microseconds, e.g. "2024-05-01T12:00:00.123456Z".
 std::string now_rfc3339();
 
-//! Checks an event's payload against its contract; implemented by
+//! Checks an event against its payload contract; implemented by
 //! seamq::contracts::Registry (the contracts module depends on this one, not the reverse).
 class DataContracts {
 public:
     virtual ~DataContracts() = default;
-    //! Problems of `data` (paths relative to the envelope, e.g. "/data/customer/email")
-    //! against the contract of `type`; empty when valid or when no contract exists.
-    virtual std::vector<Problem> check_data(const Subject& type, const nlohmann::json& data) const = 0;
+    //! Problems of the envelope `document` (already valid against the envelope schema)
+    //! against the contract of `type`: `data` against the contract's schema (paths like
+    //! "/data/customer/email"), visibility against the contract's; empty when valid or
+    //! when no contract exists for the type.
+    virtual std::vector<Problem> check(const Subject& type, const nlohmann::json& document) const = 0;
 };
 
 class Envelope;
@@ -115,7 +117,18 @@ public:
     const Limits& limits() const noexcept;
 
 private:
+    friend class Envelope;
+    friend class EnvelopeBuilder;
     struct State;
+    //! A validator on the built-in schema, whatever the environment says.
+    static Validator built_in(Limits limits);
+    struct Unset {};
+    explicit Validator(Unset);
+    //! Problems of a parsed document whose serialized size is `size`.
+    std::vector<Problem> check(const nlohmann::json& document, std::size_t size) const;
+    //! The envelope when `problems` is empty; else throws the matching Error.
+    static Envelope accept(nlohmann::json document, const std::vector<Problem>& problems, std::string_view action);
+
     std::unique_ptr<State> state_;
 };
 
