@@ -24,6 +24,9 @@ inline void check(natsStatus status, std::string_view what,
     if (status != NATS_OK) throw make_error(status, what, js_error_code);
 }
 
+//! Initialises nats.c once per process (natsMsg_Create & co. crash before nats_Open).
+void open_library();
+
 //! Milliseconds as nats.c's int64_t, at least 1 for a positive duration.
 template <typename Duration>
 std::int64_t to_millis(Duration duration) {

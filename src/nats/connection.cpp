@@ -150,6 +150,7 @@ Connection::Connection(ConnectionOptions options)
         raise(Errc::invalid_argument, "no NATS server URL given (expected e.g. nats://127.0.0.1:4222)");
     state_->on_event = options_.on_event;
 
+    detail::open_library();
     OptionsGuard guard;
     detail::check(natsOptions_Create(&guard.options), "creating NATS options");
     natsOptions* native = guard.options;

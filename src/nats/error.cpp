@@ -1,5 +1,6 @@
 #include "seamq/nats/error.hpp"
 
+#include <mutex>
 #include <string>
 
 #include "check.hpp"
@@ -63,6 +64,11 @@ std::string hint(natsStatus status, int js_error_code) {
     return "";
 }
 }  // namespace
+
+void open_library() {
+    static std::once_flag once;
+    std::call_once(once, [] { check(nats_Open(-1), "initialising the NATS client library"); });
+}
 
 NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_error_code) {
     // nats.c keeps the last error per thread; use its text only if it is about this status.

@@ -34,6 +34,8 @@ struct JetStream::State {
     std::atomic<std::uint64_t> acked{0};
     std::atomic<std::uint64_t> duplicates{0};
     std::atomic<std::uint64_t> failed{0};
+    //! nats.c 3.4.1 crashes in js_PublishAsyncGetPendingList before the first async publish.
+    std::atomic<bool> async_used{false};
 };
 
 namespace {
@@ -279,6 +281,10 @@ JetStream::~JetStream() {
     // 1. Take back every pending message: later replies then find nothing and call no
     //    handler. 2. Wait for the pending count to reach 0: nats.c decrements it only after
     //    a running handler returned. Only then may the State die.
+    if (!state_->async_used) {
+        jsCtx_Destroy(context_);
+        return;
+    }
     natsMsgList pending{};
     if (js_PublishAsyncGetPendingList(&pending, context_) == NATS_OK) natsMsgList_Destroy(&pending);
     jsPubOptions wait;
@@ -315,6 +321,7 @@ void JetStream::publish_async(const OutgoingMessage& message) {
     jsPubOptions_Init(&options);
     // Without MaxWait a lost ack would stay pending forever.
     options.MaxWait = detail::to_millis(options_.publish_timeout);
+    state_->async_used = true;
     const natsStatus status = js_PublishMsgAsync(context_, &native, &options);
     natsMsg_Destroy(native);  // no-op when nats.c took ownership (pointer cleared)
     detail::check(status, fmt::format("publishing asynchronously to '{}' (Nats-Msg-Id '{}')", message.subject,
@@ -340,6 +347,7 @@ std::int64_t JetStream::pending_async() const {
 
 std::vector<OutgoingMessage> JetStream::take_pending_async_messages() {
     std::vector<OutgoingMessage> messages;
+    if (!state_->async_used) return messages;
     natsMsgList pending{};
     const natsStatus status = js_PublishAsyncGetPendingList(&pending, context_);
     if (status == NATS_NOT_FOUND) return messages;

@@ -147,6 +147,7 @@ void Message::term() {
 }
 
 natsMsg* make_native_message(const OutgoingMessage& message) {
+    detail::open_library();
     natsMsg* native = nullptr;
     detail::check(natsMsg_Create(&native, message.subject.c_str(), nullptr, message.payload.data(),
                                  static_cast<int>(message.payload.size())),

@@ -1,0 +1,71 @@
+// seamq_nats without a server: URL lists, error classification, message building.
+#include <gtest/gtest.h>
+
+#include "seamq/nats/connection.hpp"
+#include "seamq/nats/error.hpp"
+#include "seamq/nats/message.hpp"
+
+namespace seamq::nats {
+namespace {
+
+TEST(ConnectionOptions, SplitsCommaSeparatedUrlsAndDropsBlanks) {
+    EXPECT_EQ(ConnectionOptions::split_urls("nats://a:1, nats://b:2 ,,nats://c:3"),
+              (std::vector<std::string>{"nats://a:1", "nats://b:2", "nats://c:3"}));
+    EXPECT_TRUE(ConnectionOptions::split_urls(" , ").empty());
+    EXPECT_EQ(ConnectionOptions::from_urls("nats://x:4222").servers,
+              std::vector<std::string>{"nats://x:4222"});
+}
+
+TEST(ConnectionOptions, NoUrlIsAUsageError) {
+    try {
+        Connection connection(ConnectionOptions::from_urls(" "));
+        FAIL() << "expected an error";
+    } catch (const seamq::Error& e) {
+        EXPECT_EQ(e.code(), Errc::invalid_argument);
+        EXPECT_NE(std::string(e.what()).find("no NATS server URL"), std::string::npos);
+    }
+}
+
+TEST(Classify, ElectionsAndTimeoutsAreTransientRequestErrorsPermanent) {
+    EXPECT_EQ(classify(NATS_TIMEOUT, 0), ErrorKind::transient);
+    EXPECT_EQ(classify(NATS_NO_RESPONDERS, 0), ErrorKind::transient);
+    EXPECT_EQ(classify(NATS_ERR, JSNotEnabledErr), ErrorKind::transient);  // nats.c's "no responders"
+    EXPECT_EQ(classify(NATS_ERR, JSClusterNotAvailErr), ErrorKind::transient);
+    EXPECT_EQ(classify(NATS_CONNECTION_CLOSED, 0), ErrorKind::transient);
+    EXPECT_EQ(classify(NATS_ERR, JSStreamNotMatchErr), ErrorKind::permanent);
+    EXPECT_EQ(classify(NATS_ERR, JSStreamMessageExceedsMaximumErr), ErrorKind::permanent);
+    EXPECT_EQ(classify(NATS_MAX_PAYLOAD, 0), ErrorKind::permanent);
+    EXPECT_EQ(classify(NATS_INVALID_SUBJECT, 0), ErrorKind::permanent);
+
+    const NatsError election("publish", NATS_ERR, JSNotEnabledErr, ErrorKind::transient);
+    EXPECT_TRUE(election.no_responders());
+    EXPECT_FALSE(election.timed_out());
+    EXPECT_EQ(election.code(), Errc::nats);
+}
+
+TEST(Message, NativeMessageCarriesIdExpectedStreamAndHeadersInOrder) {
+    OutgoingMessage outgoing{"sea.event.created.v1",
+                             "{}",
+                             "id-1",
+                             "SEA_EVENTS",
+                             {{"traceparent", "00-abc-def-01"}, {"X-Many", "1"}, {"X-Many", "2"}}};
+    Message message(make_native_message(outgoing), nullptr);
+    EXPECT_EQ(message.subject(), "sea.event.created.v1");
+    EXPECT_EQ(message.payload(), "{}");
+    EXPECT_EQ(message.message_id(), "id-1");
+    EXPECT_EQ(message.header("Nats-Expected-Stream"), "SEA_EVENTS");
+    EXPECT_EQ(message.header("traceparent"), "00-abc-def-01");
+    EXPECT_EQ(message.header("missing"), std::nullopt);
+    int many = 0;
+    for (const auto& [key, value] : message.headers())
+        if (key == "X-Many") {
+            EXPECT_EQ(value, std::to_string(++many));
+        }
+    EXPECT_EQ(many, 2);
+    EXPECT_FALSE(message.status_code());
+    EXPECT_FALSE(message.is_jetstream());
+    EXPECT_THROW(message.ack(), seamq::Error);
+}
+
+}  // namespace
+}  // namespace seamq::nats
