@@ -1,0 +1,160 @@
+#pragma once
+
+#include <array>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "seamq/observability/metrics.hpp"
+
+//! Every metric sea-mq exposes, in one place: name, type, help and label names. Code
+//! records metrics only through these definitions (`registry.family(metric::x)`), and
+//! docs/metrics.md is generated from `metric::all` and checked by a test, so the
+//! reference cannot drift from the code. To add a metric: define it here, add it to
+//! `all`, run `sea-mq-worker --reference metrics` and paste into docs/metrics.md.
+namespace seamq::observability {
+
+//! Shape of any metric, for catalogs and documentation.
+struct MetricDescription {
+    std::string_view name;
+    MetricType type;
+    std::string_view help;
+    std::span<const std::string_view> labels;
+    std::span<const double> buckets;  //!< histograms only
+};
+
+//! A counter's definition; registry.family(definition) gives its Family<Counter>.
+struct CounterDefinition {
+    std::string_view name;
+    std::string_view help;
+    std::span<const std::string_view> labels;
+    constexpr MetricDescription describe() const { return {name, MetricType::counter, help, labels, {}}; }
+};
+
+//! A gauge's definition; registry.family(definition) gives its Family<Gauge>.
+struct GaugeDefinition {
+    std::string_view name;
+    std::string_view help;
+    std::span<const std::string_view> labels;
+    constexpr MetricDescription describe() const { return {name, MetricType::gauge, help, labels, {}}; }
+};
+
+//! A histogram's definition; registry.family(definition) gives its Family<Histogram>.
+struct HistogramDefinition {
+    std::string_view name;
+    std::string_view help;
+    std::span<const std::string_view> labels;
+    std::span<const double> buckets;
+    constexpr MetricDescription describe() const {
+        return {name, MetricType::histogram, help, labels, buckets};
+    }
+};
+
+namespace metric {
+
+namespace labels {
+inline constexpr std::string_view context[] = {"context"};
+inline constexpr std::string_view consumer[] = {"context", "consumer"};
+inline constexpr std::string_view build[] = {"version"};
+}  // namespace labels
+
+namespace buckets {
+//! PubAck round trips: sub-millisecond on loopback, seconds during a leader election.
+inline constexpr double puback_seconds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                            0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+//! Handler calls: SQL functions in milliseconds, HTTP handlers up to their timeout.
+inline constexpr double handler_seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                             0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
+}  // namespace buckets
+
+// --- outbox and relay, per context -------------------------------------------------
+inline constexpr GaugeDefinition outbox_pending_rows{
+    "seamq_outbox_pending_rows",
+    "Outbox rows committed and not yet relayed (no PubAck yet), read from the context's database at "
+    "scrape time.",
+    labels::context};
+inline constexpr GaugeDefinition outbox_oldest_pending_age_seconds{
+    "seamq_outbox_oldest_pending_age_seconds",
+    "Age in seconds of the oldest outbox row not yet relayed; 0 when nothing is pending.", labels::context};
+inline constexpr CounterDefinition relay_published_total{
+    "seamq_relay_published_total",
+    "Outbox events published by the relay and acknowledged by JetStream (duplicate PubAcks included).",
+    labels::context};
+inline constexpr CounterDefinition relay_publish_errors_total{
+    "seamq_relay_publish_errors_total",
+    "Relay publishes that failed (error, timeout or missing PubAck); the rows stay and are retried.",
+    labels::context};
+inline constexpr HistogramDefinition relay_puback_latency_seconds{
+    "seamq_relay_puback_latency_seconds", "Time from publishing an outbox event to receiving its PubAck.",
+    labels::context, buckets::puback_seconds};
+inline constexpr GaugeDefinition relay_leader{
+    "seamq_relay_leader", "1 while this worker holds the context's relay leadership, else 0.",
+    labels::context};
+
+// --- inbox consumers, per consumer ---------------------------------------------------
+inline constexpr CounterDefinition inbox_processed_total{
+    "seamq_inbox_processed_total",
+    "Messages whose handler succeeded and whose inbox row committed in the same transaction.",
+    labels::consumer};
+inline constexpr CounterDefinition inbox_duplicates_total{
+    "seamq_inbox_duplicates_total",
+    "Messages acknowledged without running the handler because the inbox already held their id.",
+    labels::consumer};
+inline constexpr CounterDefinition inbox_failed_total{
+    "seamq_inbox_failed_total",
+    "Handler attempts that failed; the message is retried after its delay or dead-lettered.",
+    labels::consumer};
+inline constexpr HistogramDefinition inbox_handler_latency_seconds{
+    "seamq_inbox_handler_latency_seconds", "Duration of handler calls, successful or not.", labels::consumer,
+    buckets::handler_seconds};
+inline constexpr CounterDefinition dead_lettered_total{
+    "seamq_dead_lettered_total",
+    "Messages moved to the context's dead-letter stream (max_deliver reached or a permanent failure).",
+    labels::consumer};
+inline constexpr GaugeDefinition consumer_num_pending{
+    "seamq_consumer_num_pending",
+    "Messages in the stream not yet delivered to this consumer (JetStream num_pending).", labels::consumer};
+inline constexpr GaugeDefinition consumer_num_ack_pending{
+    "seamq_consumer_num_ack_pending",
+    "Messages delivered to this consumer and not yet acknowledged (JetStream num_ack_pending).",
+    labels::consumer};
+
+// --- process ---------------------------------------------------------------------------
+inline constexpr GaugeDefinition nats_connected{
+    "seamq_nats_connected", "1 while the worker's NATS connection is up, else 0.", {}};
+inline constexpr CounterDefinition nats_disconnects_total{
+    "seamq_nats_disconnects_total", "Times the NATS connection was lost.", {}};
+inline constexpr CounterDefinition nats_reconnects_total{
+    "seamq_nats_reconnects_total",
+    "Times the NATS connection was re-established, to any server of the list.",
+    {}};
+inline constexpr GaugeDefinition build_info{"seamq_build_info", "Always 1; the labels name the build.",
+                                            labels::build};
+
+//! Every definition above, in documentation order.
+inline constexpr std::array all{
+    outbox_pending_rows.describe(),
+    outbox_oldest_pending_age_seconds.describe(),
+    relay_published_total.describe(),
+    relay_publish_errors_total.describe(),
+    relay_puback_latency_seconds.describe(),
+    relay_leader.describe(),
+    inbox_processed_total.describe(),
+    inbox_duplicates_total.describe(),
+    inbox_failed_total.describe(),
+    inbox_handler_latency_seconds.describe(),
+    dead_lettered_total.describe(),
+    consumer_num_pending.describe(),
+    consumer_num_ack_pending.describe(),
+    nats_connected.describe(),
+    nats_disconnects_total.describe(),
+    nats_reconnects_total.describe(),
+    build_info.describe(),
+};
+
+//! The Markdown table of `all` that docs/metrics.md carries between its
+//! `<!-- BEGIN GENERATED: metrics -->` and `<!-- END GENERATED: metrics -->` lines.
+std::string reference_markdown();
+
+}  // namespace metric
+}  // namespace seamq::observability

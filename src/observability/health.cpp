@@ -1,0 +1,57 @@
+#include "seamq/observability/health.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace seamq::observability {
+
+nlohmann::json ReadinessReport::to_json() const {
+    auto checks_json = nlohmann::json::array();
+    for (const auto& check : checks) {
+        checks_json.push_back({{"name", check.name}, {"ok", check.ok}, {"detail", check.detail}});
+    }
+    return {{"status", ready ? "ready" : "not ready"}, {"checks", std::move(checks_json)}};
+}
+
+Registration ReadinessChecks::add(std::string name, ReadinessCheck check) {
+    std::uint64_t id = 0;
+    {
+        std::unique_lock lock(state_->mutex);
+        id = state_->next_id++;
+        state_->entries.emplace(id, Entry{std::move(name), std::move(check)});
+    }
+    std::weak_ptr<State> weak = state_;
+    return Registration([weak, id] {
+        if (auto state = weak.lock()) {
+            std::unique_lock lock(state->mutex);
+            state->entries.erase(id);
+        }
+    });
+}
+
+ReadinessReport ReadinessChecks::evaluate() const {
+    ReadinessReport report;
+    {
+        std::shared_lock lock(state_->mutex);
+        for (const auto& [id, entry] : state_->entries) {
+            CheckResult result{entry.name, false, {}};
+            try {
+                auto outcome = entry.check();
+                result.ok = outcome.ok;
+                result.detail = std::move(outcome.detail);
+            } catch (const std::exception& e) {
+                result.detail = e.what();
+            } catch (...) {
+                result.detail = "check failed with an unknown exception";
+            }
+            report.checks.push_back(std::move(result));
+        }
+    }
+    std::stable_sort(report.checks.begin(), report.checks.end(),
+                     [](const CheckResult& a, const CheckResult& b) { return a.name < b.name; });
+    report.ready = !report.checks.empty() && std::all_of(report.checks.begin(), report.checks.end(),
+                                                         [](const auto& c) { return c.ok; });
+    return report;
+}
+
+}  // namespace seamq::observability

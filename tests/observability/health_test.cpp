@@ -1,0 +1,60 @@
+#include "seamq/observability/health.hpp"
+
+#include <gtest/gtest.h>
+
+namespace seamq::observability {
+namespace {
+
+TEST(ReadinessChecks, NotReadyWithoutChecks) {
+    ReadinessChecks checks;
+    const auto report = checks.evaluate();
+    EXPECT_FALSE(report.ready);
+    EXPECT_EQ(report.to_json()["status"], "not ready");
+}
+
+TEST(ReadinessChecks, ReadyOnlyWhenEveryCheckPasses) {
+    ReadinessChecks checks;
+    bool database_up = true;
+    auto nats = checks.add("nats", [] { return CheckOutcome{true, "connected to nats://127.0.0.1:4222"}; });
+    auto database = checks.add("database sea", [&] {
+        return CheckOutcome{database_up, database_up ? "" : "refused"};
+    });
+    auto report = checks.evaluate();
+    EXPECT_TRUE(report.ready);
+    ASSERT_EQ(report.checks.size(), 2U);
+    EXPECT_EQ(report.checks[0].name, "database sea");  // sorted by name
+    EXPECT_EQ(report.checks[1].detail, "connected to nats://127.0.0.1:4222");
+
+    database_up = false;
+    report = checks.evaluate();
+    EXPECT_FALSE(report.ready);
+    const auto json = report.to_json();
+    EXPECT_EQ(json["status"], "not ready");
+    EXPECT_EQ(json["checks"][0],
+              (nlohmann::json{{"name", "database sea"}, {"ok", false}, {"detail", "refused"}}));
+
+    database.reset();  // its owner went away: the check goes with it
+    EXPECT_TRUE(checks.evaluate().ready);
+}
+
+TEST(ReadinessChecks, AThrowingCheckFailsWithItsMessage) {
+    ReadinessChecks checks;
+    auto streams =
+        checks.add("streams", []() -> CheckOutcome { throw std::runtime_error("SEA_EVENTS missing"); });
+    const auto report = checks.evaluate();
+    EXPECT_FALSE(report.ready);
+    EXPECT_EQ(report.checks.at(0).detail, "SEA_EVENTS missing");
+}
+
+TEST(ReadinessChecks, RegistrationMayOutliveTheChecks) {
+    Registration registration;
+    {
+        ReadinessChecks checks;
+        registration = checks.add("x", [] { return CheckOutcome{true, ""}; });
+    }
+    registration.reset();
+    SUCCEED();
+}
+
+}  // namespace
+}  // namespace seamq::observability
