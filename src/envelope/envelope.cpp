@@ -1,7 +1,5 @@
 #include "seamq/envelope/envelope.hpp"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -9,10 +7,11 @@
 #include <iterator>
 #include <set>
 
-#include <fmt/chrono.h>
-
 #include "embedded_schema.hpp"
 #include "formats.hpp"
+#include <fmt/chrono.h>
+#include <openssl/rand.h>
+
 #include "seamq/core/build_info.hpp"
 #include "seamq/core/error.hpp"
 #include "seamq/envelope/json_schema.hpp"
@@ -26,7 +25,16 @@ constexpr std::string_view envelope_schema_file = "events/envelope-v1.schema.jso
 bool is_attribute_name(std::string_view name) {
     if (name == "data_base64") return true;
     if (name.empty() || name.size() > 20) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
+}
+
+bool is_known_attribute(std::string_view name) {
+    static constexpr std::string_view known[] = {
+        "specversion",     "id",          "source",     "type",        "time",
+        "datacontenttype", "dataschema",  "subject",    "data_base64", "correlationid",
+        "causationid",     "traceparent", "tracestate", "visibility"};
+    return std::find(std::begin(known), std::end(known), name) != std::end(known);
 }
 
 // Friendlier sentences for the schema keywords that fail most often on envelopes.
@@ -50,10 +58,11 @@ std::string explain(const Problem& problem) {
         if (path == "/tracestate") return "tracestate must be 1 to 512 printable ASCII characters";
     }
     if (rule == "enum" && path == "/visibility") return "visibility must be \"internal\" or \"external\"";
-    if (rule == "type" && path.rfind('/') == 0 && path.find('/', 1) == std::string::npos &&
-        path != "/data") {
-        return fmt::format("attribute {} has the wrong type (extensions: string, boolean or 32-bit integer)",
-                           path.substr(1));
+    if (rule == "type" && path.empty()) return "an envelope is a JSON object";
+    if (rule == "type" && path.rfind('/') == 0 && path.find('/', 1) == std::string::npos && path != "/data") {
+        const auto name = path.substr(1);
+        if (is_known_attribute(name)) return fmt::format("attribute {} must be a string", name);
+        return fmt::format("extension attribute {} must be a string, a boolean or a 32-bit integer", name);
     }
     return problem.message;
 }
@@ -69,7 +78,9 @@ std::string problems_text(const std::vector<Problem>& problems) {
 
 std::string read_file(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
-    if (!in) raise(Errc::config, "cannot read schema file {}; check the path or $SEAMQ_SCHEMAS_DIR", file.string());
+    if (!in)
+        raise(Errc::config, "cannot read schema file {}; check the path or $SEAMQ_SCHEMAS_DIR",
+              file.string());
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
@@ -98,7 +109,23 @@ std::shared_ptr<const JsonSchema> schema_from_file(const std::filesystem::path& 
 // Checks JSON Schema cannot express (or valijson does not): attribute names (valijson's
 // propertyNames fails silently), formats as ajv-formats defines them, base64, grammar.
 void check_beyond_schema(const nlohmann::json& document, std::vector<Problem>& problems) {
-    if (!document.is_object()) return;
+    if (!document.is_object()) {
+        // The object-level keywords (allOf/not) say nothing useful about a non-object.
+        std::erase_if(problems, [](const Problem& p) { return !(p.path.empty() && p.rule == "type"); });
+        for (auto& problem : problems) problem.value.clear();
+        return;
+    }
+    // The document's own value is long and says nothing; the message says what is wrong.
+    for (auto& problem : problems) {
+        if (problem.path.empty()) problem.value.clear();
+    }
+    // Branches of "one of data or data_base64": the anyOf problem says it better.
+    if (std::any_of(problems.begin(), problems.end(),
+                    [](const Problem& p) { return p.path.empty() && p.rule == "anyOf"; })) {
+        std::erase_if(problems, [](const Problem& p) {
+            return p.rule == "required" && (p.path == "/data" || p.path == "/data_base64");
+        });
+    }
     auto has = [&](std::string_view path, std::string_view rule) {
         return std::any_of(problems.begin(), problems.end(),
                            [&](const Problem& p) { return p.path == path && p.rule == rule; });
@@ -107,8 +134,9 @@ void check_beyond_schema(const nlohmann::json& document, std::vector<Problem>& p
     for (const auto& [name, value] : document.items()) {
         if (!is_attribute_name(name)) {
             bad_name = true;
-            problems.push_back({"/" + escape_pointer_token(name), "propertyNames", describe_value(name),
-                                "attribute names must be 1 to 20 lowercase ASCII letters or digits (CloudEvents)"});
+            problems.push_back(
+                {"/" + escape_pointer_token(name), "propertyNames", describe_value(name),
+                 "attribute names must be 1 to 20 lowercase ASCII letters or digits (CloudEvents)"});
         }
     }
     if (bad_name) {
@@ -117,9 +145,11 @@ void check_beyond_schema(const nlohmann::json& document, std::vector<Problem>& p
     }
     auto string_at = [&](const char* key) -> const std::string* {
         const auto found = document.find(key);
-        return found != document.end() && found->is_string() ? &found->get_ref<const std::string&>() : nullptr;
+        return found != document.end() && found->is_string() ? &found->get_ref<const std::string&>()
+                                                             : nullptr;
     };
-    if (const auto* time = string_at("time"); time && !has("/time", "pattern") && !formats::is_date_time(*time)) {
+    if (const auto* time = string_at("time");
+        time && !has("/time", "pattern") && !formats::is_date_time(*time)) {
         problems.push_back({"/time", "format", describe_value(*time),
                             "time is not a real RFC 3339 date-time (day of month, hour, minute or second "
                             "out of range)"});
@@ -140,7 +170,8 @@ void check_beyond_schema(const nlohmann::json& document, std::vector<Problem>& p
     }
     if (const auto* type = string_at("type")) {
         if (auto problem = subject_problem(*type)) {
-            std::erase_if(problems, [](const Problem& p) { return p.path == "/type" && p.rule == "pattern"; });
+            std::erase_if(problems,
+                          [](const Problem& p) { return p.path == "/type" && p.rule == "pattern"; });
             problems.push_back({"/type", "subject-grammar", describe_value(*type), *problem});
         }
     }
@@ -157,7 +188,8 @@ std::string to_string(const Problem& problem) {
 
 std::filesystem::path schemas_dir(const std::filesystem::path& explicit_dir) {
     if (!explicit_dir.empty()) return explicit_dir;
-    if (const char* from_environment = std::getenv("SEAMQ_SCHEMAS_DIR"); from_environment && *from_environment) {
+    if (const char* from_environment = std::getenv("SEAMQ_SCHEMAS_DIR");
+        from_environment && *from_environment) {
         return from_environment;
     }
     return std::filesystem::path(build_info::source_dir) / "schemas";
@@ -165,7 +197,8 @@ std::filesystem::path schemas_dir(const std::filesystem::path& explicit_dir) {
 
 std::string new_event_id() {
     unsigned char bytes[16];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) raise(Errc::internal, "OpenSSL RAND_bytes failed to make an event id");
+    if (RAND_bytes(bytes, sizeof bytes) != 1)
+        raise(Errc::internal, "OpenSSL RAND_bytes failed to make an event id");
     bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
     bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
     static constexpr char hex[] = "0123456789abcdef";
@@ -180,11 +213,12 @@ std::string new_event_id() {
 }
 
 std::string now_rfc3339() {
-    const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
     const auto seconds = std::chrono::time_point_cast<std::chrono::seconds>(now);
     const auto micros = (now - seconds).count();
-    return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(seconds)),
-                       micros);
+    return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z",
+                       fmt::gmtime(std::chrono::system_clock::to_time_t(seconds)), micros);
 }
 
 // ---- Validator ----
@@ -215,16 +249,19 @@ Validator::~Validator() = default;
 Validator::Validator(Validator&&) noexcept = default;
 Validator& Validator::operator=(Validator&&) noexcept = default;
 
-const Limits& Validator::limits() const noexcept { return state_->limits; }
+const Limits& Validator::limits() const noexcept {
+    return state_->limits;
+}
 
 namespace {
 
 std::vector<Problem> size_problems(std::size_t size, const Limits& limits) {
     if (size <= limits.max_bytes) return {};
-    return {Problem{"", "size", fmt::format("{} bytes", size),
-                    fmt::format("envelope is {} bytes, more than the limit of {} bytes; send large payloads by "
-                                "reference or raise the limit (--max-bytes)",
-                                size, limits.max_bytes)}};
+    return {
+        Problem{"", "size", fmt::format("{} bytes", size),
+                fmt::format("envelope is {} bytes, more than the limit of {} bytes; send large payloads by "
+                            "reference or raise the limit (--max-bytes)",
+                            size, limits.max_bytes)}};
 }
 
 }  // namespace
@@ -249,7 +286,7 @@ std::vector<Problem> Validator::validate(std::string_view json_text) const {
     return check(document, json_text.size());
 }
 
-std::vector<Problem> Validator::validate(const nlohmann::json& document) const {
+std::vector<Problem> Validator::validate_document(const nlohmann::json& document) const {
     return check(document, document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size());
 }
 
@@ -269,13 +306,14 @@ std::vector<Problem> Validator::check(const nlohmann::json& document, std::size_
     return problems;
 }
 
-Envelope Validator::accept(nlohmann::json document, const std::vector<Problem>& problems, std::string_view action) {
+Envelope Validator::accept(nlohmann::json document, const std::vector<Problem>& problems,
+                           std::string_view action) {
     if (problems.empty()) return Envelope(std::move(document));
     if (problems.size() == 1 && problems.front().rule == "size") {
         raise(Errc::too_large, "{}: {}", action, problems.front().message);
     }
-    raise(Errc::invalid_envelope, "{}: {} problem{}:{}", action, problems.size(), problems.size() == 1 ? "" : "s",
-          problems_text(problems));
+    raise(Errc::invalid_envelope, "{}: {} problem{}:{}", action, problems.size(),
+          problems.size() == 1 ? "" : "s", problems_text(problems));
 }
 
 Envelope Validator::parse(std::string_view json_text) const {
@@ -299,7 +337,7 @@ Envelope Envelope::parse(std::string_view json_text, const Limits& limits) {
 }
 
 Envelope Envelope::from_json(nlohmann::json document, const Limits& limits) {
-    auto problems = Validator::built_in(limits).validate(document);
+    auto problems = Validator::built_in(limits).validate_document(document);
     return Validator::accept(std::move(document), problems, "invalid envelope");
 }
 
@@ -311,28 +349,53 @@ std::optional<std::string> optional_string(const nlohmann::json& document, const
 }
 }  // namespace
 
-const std::string& Envelope::id() const { return document_.at("id").get_ref<const std::string&>(); }
-const std::string& Envelope::type() const { return document_.at("type").get_ref<const std::string&>(); }
-const std::string& Envelope::source() const { return document_.at("source").get_ref<const std::string&>(); }
-const std::string& Envelope::subject() const { return document_.at("subject").get_ref<const std::string&>(); }
-const std::string& Envelope::time() const { return document_.at("time").get_ref<const std::string&>(); }
+const std::string& Envelope::id() const {
+    return document_.at("id").get_ref<const std::string&>();
+}
+const std::string& Envelope::type() const {
+    return document_.at("type").get_ref<const std::string&>();
+}
+const std::string& Envelope::source() const {
+    return document_.at("source").get_ref<const std::string&>();
+}
+const std::string& Envelope::subject() const {
+    return document_.at("subject").get_ref<const std::string&>();
+}
+const std::string& Envelope::time() const {
+    return document_.at("time").get_ref<const std::string&>();
+}
 const std::string& Envelope::datacontenttype() const {
     return document_.at("datacontenttype").get_ref<const std::string&>();
 }
-Subject Envelope::parsed_type() const { return parse_subject(type()); }
-std::string Envelope::context() const { return parsed_type().context; }
-std::optional<std::string> Envelope::correlation_id() const { return optional_string(document_, "correlationid"); }
-std::optional<std::string> Envelope::causation_id() const { return optional_string(document_, "causationid"); }
-std::optional<std::string> Envelope::traceparent() const { return optional_string(document_, "traceparent"); }
-std::optional<std::string> Envelope::tracestate() const { return optional_string(document_, "tracestate"); }
+Subject Envelope::parsed_type() const {
+    return parse_subject(type());
+}
+std::string Envelope::context() const {
+    return parsed_type().context;
+}
+std::optional<std::string> Envelope::correlation_id() const {
+    return optional_string(document_, "correlationid");
+}
+std::optional<std::string> Envelope::causation_id() const {
+    return optional_string(document_, "causationid");
+}
+std::optional<std::string> Envelope::traceparent() const {
+    return optional_string(document_, "traceparent");
+}
+std::optional<std::string> Envelope::tracestate() const {
+    return optional_string(document_, "tracestate");
+}
 Visibility Envelope::visibility() const {
-    return optional_string(document_, "visibility") == "external" ? Visibility::external : Visibility::internal;
+    return optional_string(document_, "visibility") == "external" ? Visibility::external
+                                                                  : Visibility::internal;
 }
 const nlohmann::json* Envelope::data() const {
     const auto found = document_.find("data");
     return found == document_.end() ? nullptr : &*found;
 }
-std::string Envelope::to_json() const { return document_.dump(); }
+std::string Envelope::to_json() const {
+    return document_.dump();
+}
 
 // ---- EnvelopeBuilder ----
 
@@ -395,7 +458,7 @@ EnvelopeBuilder& EnvelopeBuilder::extension(std::string name, nlohmann::json val
 }
 
 Envelope EnvelopeBuilder::build(const Validator& validator) const {
-    return Validator::accept(document_, validator.validate(document_), "cannot build envelope");
+    return Validator::accept(document_, validator.validate_document(document_), "cannot build envelope");
 }
 
 Envelope EnvelopeBuilder::build(const Limits& limits) const {

@@ -15,7 +15,9 @@ namespace seamq::envelope {
 
 namespace {
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(std::string_view text, std::string_view prefix) {
+    return text.rfind(prefix, 0) == 0;
+}
 
 // valijson reports a failing keyword as a sentence; this maps its sentences (valijson
 // 1.0) back to the keyword so that problems name the rule, as ajv does.
@@ -67,10 +69,12 @@ bool is_aggregate(std::string_view description) {
            starts_with(description, "Failed to validate against dependent schema");
 }
 
+// The last 'quoted' word of a valijson sentence: the property it is about.
 std::string quoted_name(std::string_view description) {
-    const auto first = description.find('\'');
     const auto last = description.rfind('\'');
-    if (first == std::string_view::npos || last <= first) return {};
+    if (last == std::string_view::npos || last == 0) return {};
+    const auto first = description.rfind('\'', last - 1);
+    if (first == std::string_view::npos) return {};
     return std::string(description.substr(first + 1, last - first - 1));
 }
 
@@ -185,9 +189,12 @@ JsonSchema::~JsonSchema() = default;
 JsonSchema::JsonSchema(JsonSchema&&) noexcept = default;
 JsonSchema& JsonSchema::operator=(JsonSchema&&) noexcept = default;
 
-const std::string& JsonSchema::name() const noexcept { return state_->name; }
+const std::string& JsonSchema::name() const noexcept {
+    return state_->name;
+}
 
-std::vector<Problem> JsonSchema::validate(const nlohmann::json& instance, std::string_view path_prefix) const {
+std::vector<Problem> JsonSchema::validate(const nlohmann::json& instance,
+                                          std::string_view path_prefix) const {
     // A valijson Validator caches compiled regexes and is not thread-safe: one per call.
     valijson::Validator validator(valijson::Validator::kStrongTypes);
     valijson::ValidationResults results;

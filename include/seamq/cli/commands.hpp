@@ -9,5 +9,9 @@
 namespace seamq::cli {
 
 void add_version_command(CLI::App& app);
+//! `sea-mq envelope validate` (src/cli/envelope_command.cpp).
+void add_envelope_commands(CLI::App& app);
+//! `sea-mq contracts lint|lock` (src/cli/contracts_command.cpp).
+void add_contracts_commands(CLI::App& app);
 
 }  // namespace seamq::cli

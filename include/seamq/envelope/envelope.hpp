@@ -108,7 +108,7 @@ public:
     //! Every problem of the JSON text (size first: an oversized text is not parsed).
     std::vector<Problem> validate(std::string_view json_text) const;
     //! Every problem of an already parsed document (size measured on its compact dump).
-    std::vector<Problem> validate(const nlohmann::json& document) const;
+    std::vector<Problem> validate_document(const nlohmann::json& document) const;
 
     //! Parses and validates; throws Error(Errc::too_large) or Error(Errc::invalid_envelope)
     //! whose message lists all problems, one per line.
@@ -127,7 +127,8 @@ private:
     //! Problems of a parsed document whose serialized size is `size`.
     std::vector<Problem> check(const nlohmann::json& document, std::size_t size) const;
     //! The envelope when `problems` is empty; else throws the matching Error.
-    static Envelope accept(nlohmann::json document, const std::vector<Problem>& problems, std::string_view action);
+    static Envelope accept(nlohmann::json document, const std::vector<Problem>& problems,
+                           std::string_view action);
 
     std::unique_ptr<State> state_;
 };
