@@ -9,14 +9,11 @@
 namespace seamq::cli {
 
 void add_version_command(CLI::App& app);
-void add_relay_commands(CLI::App& app);
 //! `sea-mq db migrate|status` (src/cli/db_command.cpp).
 void add_db_commands(CLI::App& app);
 //! `sea-mq envelope validate` (src/cli/envelope_command.cpp).
 void add_envelope_commands(CLI::App& app);
 //! `sea-mq contracts lint|lock` (src/cli/contracts_command.cpp).
 void add_contracts_commands(CLI::App& app);
-//! `sea-mq streams apply|status` (src/cli/streams_command.cpp).
-void add_streams_commands(CLI::App& app);
 
 }  // namespace seamq::cli
