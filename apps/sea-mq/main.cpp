@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     seamq::cli::add_db_commands(app);
     seamq::cli::add_envelope_commands(app);
     seamq::cli::add_contracts_commands(app);
+    seamq::cli::add_streams_commands(app);
 
     try {
         app.parse(argc, argv);

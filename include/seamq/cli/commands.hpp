@@ -15,5 +15,7 @@ void add_db_commands(CLI::App& app);
 void add_envelope_commands(CLI::App& app);
 //! `sea-mq contracts lint|lock` (src/cli/contracts_command.cpp).
 void add_contracts_commands(CLI::App& app);
+//! `sea-mq streams apply|status` (src/cli/streams_command.cpp).
+void add_streams_commands(CLI::App& app);
 
 }  // namespace seamq::cli
