@@ -1,0 +1,219 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "seamq/core/error.hpp"
+
+//! The worker's configuration: YAML file, environment overrides, secrets. Each struct
+//! below is one YAML mapping; its keys, defaults, documentation and environment
+//! variables are declared once, in src/worker/config_schema.hpp. To add a setting, add a
+//! member here and one line there (docs/configuration.md and the example config are
+//! checked against that declaration by tests).
+namespace seamq::worker {
+
+//! Durations in the file are "500ms", "2s", "1m", "1h30m", "7d"; stored in milliseconds.
+using Duration = std::chrono::milliseconds;
+
+//! A value that must never be logged or printed: database URLs with passwords, tokens.
+//! No formatter or stream operator exists, so it cannot reach a log line by accident;
+//! reveal() is the one way to read it. In YAML a secret is a literal string, a string
+//! with `${ENV_VAR}` / `${ENV_VAR:-default}` references, or `{file: path}`.
+class Secret {
+public:
+    Secret() = default;
+    Secret(std::string value, std::string origin) : value_(std::move(value)), origin_(std::move(origin)) {}
+
+    const std::string& reveal() const noexcept { return value_; }
+    //! Where the value came from, safe to print: "literal", "${SEA_DATABASE_URL}",
+    //! "file /run/secrets/db_url", "environment variable SEAMQ_CONTEXT_SEA_DATABASE_URL".
+    const std::string& origin() const noexcept { return origin_; }
+    bool empty() const noexcept { return value_.empty(); }
+    //! "<secret from ORIGIN>", or "" when empty.
+    std::string redacted() const;
+
+    friend bool operator==(const Secret&, const Secret&) = default;
+
+private:
+    std::string value_;
+    std::string origin_;
+};
+
+//! A byte count: 1048576, "512KiB", "8MiB", "1GB".
+struct ByteSize {
+    std::int64_t bytes = 0;
+    friend bool operator==(const ByteSize&, const ByteSize&) = default;
+};
+
+//! `nats:` the connection every component shares.
+struct NatsSettings {
+    std::vector<std::string> servers{"nats://127.0.0.1:4222"};
+    std::string name = "sea-mq-worker";
+    Duration connect_timeout{std::chrono::seconds(2)};
+    bool retry_on_failed_connect = true;
+    Duration reconnect_wait{std::chrono::milliseconds(500)};
+    Duration reconnect_jitter{std::chrono::milliseconds(250)};
+    ByteSize reconnect_buffer_bytes{8 * 1024 * 1024};
+    Duration ping_interval{std::chrono::seconds(20)};
+    int max_pings_out = 3;
+    std::string jetstream_domain;
+    Duration api_timeout{std::chrono::seconds(5)};
+};
+
+//! `admin:` the HTTP server for /metrics, /healthz and /readyz.
+struct AdminSettings {
+    std::string listen = "127.0.0.1:9464";
+    Duration readiness_check_timeout{std::chrono::seconds(2)};
+};
+
+//! `log:`
+struct LogSettings {
+    std::string level = "info";
+};
+
+//! `contexts[].database:`
+struct DatabaseSettings {
+    Secret url;
+    Duration connect_timeout{std::chrono::seconds(5)};
+};
+
+//! `contexts[].relay:` moving committed outbox rows to JetStream.
+struct RelaySettings {
+    bool enabled = true;
+    Duration poll_interval{std::chrono::milliseconds(500)};
+    int batch_size = 100;
+    int max_in_flight = 1000;
+    Duration publish_timeout{std::chrono::seconds(5)};
+};
+
+//! `contexts[]:` one bounded context: its database and its relay.
+struct ContextSettings {
+    std::string name;
+    DatabaseSettings database;
+    RelaySettings relay;
+};
+
+//! `consumers[].handler:` what applies a message's effects.
+struct HandlerSettings {
+    std::string kind;      //!< "sql" or "http"
+    std::string function;  //!< sql: schema-qualified function taking the envelope (jsonb)
+    std::string url;       //!< http: where the envelope is POSTed
+    Duration timeout{std::chrono::seconds(5)};
+    std::map<std::string, Secret> headers;  //!< http: extra request headers (tokens...)
+};
+
+//! `consumers[]:` one durable JetStream consumer feeding one context's inbox.
+struct ConsumerSettings {
+    std::string name;
+    std::string context;
+    std::string stream;
+    std::string filter_subject;
+    int max_deliver = 5;
+    std::vector<Duration> retry_delays{std::chrono::seconds(1), std::chrono::seconds(5),
+                                       std::chrono::seconds(30)};
+    Duration ack_wait{std::chrono::seconds(30)};
+    int max_ack_pending = 1000;
+    int batch_size = 10;
+    HandlerSettings handler;
+};
+
+//! The whole file.
+struct Config {
+    NatsSettings nats;
+    AdminSettings admin;
+    LogSettings log;
+    std::filesystem::path streams_file;  //!< resolved against the config file's directory
+    Duration shutdown_deadline{std::chrono::seconds(30)};
+    std::vector<ContextSettings> contexts;
+    std::vector<ConsumerSettings> consumers;
+
+    std::string source;  //!< the file name (or "<string>"), for messages
+    //! Not errors, but worth a log line: SEAMQ_ variables that match no setting.
+    std::vector<std::string> warnings;
+
+    const ContextSettings* find_context(std::string_view name) const;
+};
+
+//! One thing wrong with a configuration, located precisely.
+struct ConfigProblem {
+    std::string key;                //!< "consumers[1].retry_delays[0]"
+    std::string location;           //!< "worker.yaml:12:7" or "environment variable SEAMQ_LOG_LEVEL"
+    std::string reason;             //!< "'5x' is not a duration (use e.g. 500ms, 2s, 1m)"
+    int line = 0;                   //!< 1-based; 0 when the value did not come from the file
+    int column = 0;                 //!< 1-based; 0 when the value did not come from the file
+    std::string to_string() const;  //!< "LOCATION: KEY: REASON"
+};
+
+//! Every problem found in a configuration (all of them, not just the first); what()
+//! lists one per line. Errc::config: exit code 2.
+class ConfigError : public seamq::Error {
+public:
+    explicit ConfigError(std::vector<ConfigProblem> problems);
+    const std::vector<ConfigProblem>& problems() const noexcept { return problems_; }
+
+private:
+    std::vector<ConfigProblem> problems_;
+};
+
+//! Where environment variables come from: the process, or a fixed map in tests.
+class Environment {
+public:
+    static Environment process();
+    explicit Environment(std::map<std::string, std::string> variables) : variables_(std::move(variables)) {}
+
+    std::optional<std::string> get(const std::string& name) const;
+    std::vector<std::string> names_with_prefix(std::string_view prefix) const;
+
+private:
+    std::map<std::string, std::string> variables_;
+};
+
+//! Reads, overrides from the environment, resolves secrets and validates. Throws
+//! ConfigError listing every problem with key, line and reason.
+Config load_config(const std::filesystem::path& file,
+                   const Environment& environment = Environment::process());
+//! The same from text; relative paths resolve against `base_directory`.
+Config parse_config(std::string_view yaml_text, std::string source,
+                    const std::filesystem::path& base_directory, const Environment& environment);
+
+//! The effective configuration as YAML, secrets redacted: what `--print-config` shows.
+std::string dump_config(const Config& config);
+
+//! One accepted setting, as the reference documents it.
+struct SettingDescription {
+    std::string key;            //!< "contexts[].relay.poll_interval"
+    std::string type;           //!< "duration", "string", "list of duration", "secret" ...
+    std::string default_value;  //!< "" when required or empty
+    bool required = false;
+    std::string environment;  //!< "SEAMQ_CONTEXT_<NAME>_RELAY_POLL_INTERVAL", "" if none
+    std::string description;
+};
+
+//! Every setting the loader accepts, in file order.
+std::vector<SettingDescription> describe_settings();
+//! The Markdown table docs/configuration.md carries between
+//! `<!-- BEGIN GENERATED: configuration -->` and `<!-- END GENERATED: configuration -->`.
+std::string configuration_reference_markdown();
+
+//! "500ms", "2s", "1m30s", "7d", "0"; nullopt when malformed.
+std::optional<Duration> parse_duration(std::string_view text);
+//! The inverse, compact: 90000ms -> "1m30s", 0 -> "0s".
+std::string format_duration(Duration duration);
+//! "1048576", "512KiB", "8MiB", "1GB"; nullopt when malformed or negative.
+std::optional<std::int64_t> parse_byte_size(std::string_view text);
+
+//! A listen address split into host and port; nullopt when malformed ("host:port",
+//! "[::1]:port"; port 0..65535, 0 meaning any free port).
+struct ListenAddress {
+    std::string host;
+    int port = 0;
+};
+std::optional<ListenAddress> parse_listen_address(std::string_view text);
+
+}  // namespace seamq::worker

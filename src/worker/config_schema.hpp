@@ -1,0 +1,187 @@
+#pragma once
+
+// The one declaration of every worker setting: key, member, documentation and the
+// checks that need only the value itself. Three visitors walk it: the loader (YAML +
+// environment -> Config), the describer (docs/configuration.md) and the dumper
+// (--print-config). Checks across settings live in config.cpp (validate_config).
+//
+// A visitor provides:
+//   field(key, member, doc [, check])     optional; the member's initial value is the default
+//   required(key, member, doc [, check])  must be given
+//   identifier(key, member, doc, check)   a list item's required name (no environment
+//                                         override: the environment addresses items by it)
+//   section(key, member, doc)             a nested mapping, visited by its own visit()
+//   list(key, env_word, member, doc)      a sequence of mappings with a `name` each; the
+//                                         environment names its items env_word_<NAME>_...
+// A check is `std::string(const T&)` returning "" when the value is fine, else the reason.
+
+#include <string>
+
+#include "seamq/observability/logging.hpp"
+#include "seamq/worker/config.hpp"
+
+namespace seamq::worker::schema {
+
+inline std::string positive(const int& value) {
+    return value > 0 ? "" : "must be at least 1";
+}
+inline std::string non_negative(const int& value) {
+    return value >= 0 ? "" : "must not be negative";
+}
+inline std::string positive_duration(const Duration& value) {
+    return value.count() > 0 ? "" : "must be longer than 0";
+}
+inline std::string not_empty(const std::string& value) {
+    return value.empty() ? "must not be empty" : "";
+}
+inline std::string log_level(const std::string& value) {
+    return observability::parse_log_level(value) ? ""
+                                                 : "'" + value +
+                                                       "' is not a log level (trace, debug, info, warn, "
+                                                       "error, critical, off)";
+}
+inline std::string listen_address(const std::string& value) {
+    return parse_listen_address(value) ? ""
+                                       : "'" + value +
+                                             "' is not a listen address (HOST:PORT, e.g. 127.0.0.1:9464; "
+                                             "[::1]:9464)";
+}
+std::string nats_urls(const std::vector<std::string>& servers);
+std::string context_name(const std::string& value);
+std::string consumer_name(const std::string& value);
+std::string stream_name(const std::string& value);
+std::string subject_filter(const std::string& value);
+std::string handler_kind(const std::string& value);
+
+template <typename Visitor>
+void visit(Visitor& v, NatsSettings& s) {
+    v.field("servers", s.servers,
+            "Server URLs of the cluster (nats:// or tls://); the client tries them all, in random order, and "
+            "reconnects to any of them.",
+            nats_urls);
+    v.field("name", s.name, "Connection name shown in the servers' /connz.", not_empty);
+    v.field("connect_timeout", s.connect_timeout, "Timeout of one connection attempt to one server.",
+            positive_duration);
+    v.field("retry_on_failed_connect", s.retry_on_failed_connect,
+            "When no server answers at start, keep trying in the background (the worker reports not ready) "
+            "instead of exiting.");
+    v.field("reconnect_wait", s.reconnect_wait,
+            "Pause between reconnect rounds through the server list; reconnects never stop.",
+            positive_duration);
+    v.field("reconnect_jitter", s.reconnect_jitter,
+            "Random extra pause added to reconnect_wait, so workers do not reconnect in lockstep.");
+    v.field(
+        "reconnect_buffer_bytes", s.reconnect_buffer_bytes,
+        "Bytes of publishes buffered while disconnected (1048576, 512KiB, 8MiB); beyond it a publish fails "
+        "at once and the outbox row is retried later.");
+    v.field("ping_interval", s.ping_interval, "Interval of client pings that detect a dead connection.",
+            positive_duration);
+    v.field("max_pings_out", s.max_pings_out, "Unanswered pings after which the connection counts as lost.",
+            positive);
+    v.field("jetstream_domain", s.jetstream_domain,
+            "JetStream domain to address (leafnode setups); empty for none.");
+    v.field("api_timeout", s.api_timeout, "Timeout of JetStream API requests (stream and consumer info).",
+            positive_duration);
+}
+
+template <typename Visitor>
+void visit(Visitor& v, AdminSettings& s) {
+    v.field(
+        "listen", s.listen,
+        "Address of the admin HTTP server (/metrics, /healthz, /readyz). Keep it on loopback or a private "
+        "network: it has no authentication.",
+        listen_address);
+    v.field("readiness_check_timeout", s.readiness_check_timeout,
+            "Bound on each readiness check /readyz runs (database ping, stream lookup).", positive_duration);
+}
+
+template <typename Visitor>
+void visit(Visitor& v, LogSettings& s) {
+    v.field("level", s.level,
+            "trace, debug, info, warn, error, critical or off. Logs are JSON lines on stderr.", log_level);
+}
+
+template <typename Visitor>
+void visit(Visitor& v, DatabaseSettings& s) {
+    v.required("url", s.url,
+               "libpq connection string or postgresql:// URL of the context's database. A secret: write "
+               "${ENV_VAR} or {file: path} rather than a password.");
+    v.field("connect_timeout", s.connect_timeout, "Timeout of one connection attempt.", positive_duration);
+}
+
+template <typename Visitor>
+void visit(Visitor& v, RelaySettings& s) {
+    v.field("enabled", s.enabled, "Run this context's relay in this worker (one worker per context leads).");
+    v.field("poll_interval", s.poll_interval,
+            "Longest pause between outbox polls when no NOTIFY arrives (NOTIFY wakes the relay at once).",
+            positive_duration);
+    v.field("batch_size", s.batch_size, "Outbox rows claimed per round.", positive);
+    v.field("max_in_flight", s.max_in_flight, "Published events awaiting their PubAck at most.", positive);
+    v.field("publish_timeout", s.publish_timeout,
+            "Time a PubAck may take; after it the event is published again with the same Nats-Msg-Id.",
+            positive_duration);
+}
+
+template <typename Visitor>
+void visit(Visitor& v, ContextSettings& s) {
+    v.identifier("name", s.name, "Bounded context name ([a-z][a-z0-9_-]*): sea, vibespro, governance.",
+                 context_name);
+    v.section("database", s.database, "The context's PostgreSQL database (outbox and inbox tables).");
+    v.section("relay", s.relay, "Relaying the context's outbox to its stream.");
+}
+
+template <typename Visitor>
+void visit(Visitor& v, HandlerSettings& s) {
+    v.required("kind", s.kind,
+               "sql: call a database function in the inbox transaction; http: POST the envelope to a URL.",
+               handler_kind);
+    v.field(
+        "function", s.function,
+        "kind sql: schema-qualified function taking the envelope as jsonb, run in the same transaction as "
+        "the inbox row.");
+    v.field("url", s.url, "kind http: URL the envelope is POSTed to (2xx = done, 4xx = permanent failure).");
+    v.field("timeout", s.timeout, "Longest a handler call may take before it counts as failed.",
+            positive_duration);
+    v.field("headers", s.headers, "kind http: extra request headers; values are secrets (Authorization...).");
+}
+
+template <typename Visitor>
+void visit(Visitor& v, ConsumerSettings& s) {
+    v.identifier("name", s.name, "Durable consumer name ([A-Za-z0-9_-]+), also the inbox's consumer key.",
+                 consumer_name);
+    v.required("context", s.context, "Context (from contexts[]) whose database holds the inbox and effects.",
+               not_empty);
+    v.required("stream", s.stream, "Stream the consumer reads, e.g. SEA_EVENTS.", stream_name);
+    v.field("filter_subject", s.filter_subject, "Subject filter, e.g. sea.event.order_placed.v1; empty: all.",
+            subject_filter);
+    v.field("max_deliver", s.max_deliver,
+            "Deliveries of a message before it is dead-lettered; must exceed the number of retry_delays.",
+            positive);
+    v.field("retry_delays", s.retry_delays,
+            "Delay before each redelivery after a failure (nak with delay); the last one repeats.");
+    v.field("ack_wait", s.ack_wait,
+            "Time the server waits for an ack before redelivering; must exceed the "
+            "handler timeout.",
+            positive_duration);
+    v.field("max_ack_pending", s.max_ack_pending, "Messages delivered and not yet acknowledged, at most.",
+            positive);
+    v.field("batch_size", s.batch_size, "Messages fetched per pull request.", positive);
+    v.section("handler", s.handler, "What applies the message's effects.");
+}
+
+template <typename Visitor>
+void visit(Visitor& v, Config& s) {
+    v.section("nats", s.nats, "The NATS connection shared by every component.");
+    v.section("admin", s.admin, "The admin HTTP server.");
+    v.section("log", s.log, "Logging.");
+    v.field(
+        "streams_file", s.streams_file,
+        "Streams file (config/streams.yaml) whose streams must exist for /readyz; relative to this file.");
+    v.field("shutdown_deadline", s.shutdown_deadline,
+            "After SIGTERM or SIGINT, time to finish in-flight work; a second signal exits at once.",
+            positive_duration);
+    v.list("contexts", "CONTEXT", s.contexts, "Bounded contexts served by this worker (at least one).");
+    v.list("consumers", "CONSUMER", s.consumers, "Inbox consumers run by this worker.");
+}
+
+}  // namespace seamq::worker::schema

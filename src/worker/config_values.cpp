@@ -1,0 +1,278 @@
+// Value types and value-level checks of the worker configuration: durations, sizes,
+// listen addresses, secrets, names, the environment.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "config_schema.hpp"
+#include <fmt/format.h>
+#include <unistd.h>
+
+extern char** environ;  // NOLINT: POSIX
+
+namespace seamq::worker {
+
+namespace {
+
+std::optional<std::int64_t> parse_integer(std::string_view text) {
+    std::int64_t value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [rest, error] = std::from_chars(text.data(), end, value);
+    if (error != std::errc() || rest != end) return std::nullopt;
+    return value;
+}
+
+bool matches_name(std::string_view value, bool (*first)(char), bool (*rest)(char)) {
+    if (value.empty() || !first(value.front())) return false;
+    return std::all_of(value.begin() + 1, value.end(), rest);
+}
+
+bool lower_letter(char c) {
+    return c >= 'a' && c <= 'z';
+}
+bool lower_name_char(char c) {
+    return lower_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+bool name_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+}
+
+}  // namespace
+
+// --- durations and sizes -------------------------------------------------------------------
+
+std::optional<Duration> parse_duration(std::string_view text) {
+    if (text == "0") return Duration{0};
+    if (text.empty()) return std::nullopt;
+    std::int64_t total = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const std::size_t digits_start = i;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+        if (i == digits_start) return std::nullopt;
+        const auto number = parse_integer(text.substr(digits_start, i - digits_start));
+        const std::size_t unit_start = i;
+        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0) ++i;
+        const auto unit = text.substr(unit_start, i - unit_start);
+        std::int64_t scale = 0;
+        if (unit == "ms") {
+            scale = 1;
+        } else if (unit == "s") {
+            scale = 1000;
+        } else if (unit == "m") {
+            scale = 60'000;
+        } else if (unit == "h") {
+            scale = 3'600'000;
+        } else if (unit == "d") {
+            scale = 86'400'000;
+        } else {
+            return std::nullopt;
+        }
+        if (!number || *number > (INT64_MAX - total) / scale) return std::nullopt;
+        total += *number * scale;
+    }
+    return Duration{total};
+}
+
+std::string format_duration(Duration duration) {
+    auto rest = duration.count();
+    if (rest == 0) return "0s";
+    std::string out;
+    if (rest < 0) {
+        out = "-";
+        rest = -rest;
+    }
+    const std::pair<std::int64_t, const char*> units[] = {
+        {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}, {1, "ms"}};
+    for (const auto& [scale, unit] : units) {
+        if (rest >= scale) {
+            out += fmt::format("{}{}", rest / scale, unit);
+            rest %= scale;
+        }
+    }
+    return out;
+}
+
+std::optional<std::int64_t> parse_byte_size(std::string_view text) {
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == 0) return std::nullopt;
+    const auto number = parse_integer(text.substr(0, digits));
+    const auto unit = text.substr(digits);
+    std::int64_t scale = 0;
+    if (unit.empty() || unit == "B") {
+        scale = 1;
+    } else if (unit == "KiB") {
+        scale = 1024;
+    } else if (unit == "MiB") {
+        scale = 1024 * 1024;
+    } else if (unit == "GiB") {
+        scale = 1024 * 1024 * 1024;
+    } else if (unit == "KB") {
+        scale = 1000;
+    } else if (unit == "MB") {
+        scale = 1000 * 1000;
+    } else if (unit == "GB") {
+        scale = 1000 * 1000 * 1000;
+    } else {
+        return std::nullopt;
+    }
+    if (!number || *number > INT64_MAX / scale) return std::nullopt;
+    return *number * scale;
+}
+
+std::optional<ListenAddress> parse_listen_address(std::string_view text) {
+    std::string_view host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find("]:");
+        if (close == std::string_view::npos) return std::nullopt;
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return std::nullopt;
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) return std::nullopt;  // IPv6 needs brackets
+    }
+    const auto number = parse_integer(port);
+    if (host.empty() || !number || *number < 0 || *number > 65535 || port.starts_with('+'))
+        return std::nullopt;
+    if (std::any_of(host.begin(), host.end(),
+                    [](char c) { return std::isspace(static_cast<unsigned char>(c)); })) {
+        return std::nullopt;
+    }
+    return ListenAddress{std::string(host), static_cast<int>(*number)};
+}
+
+// --- secrets, problems, environment ----------------------------------------------------------
+
+std::string Secret::redacted() const {
+    if (value_.empty()) return "";
+    return "<secret from " + origin_ + ">";
+}
+
+std::string ConfigProblem::to_string() const {
+    return location + ": " + key + ": " + reason;
+}
+
+namespace {
+std::string joined(const std::vector<ConfigProblem>& problems) {
+    std::string message;
+    for (const auto& problem : problems) {
+        if (!message.empty()) message += '\n';
+        message += problem.to_string();
+    }
+    return message;
+}
+}  // namespace
+
+ConfigError::ConfigError(std::vector<ConfigProblem> problems)
+    : seamq::Error(Errc::config, joined(problems)), problems_(std::move(problems)) {}
+
+Environment Environment::process() {
+    std::map<std::string, std::string> variables;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string_view text(*entry);
+        const auto equals = text.find('=');
+        if (equals == std::string_view::npos) continue;
+        variables.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+    }
+    return Environment(std::move(variables));
+}
+
+std::optional<std::string> Environment::get(const std::string& name) const {
+    const auto found = variables_.find(name);
+    if (found == variables_.end()) return std::nullopt;
+    return found->second;
+}
+
+std::vector<std::string> Environment::names_with_prefix(std::string_view prefix) const {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : variables_) {
+        if (name.starts_with(prefix)) names.push_back(name);
+    }
+    return names;
+}
+
+const ContextSettings* Config::find_context(std::string_view name) const {
+    for (const auto& context : contexts) {
+        if (context.name == name) return &context;
+    }
+    return nullptr;
+}
+
+// --- value checks of the schema ----------------------------------------------------------
+
+namespace schema {
+
+std::string nats_urls(const std::vector<std::string>& servers) {
+    if (servers.empty()) return "must list at least one server URL";
+    for (const auto& entry : servers) {
+        // An entry may itself be a comma-separated list, as nats.c accepts.
+        std::size_t start = 0;
+        while (start <= entry.size()) {
+            auto end = entry.find(',', start);
+            if (end == std::string::npos) end = entry.size();
+            auto url = std::string_view(entry).substr(start, end - start);
+            while (!url.empty() && url.front() == ' ') url.remove_prefix(1);
+            while (!url.empty() && url.back() == ' ') url.remove_suffix(1);
+            if (!url.starts_with("nats://") && !url.starts_with("tls://")) {
+                return fmt::format("'{}' is not a NATS URL (nats://host:port or tls://host:port)", url);
+            }
+            if (url.find(':', url.find("//") + 2) == std::string_view::npos) {
+                return fmt::format("'{}' has no port (nats://host:4222)", url);
+            }
+            start = end + 1;
+        }
+    }
+    return "";
+}
+
+std::string context_name(const std::string& value) {
+    return matches_name(value, lower_letter, lower_name_char)
+               ? ""
+               : fmt::format("'{}' is not a context name (lower case letter, then [a-z0-9_-])", value);
+}
+
+std::string consumer_name(const std::string& value) {
+    return matches_name(value, name_char, name_char)
+               ? ""
+               : fmt::format("'{}' is not a consumer name (letters, digits, _ and - only)", value);
+}
+
+std::string stream_name(const std::string& value) {
+    return matches_name(value, name_char, name_char)
+               ? ""
+               : fmt::format("'{}' is not a stream name (letters, digits, _ and - only)", value);
+}
+
+std::string subject_filter(const std::string& value) {
+    if (value.empty()) return "";
+    std::size_t start = 0;
+    while (true) {
+        const auto dot = value.find('.', start);
+        const auto token =
+            std::string_view(value).substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        const bool last = dot == std::string::npos;
+        if (token.empty()) return fmt::format("'{}' has an empty token", value);
+        if (token.find_first_of(" \t\r\n") != std::string_view::npos) {
+            return fmt::format("'{}' contains white space", value);
+        }
+        if (token == ">" && !last) return fmt::format("'{}': '>' must be the last token", value);
+        if (token != ">" && token != "*" && token.find_first_of("*>") != std::string_view::npos) {
+            return fmt::format("'{}': wildcards must be whole tokens", value);
+        }
+        if (last) return "";
+        start = dot + 1;
+    }
+}
+
+std::string handler_kind(const std::string& value) {
+    return value == "sql" || value == "http" ? ""
+                                             : fmt::format("'{}' is not a handler kind (sql or http)", value);
+}
+
+}  // namespace schema
+}  // namespace seamq::worker
