@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
                  "sea-mq"};
     app.require_subcommand(1);
     seamq::cli::add_version_command(app);
+    seamq::cli::add_relay_commands(app);
     seamq::cli::add_db_commands(app);
     seamq::cli::add_envelope_commands(app);
     seamq::cli::add_contracts_commands(app);

@@ -9,6 +9,7 @@
 namespace seamq::cli {
 
 void add_version_command(CLI::App& app);
+void add_relay_commands(CLI::App& app);
 //! `sea-mq db migrate|status` (src/cli/db_command.cpp).
 void add_db_commands(CLI::App& app);
 //! `sea-mq envelope validate` (src/cli/envelope_command.cpp).

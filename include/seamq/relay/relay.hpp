@@ -1,0 +1,101 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "seamq/nats/connection.hpp"
+
+namespace seamq::relay {
+
+//! How one context's relay runs. Defaults suit a worker; tests shorten the intervals.
+struct RelayOptions {
+    std::string context;          //!< bounded context whose outbox rows this relay publishes, e.g. "sea"
+    std::string database;         //!< libpq conninfo or postgresql:// URL of the context's database
+    std::string expected_stream;  //!< sent as Nats-Expected-Stream; "" to skip the check
+    std::string instance_name;    //!< names this relay in logs and in pg_stat_activity
+    std::size_t batch_size = 1000;  //!< rows read per round
+    //! Fallback poll when no NOTIFY arrives (a NOTIFY wakes the relay at once).
+    std::chrono::milliseconds poll_interval{1000};
+    //! How often a standby tries to take the leadership; bounds the failover time.
+    std::chrono::milliseconds election_interval{1000};
+    std::chrono::milliseconds publish_timeout{5000};  //!< PubAck wait (MaxWait) per message
+    std::chrono::milliseconds retry_initial{100};     //!< first backoff after a transient failure
+    std::chrono::milliseconds retry_max{5000};        //!< backoff ceiling
+};
+
+//! Counters since start; read at any time from any thread.
+struct RelayStatistics {
+    std::uint64_t published = 0;       //!< rows marked published (duplicates included)
+    std::uint64_t duplicates = 0;      //!< PubAcks that said Duplicate (stored before)
+    std::uint64_t publish_errors = 0;  //!< transient failures (retried later with the same id)
+    std::uint64_t rejected = 0;        //!< rows marked rejected for good
+    std::uint64_t rounds = 0;          //!< batches processed as leader
+    std::uint64_t leadership_changes = 0;
+    bool leader = false;
+};
+
+//! Optional observation points for metrics; called on the relay's own thread.
+struct RelayHooks {
+    //! Time from handing a message to nats.c to its PubAck.
+    std::function<void(std::chrono::nanoseconds)> on_puback_latency;
+};
+
+//! Publishes one context's committed outbox rows to JetStream, at least once, in commit
+//! order per ordering key (the envelope's `subject`).
+//!
+//! Leadership: any number of relays may run for a context; the one holding the
+//! PostgreSQL advisory lock for it on a dedicated session publishes, the others wait
+//! and retry every election_interval. Losing that session ends the leadership.
+//!
+//! Each round reads up to batch_size pending rows in position order and publishes them
+//! with JetStream async publish, Nats-Msg-Id = event id, with at most one message in
+//! flight per ordering key: a failed message is never overtaken by a later one of the
+//! same key. A row is marked published only after its PubAck (a Duplicate ack counts);
+//! a transient failure (timeout, no responders during an election, disconnected) leaves
+//! it pending and backs off; a permanent one (no stream for the subject, too large,
+//! wrong stream) marks it rejected with the reason, and the key's later rows go on.
+class Relay {
+public:
+    //! `nats` must outlive the relay; the relay opens its own JetStream context on it.
+    Relay(RelayOptions options, nats::Connection& nats, RelayHooks hooks = {});
+    ~Relay();  //!< stop()s
+    Relay(const Relay&) = delete;
+    Relay& operator=(const Relay&) = delete;
+
+    //! Runs on a background thread until stop().
+    void start();
+    //! Stops reading rows, waits for the PubAcks in flight, records them, and returns.
+    void stop();
+    //! Runs on the calling thread until stop() is called from another one.
+    void run();
+
+    bool is_leader() const noexcept { return leader_.load(); }
+    RelayStatistics statistics() const;
+    const RelayOptions& options() const noexcept { return options_; }
+
+    struct Round;  //!< one batch in flight (defined in relay.cpp)
+
+private:
+    void lead();
+    std::size_t publish_round();
+    void sleep_interruptibly(std::chrono::milliseconds duration);
+
+    RelayOptions options_;
+    nats::Connection& nats_;
+    RelayHooks hooks_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> leader_{false};
+    std::thread thread_;
+
+    struct Counters;
+    std::unique_ptr<Counters> counters_;
+    struct Sessions;
+    std::unique_ptr<Sessions> sessions_;
+};
+
+}  // namespace seamq::relay

@@ -1,0 +1,166 @@
+#pragma once
+
+// Shared setup of the relay tests: a real PostgreSQL with sea-mq's migrations, a real
+// nats-server with the `sea` context's stream, and ways to fill the outbox and read the
+// stream back in order.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "seamq/nats/connection.hpp"
+#include "seamq/nats/jetstream.hpp"
+#include "seamq/nats/pull_consumer.hpp"
+#include "seamq/postgres/connection.hpp"
+#include "seamq/postgres/migrate.hpp"
+#include "seamq/testing/nats_server.hpp"
+#include "seamq/testing/postgres_server.hpp"
+
+namespace seamq::relay::testing {
+
+using namespace std::chrono_literals;
+using seamq::testing::ChildProcess;
+using seamq::testing::NatsServer;
+using seamq::testing::PostgresServer;
+using seamq::testing::TempDir;
+using seamq::testing::wait_until;
+
+//! One message as the stream holds it.
+struct StoredEvent {
+    std::uint64_t sequence = 0;
+    std::string message_id;
+    std::string subject;
+    nlohmann::json envelope;
+};
+
+inline void apply_migrations(const std::string& conninfo) {
+    postgres::Connection connection(conninfo);
+    postgres::migrate(connection, postgres::embedded_migrations());
+}
+
+inline void add_stream(nats::JetStream& jetstream, const std::string& name, std::vector<std::string> subjects,
+                       std::int32_t max_message_size = -1) {
+    nats::StreamConfig config;
+    config.name = name;
+    config.subjects = std::move(subjects);
+    config.max_message_size = max_message_size;
+    jetstream.add_stream(config);
+}
+
+//! Enqueues `count` events of type `type` with SQL only (as any language would), ids
+//! `<prefix><n>`, ordering keys `key-<n % keys>`, data {"n": n}, in transactions of up to
+//! 500 events (the per-key locks of seamq.enqueue make one huge transaction slow).
+inline void enqueue_events(const std::string& conninfo, const std::string& prefix, int first, int count,
+                           int keys = 10, const std::string& type = "sea.event.order-placed.v1",
+                           bool commit = true) {
+    postgres::Connection connection(conninfo);
+    for (int start = first; start < first + count; start += 500) {
+        const int chunk = std::min(500, first + count - start);
+        connection.exec("BEGIN");
+        connection.exec(
+            "SELECT count(seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', $1 || g, 'source', "
+            "'/tests/relay', 'type', $4::text, 'subject', 'key-' || (g % $3), 'data', jsonb_build_object('n', g)))) "
+            "FROM generate_series($2::int, $2::int + $5::int - 1) AS g",
+            prefix, start, keys, type, chunk);
+        connection.exec(commit ? "COMMIT" : "ROLLBACK");
+    }
+}
+
+inline std::int64_t count_rows(const std::string& conninfo, const std::string& where) {
+    postgres::Connection connection(conninfo);
+    const auto result = connection.exec("SELECT count(*) FROM seamq.outbox_events WHERE " + where);
+    return result.get<std::int64_t>(0, 0);
+}
+
+//! Every message of `stream`, in stream order, read through a throwaway pull consumer.
+inline std::vector<StoredEvent> read_stream(nats::JetStream& jetstream, const std::string& stream) {
+    const auto info = jetstream.stream_info(stream);
+    if (!info) return {};
+    const std::string consumer = "reader-" + std::to_string(::getpid()) + "-" +
+                                 std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    nats::ConsumerConfig config;
+    config.durable_name = consumer;
+    config.ack_policy = nats::AckPolicy::none;
+    jetstream.add_consumer(stream, config);
+    std::vector<StoredEvent> events;
+    nats::PullConsumer reader(jetstream, stream, consumer);
+    const auto expected = info->state.messages;
+    for (int round = 0; round < 10000 && events.size() < expected; ++round) {
+        auto batch = reader.fetch(1000, 500ms);
+        for (auto& message : batch) {
+            if (message.status_code()) continue;
+            StoredEvent event;
+            event.sequence = message.metadata().stream_sequence;
+            event.message_id = message.message_id();
+            event.subject = std::string(message.subject());
+            event.envelope = nlohmann::json::parse(message.payload());
+            events.push_back(std::move(event));
+        }
+    }
+    jetstream.delete_consumer(stream, consumer);
+    return events;
+}
+
+//! Checks the stream holds exactly the ids `<prefix>first .. <prefix>first+count-1`, each once.
+inline void expect_exactly_once(const std::vector<StoredEvent>& events, const std::string& prefix, int first,
+                                int count) {
+    std::map<std::string, int> seen;
+    for (const auto& event : events) ++seen[event.message_id];
+    int missing = 0;
+    for (int n = first; n < first + count; ++n) {
+        const auto found = seen.find(prefix + std::to_string(n));
+        if (found == seen.end()) {
+            ++missing;
+        } else {
+            EXPECT_EQ(found->second, 1) << "event " << found->first << " is in the stream " << found->second
+                                        << " times";
+        }
+    }
+    EXPECT_EQ(missing, 0) << missing << " committed events never reached the stream";
+}
+
+class RelayTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        database = postgres_server.create_database("orders");
+        apply_migrations(database);
+        connection = std::make_unique<nats::Connection>(nats::ConnectionOptions::from_urls(nats_server.url()));
+        jetstream = std::make_unique<nats::JetStream>(*connection);
+    }
+
+    //! A `sea-mq relay run` process for context `sea`, logging to the test's directory.
+    ChildProcess start_relay_process(const std::string& name, const std::string& nats_urls,
+                                     std::vector<std::string> extra = {}) {
+        std::vector<std::string> argv = {(seamq::testing::bin_dir() / "sea-mq").string(),
+                                         "relay",
+                                         "run",
+                                         "--context",
+                                         "sea",
+                                         "--database",
+                                         postgres_server.url("orders"),
+                                         "--nats",
+                                         nats_urls,
+                                         "--name",
+                                         name,
+                                         "--election-ms",
+                                         "200",
+                                         "--publish-timeout-ms",
+                                         "2000"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return ChildProcess(ChildProcess::Options{.argv = argv, .log_file = logs.path() / (name + ".log")});
+    }
+
+    PostgresServer postgres_server;
+    NatsServer nats_server;
+    TempDir logs{"relay-logs"};
+    std::string database;
+    std::unique_ptr<nats::Connection> connection;
+    std::unique_ptr<nats::JetStream> jetstream;
+};
+
+}  // namespace seamq::relay::testing

@@ -1,0 +1,256 @@
+// The relay against real PostgreSQL and nats-server: what is committed arrives exactly
+// once, what is rolled back never does, and crashes of the relay, of NATS and of
+// PostgreSQL lose and duplicate nothing.
+#include "seamq/relay/relay.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/relay/relay_fixture.hpp"
+
+namespace seamq::relay::testing {
+namespace {
+
+RelayOptions fast_options(const std::string& database) {
+    RelayOptions options;
+    options.context = "sea";
+    options.database = database;
+    options.expected_stream = "SEA_EVENTS";
+    options.poll_interval = 200ms;
+    options.election_interval = 100ms;
+    options.publish_timeout = 2000ms;
+    options.retry_initial = 50ms;
+    options.retry_max = 1000ms;
+    return options;
+}
+
+TEST_F(RelayTest, CommittedEventsArriveOnceAndRolledBackOnesNever) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
+    Relay relay(fast_options(database), *connection);
+    relay.start();
+
+    enqueue_events(database, "committed-", 0, 100);
+    enqueue_events(database, "rolled-back-", 0, 50, 10, "sea.event.order-placed.v1", /*commit=*/false);
+    enqueue_events(database, "committed-", 100, 100);
+
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 200; }, 20s));
+    relay.stop();
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    ASSERT_EQ(events.size(), 200U);
+    expect_exactly_once(events, "committed-", 0, 200);
+    for (const auto& event : events) {
+        EXPECT_EQ(event.message_id.rfind("committed-", 0), 0U) << "a rolled-back event reached the stream";
+        EXPECT_EQ(event.subject, "sea.event.order-placed.v1");
+        EXPECT_EQ(event.envelope.at("id"), event.message_id) << "Nats-Msg-Id is the envelope id";
+    }
+    // The outbox records where each event went.
+    EXPECT_EQ(count_rows(database, "status = 'published' AND stream_sequence BETWEEN 1 AND 200"), 200);
+    EXPECT_EQ(relay.statistics().published, 200U);
+    EXPECT_EQ(relay.statistics().duplicates, 0U);
+}
+
+TEST_F(RelayTest, PermanentlyRejectedEventsAreKeptAndReportedWithoutBlockingOtherKeys) {
+    // Events capture only `sea.event.>`: a command has no stream; messages over 2 KiB are
+    // refused by the stream.
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.event.>"}, 2048);
+    {
+        postgres::Connection producer(database);
+        producer.exec("BEGIN");
+        for (int n = 0; n < 30; ++n) {
+            producer.exec(
+                "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'good-' || $1::int, 'source', "
+                "'/t', 'type', 'sea.event.order-placed.v1', 'subject', 'key-' || ($1::int % 3), 'data', '{}'::jsonb))",
+                n);
+            if (n == 10) {
+                producer.exec(
+                    "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'unrouted', 'source', "
+                    "'/t', 'type', 'sea.command.cancel-order.v1', 'subject', 'key-1', 'data', '{}'::jsonb))");
+                producer.exec(
+                    "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', 'source', "
+                    "'/t', 'type', 'sea.event.order-placed.v1', 'subject', 'key-2', "
+                    "'data', jsonb_build_object('blob', repeat('x', 4096))))");
+            }
+        }
+        producer.exec("COMMIT");
+    }
+    Relay relay(fast_options(database), *connection);
+    relay.start();
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status <> 'pending'") == 32; }, 20s))
+        << count_rows(database, "status = 'pending'") << " rows still pending";
+    relay.stop();
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    expect_exactly_once(events, "good-", 0, 30);
+    EXPECT_EQ(events.size(), 30U);
+    // Later events of the rejected events' keys went on.
+    EXPECT_EQ(count_rows(database, "status = 'published' AND subject IN ('key-1', 'key-2')"), 20);
+    EXPECT_EQ(count_rows(database, "id = 'unrouted' AND status = 'rejected' AND last_error LIKE "
+                                   "'%no JetStream stream captures subject ''sea.command.cancel-order.v1''%'"),
+              1);
+    EXPECT_EQ(count_rows(database, "id = 'too-large' AND status = 'rejected' AND last_error LIKE '%maximum%'"), 1)
+        << "last_error should say the message exceeds the stream's maximum size";
+    EXPECT_EQ(relay.statistics().rejected, 2U);
+}
+
+TEST_F(RelayTest, NatsKilledAndRestartedWhilePublishingLosesAndDuplicatesNothing) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
+    enqueue_events(database, "e-", 0, 20000, 50);
+    auto options = fast_options(database);
+    options.batch_size = 200;  // many rounds, so the kill lands mid-stream
+    Relay relay(options, *connection);
+    relay.start();
+
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") >= 3000; }, 30s));
+    nats_server.kill();
+    std::this_thread::sleep_for(1500ms);  // the relay sees failures and backs off
+    const auto published_while_down = count_rows(database, "status = 'published'");
+    nats_server.start();
+
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 20000; }, 60s))
+        << count_rows(database, "status = 'pending'") << " still pending";
+    relay.stop();
+    EXPECT_LT(published_while_down, 20000);
+    EXPECT_GT(relay.statistics().publish_errors, 0U) << "the outage should have been noticed";
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    EXPECT_EQ(events.size(), 20000U);
+    expect_exactly_once(events, "e-", 0, 20000);
+}
+
+TEST_F(RelayTest, PostgresRestartIsSurvived) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
+    Relay relay(fast_options(database), *connection);
+    relay.start();
+    enqueue_events(database, "before-", 0, 500);
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 500; }, 20s));
+
+    postgres_server.restart();
+    enqueue_events(database, "after-", 0, 500);
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 1000; }, 30s))
+        << "the relay did not reconnect after the PostgreSQL restart";
+    relay.stop();
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    EXPECT_EQ(events.size(), 1000U);
+    expect_exactly_once(events, "before-", 0, 500);
+    expect_exactly_once(events, "after-", 0, 500);
+}
+
+TEST_F(RelayTest, RelayProcessKilledMidDrainThenRestartedPublishesEachEventOnce) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
+    for (int chunk = 0; chunk < 5; ++chunk) enqueue_events(database, "e-", chunk * 10000, 10000, 100);
+
+    auto relay = start_relay_process("relay-a", nats_server.url(), {"--batch-size", "500"});
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") >= 10000; }, 60s));
+    relay.kill();  // kill -9 mid-drain
+    const auto published_at_kill = count_rows(database, "status = 'published'");
+    ASSERT_LT(published_at_kill, 50000) << "the relay finished before it could be killed";
+
+    auto restarted = start_relay_process("relay-b", nats_server.url(), {"--batch-size", "500"});
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 50000; }, 120s))
+        << count_rows(database, "status = 'pending'") << " still pending";
+    restarted.stop();
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    EXPECT_EQ(events.size(), 50000U);
+    expect_exactly_once(events, "e-", 0, 50000);
+    std::cout << "killed after " << published_at_kill << " of 50000 events; stream holds " << events.size()
+              << "\n";
+}
+
+//! The holder of the `sea` relay leadership lock, by its application_name.
+std::string current_leader(const std::string& database) {
+    postgres::Connection connection(database);
+    const auto result = connection.exec(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.locktype = 'advisory' AND l.classid = 24226 AND l.granted");
+    return result.rows() == 0 ? std::string() : std::string(result.text(0, 0));
+}
+
+TEST_F(RelayTest, TwoRelaysOneLeadsAndTheOtherTakesOverKeepingPerKeyOrder) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
+    auto relay_a = start_relay_process("relay-a", nats_server.url(), {"--batch-size", "100"});
+    auto relay_b = start_relay_process("relay-b", nats_server.url(), {"--batch-size", "100"});
+    std::string leader;
+    ASSERT_TRUE(wait_until([&] { return !(leader = current_leader(database)).empty(); }, 10s));
+
+    // Concurrent producers: 5 threads, 10 keys x 1,000 events; each thread writes its
+    // share of every key in its own order (data.producer, data.n).
+    constexpr int producers = 5, keys = 10, per_key = 1000;
+    std::atomic<bool> producer_failed{false};
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            try {
+                postgres::Connection producer(database);
+                for (int n = 0; n < keys * per_key / producers; n += 10) {
+                    producer.exec("BEGIN");
+                    for (int i = n; i < n + 10; ++i) {
+                        producer.exec(
+                            "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', $1::text, "
+                            "'source', '/t', 'type', 'sea.event.order-placed.v1', 'subject', $2::text, "
+                            "'data', jsonb_build_object('producer', $3::int, 'n', $4::int)))",
+                            "p" + std::to_string(p) + "-" + std::to_string(i), "key-" + std::to_string(i % keys), p,
+                            i);
+                    }
+                    producer.exec("COMMIT");
+                }
+            } catch (const std::exception& error) {
+                producer_failed = true;
+                ADD_FAILURE() << "producer " << p << ": " << error.what();
+            }
+        });
+    }
+
+    // Kill the leader mid-stream and time the hand-over.
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") >= 2000; }, 60s));
+    auto& killed = leader == "relay-a/leadership" ? relay_a : relay_b;
+    const std::string survivor = leader == "relay-a/leadership" ? "relay-b/leadership" : "relay-a/leadership";
+    killed.kill();
+    const auto killed_at = std::chrono::steady_clock::now();
+    const auto published_at_kill = count_rows(database, "status = 'published'");
+    ASSERT_TRUE(wait_until([&] { return current_leader(database) == survivor; }, 10s));
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") > published_at_kill; }, 10s));
+    const auto handover = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                 killed_at);
+    std::cout << "hand-over after kill -9 of the leader: " << handover.count() << " ms\n";
+    EXPECT_LT(handover, 5s);
+
+    for (auto& thread : threads) thread.join();
+    ASSERT_FALSE(producer_failed);
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == keys * per_key; }, 60s));
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    EXPECT_EQ(events.size(), static_cast<std::size_t>(keys * per_key));
+    std::set<std::string> ids;
+    for (const auto& event : events) EXPECT_TRUE(ids.insert(event.message_id).second) << event.message_id;
+
+    // Per key, the stream order is the commit order: the outbox positions (drawn under
+    // the key's lock) and each producer's own sequence both increase along the stream.
+    postgres::Connection reader(database);
+    std::map<std::string, std::int64_t> position_of;
+    const auto positions = reader.exec("SELECT id, position FROM seamq.outbox_events");
+    for (int i = 0; i < positions.rows(); ++i) {
+        position_of[std::string(positions.text(i, 0))] = positions.get<std::int64_t>(i, 1);
+    }
+    std::map<std::string, std::int64_t> last_position;
+    std::map<std::pair<std::string, int>, int> last_n;
+    int out_of_order = 0;
+    for (const auto& event : events) {
+        const std::string key = event.envelope.at("subject");
+        const auto position = position_of.at(event.message_id);
+        if (last_position.contains(key) && position < last_position[key]) ++out_of_order;
+        last_position[key] = position;
+        const auto producer_key = std::make_pair(key, event.envelope.at("data").at("producer").get<int>());
+        const int n = event.envelope.at("data").at("n");
+        if (last_n.contains(producer_key) && n < last_n[producer_key]) ++out_of_order;
+        last_n[producer_key] = n;
+    }
+    EXPECT_EQ(out_of_order, 0) << "events of one key reached the stream out of commit order";
+}
+
+}  // namespace
+}  // namespace seamq::relay::testing
