@@ -61,8 +61,10 @@ void ShutdownSignals::run(observability::Logger logger, std::function<void()> on
             if (received_.load() == 0) {
                 received_ = signal;
                 end_at = std::chrono::steady_clock::now() + hard_deadline;
-                logger.info("received {}: stopping gracefully within {} ms (send it again to exit at once)",
-                            signal_name(signal), hard_deadline.count());
+                logger.info(
+                    "received {}: stopping gracefully (forced exit after {} ms; send it again to exit at "
+                    "once)",
+                    signal_name(signal), hard_deadline.count());
                 if (on_first_signal) on_first_signal();
             } else {
                 logger.error("received a second signal ({}) during shutdown: exiting at once",

@@ -1,0 +1,269 @@
+// The real sea-mq-worker binary against a real nats-server and PostgreSQL: readiness
+// follows NATS and the database without restarts, /metrics parses with an independent
+// parser, signals stop it as documented, secrets stay out of its logs.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/observability/run_command.hpp"
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+
+#include "seamq/nats/connection.hpp"
+#include "seamq/nats/jetstream.hpp"
+#include "seamq/streams/stream_manager.hpp"
+#include "seamq/streams/streams_config.hpp"
+#include "seamq/testing/nats_server.hpp"
+#include "seamq/testing/postgres_server.hpp"
+#include "seamq/testing/process.hpp"
+
+namespace seamq::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::string_view database_password = "Never-Log-This-Pa55word";
+
+fs::path worker_binary() {
+    return fs::path(test_support::environment_or("SEAMQ_BIN_DIR", "bin")) / "sea-mq-worker";
+}
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct Answer {
+    int status = 0;  // 0: no answer
+    nlohmann::json body;
+};
+
+Answer get_json(unsigned short port, const std::string& path) {
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(2s);
+    client.set_read_timeout(10s);
+    auto response = client.Get(path.c_str());
+    if (!response) return {};
+    return {response->status, nlohmann::json::parse(response->body, nullptr, false)};
+}
+
+std::optional<bool> check_ok(const Answer& answer, const std::string& name) {
+    if (!answer.body.contains("checks")) return std::nullopt;
+    for (const auto& check : answer.body["checks"]) {
+        if (check["name"] == name) return check["ok"].get<bool>();
+    }
+    return std::nullopt;
+}
+
+// Scrapes /metrics and parses it with npm parse-prometheus-text-format; returns
+// name -> first sample (the worker's process metrics have one sample each).
+std::map<std::string, nlohmann::json> scrape(unsigned short port) {
+    const auto script =
+        fs::path(test_support::environment_or("SEAMQ_NODE_DIR", "tests/node")) / "metrics_parse.mjs";
+    const auto result = test_support::run_command(
+        {"node", script.string(), "http://127.0.0.1:" + std::to_string(port) + "/metrics"}, false);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    std::map<std::string, nlohmann::json> samples;
+    for (const auto& family : nlohmann::json::parse(result.output, nullptr, false)) {
+        samples[family["name"].get<std::string>()] = family;
+    }
+    return samples;
+}
+
+std::string sample_value(const std::map<std::string, nlohmann::json>& samples, const std::string& name) {
+    const auto found = samples.find(name);
+    if (found == samples.end()) return "<absent>";
+    return found->second["metrics"][0]["value"].get<std::string>();
+}
+
+// A worker config with one context `sea`, its streams file, and a free admin port.
+struct WorkerSetup {
+    testing::TempDir dir{"worker"};
+    unsigned short admin_port = testing::free_port();
+    fs::path config_file = dir.path() / "worker.yaml";
+    fs::path log_file = dir.path() / "worker.log";
+
+    WorkerSetup(const std::string& nats_url, const std::string& shutdown_deadline) {
+        std::ofstream(dir.path() / "streams.yaml") << "contexts:\n  - name: sea\n";
+        std::ofstream(config_file) << "nats:\n"
+                                   << "  servers: [" << nats_url << "]\n"
+                                   << "  reconnect_wait: 100ms\n"
+                                   << "  reconnect_jitter: 50ms\n"
+                                   << "admin:\n"
+                                   << "  listen: 127.0.0.1:" << admin_port << "\n"
+                                   << "log:\n"
+                                   << "  level: debug\n"
+                                   << "streams_file: streams.yaml\n"
+                                   << "shutdown_deadline: " << shutdown_deadline << "\n"
+                                   << "contexts:\n"
+                                   << "  - name: sea\n"
+                                   << "    database:\n"
+                                   << "      url: ${SEA_DATABASE_URL}\n"
+                                   << "      connect_timeout: 2s\n"
+                                   << "    relay:\n"
+                                   << "      enabled: false\n";
+    }
+
+    testing::ChildProcess start(const std::string& database_url, const fs::path& log) const {
+        return testing::ChildProcess({.argv = {worker_binary().string(), "--config", config_file.string()},
+                                      .log_file = log,
+                                      .run_as_user = std::nullopt,
+                                      .env = {{"SEA_DATABASE_URL", database_url}},
+                                      .working_directory = {}});
+    }
+};
+
+void apply_streams(const std::string& nats_url, const fs::path& streams_file) {
+    nats::Connection connection(nats::ConnectionOptions::from_urls(nats_url, "worker-itest"));
+    nats::JetStream jetstream(connection);
+    streams::StreamManager(jetstream).apply(streams::load_streams_config(streams_file));
+}
+
+TEST(WorkerProcess, ReadinessFollowsNatsAndPostgresAndSigtermStopsCleanly) {
+    testing::NatsServer nats;
+    testing::PostgresServer postgres;
+    postgres.create_database("sea");
+    // Trust authentication ignores the password: it is here to prove it is never logged.
+    auto database_url = postgres.url("sea");
+    database_url.replace(database_url.find("postgres@"), 9,
+                         "postgres:" + std::string(database_password) + "@");
+
+    WorkerSetup setup(nats.url(), "10s");
+    apply_streams(nats.url(), setup.dir.path() / "streams.yaml");
+    auto worker = setup.start(database_url, setup.log_file);
+    const auto port = setup.admin_port;
+
+    // Ready: every check passes.
+    Answer ready;
+    ASSERT_TRUE(testing::wait_until([&] { return (ready = get_json(port, "/readyz")).status == 200; }, 20s))
+        << ready.body.dump() << "\n"
+        << read_file(setup.log_file);
+    EXPECT_EQ(ready.body["status"], "ready");
+    std::set<std::string> names;
+    for (const auto& check : ready.body["checks"]) {
+        names.insert(check["name"].get<std::string>());
+        EXPECT_TRUE(check["ok"].get<bool>()) << check.dump();
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"database sea", "nats", "streams", "worker"}));
+    EXPECT_NE(ready.body.dump().find("SEA_EVENTS"), std::string::npos) << ready.body.dump();
+
+    const auto health = get_json(port, "/healthz");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_EQ(health.body["status"], "ok");
+
+    auto samples = scrape(port);
+    EXPECT_EQ(samples["seamq_build_info"]["metrics"][0]["labels"]["version"], health.body["version"]);
+    EXPECT_EQ(sample_value(samples, "seamq_nats_connected"), "1");
+    EXPECT_EQ(sample_value(samples, "seamq_nats_reconnects_total"), "0");
+    EXPECT_EQ(samples["seamq_nats_reconnects_total"]["type"], "COUNTER");
+
+    // A second worker on the same admin address refuses to start, saying why.
+    const auto second_log = setup.dir.path() / "second.log";
+    auto second = setup.start(database_url, second_log);
+    const auto second_status = second.wait_for_exit(15s);
+    ASSERT_TRUE(second_status.has_value()) << read_file(second_log);
+    EXPECT_EQ(testing::ChildProcess::exit_code(*second_status), 1);
+    EXPECT_NE(read_file(second_log).find("address already in use"), std::string::npos)
+        << read_file(second_log);
+
+    // NATS goes away: not ready (alive still), and back without restarting the worker.
+    nats.stop();
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            ready = get_json(port, "/readyz");
+            return ready.status == 503 && check_ok(ready, "nats") == false;
+        },
+        10s))
+        << ready.body.dump();
+    EXPECT_EQ(check_ok(ready, "database sea"), true);
+    EXPECT_EQ(get_json(port, "/healthz").status, 200);
+    EXPECT_EQ(sample_value(scrape(port), "seamq_nats_connected"), "0");
+
+    nats.start();
+    ASSERT_TRUE(testing::wait_until([&] { return (ready = get_json(port, "/readyz")).status == 200; }, 20s))
+        << ready.body.dump();
+    samples = scrape(port);
+    EXPECT_EQ(sample_value(samples, "seamq_nats_connected"), "1");
+    EXPECT_EQ(sample_value(samples, "seamq_nats_disconnects_total"), "1");
+    EXPECT_EQ(sample_value(samples, "seamq_nats_reconnects_total"), "1");
+
+    // PostgreSQL goes away and comes back: the same, for the context's database.
+    postgres.stop();
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            ready = get_json(port, "/readyz");
+            return ready.status == 503 && check_ok(ready, "database sea") == false;
+        },
+        15s))
+        << ready.body.dump();
+    EXPECT_EQ(check_ok(ready, "nats"), true);
+    postgres.start();
+    ASSERT_TRUE(testing::wait_until([&] { return (ready = get_json(port, "/readyz")).status == 200; }, 20s))
+        << ready.body.dump();
+
+    // SIGTERM: a clean stop, exit 0, well within the deadline.
+    const auto signalled = std::chrono::steady_clock::now();
+    worker.signal(SIGTERM);
+    const auto status = worker.wait_for_exit(15s);
+    ASSERT_TRUE(status.has_value()) << read_file(setup.log_file);
+    EXPECT_EQ(testing::ChildProcess::exit_code(*status), 0) << read_file(setup.log_file);
+    EXPECT_LT(std::chrono::steady_clock::now() - signalled, 10s);
+
+    // The log: JSON lines only, with the events that happened, and no secret.
+    const auto log = read_file(setup.log_file);
+    EXPECT_EQ(log.find(database_password), std::string::npos) << "the database password leaked into the log";
+    std::istringstream lines(log);
+    std::string line;
+    std::vector<nlohmann::json> records;
+    while (std::getline(lines, line)) {
+        if (line.empty()) continue;
+        auto record = nlohmann::json::parse(line, nullptr, false);
+        ASSERT_FALSE(record.is_discarded()) << "not a JSON line: " << line;
+        for (const auto* key : {"time", "level", "component", "message"}) {
+            EXPECT_TRUE(record.contains(key)) << key << " missing in " << line;
+        }
+        records.push_back(std::move(record));
+    }
+    const auto logged = [&](const std::string& component, const std::string& text) {
+        return std::any_of(records.begin(), records.end(), [&](const nlohmann::json& record) {
+            return record["component"] == component &&
+                   record["message"].get<std::string>().find(text) != std::string::npos;
+        });
+    };
+    EXPECT_TRUE(logged("nats", "disconnected from NATS")) << log;
+    EXPECT_TRUE(logged("nats", "reconnected to NATS at " + nats.url())) << log;
+    EXPECT_TRUE(logged("worker", "received SIGTERM")) << log;
+    EXPECT_TRUE(logged("worker", "stopped cleanly")) << log;
+}
+
+TEST(WorkerProcess, ASecondSignalEndsAStuckShutdownAtOnce) {
+    testing::NatsServer nats;
+    WorkerSetup setup(nats.url(), "60s");
+    // No database here: the worker runs (not ready) without one.
+    auto worker = setup.start("postgresql://postgres@127.0.0.1:1/none", setup.log_file);
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return check_ok(get_json(setup.admin_port, "/readyz"), "nats") == true; }, 20s))
+        << read_file(setup.log_file);
+
+    // A hung server: draining the connection waits for an answer that does not come.
+    nats.pause();
+    worker.signal(SIGTERM);
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_TRUE(worker.running()) << "the graceful stop should still be waiting for NATS";
+    const auto signalled = std::chrono::steady_clock::now();
+    worker.signal(SIGINT);
+    const auto status = worker.wait_for_exit(5s);
+    nats.resume();
+    ASSERT_TRUE(status.has_value()) << read_file(setup.log_file);
+    EXPECT_EQ(testing::ChildProcess::exit_code(*status), 128 + SIGINT);
+    EXPECT_LT(std::chrono::steady_clock::now() - signalled, 2s);
+    EXPECT_NE(read_file(setup.log_file).find("second signal (SIGINT) during shutdown: exiting at once"),
+              std::string::npos)
+        << read_file(setup.log_file);
+}
+
+}  // namespace
+}  // namespace seamq::worker
