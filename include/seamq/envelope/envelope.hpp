@@ -109,6 +109,17 @@ public:
     std::vector<Problem> validate(std::string_view json_text) const;
     //! Every problem of an already parsed document (size measured on its compact dump).
     std::vector<Problem> validate_document(const nlohmann::json& document) const;
+    //! Same as validate_document.
+    std::vector<Problem> validate(const nlohmann::json& document) const {
+        return validate_document(document);
+    }
+    //! JSON text (these overloads keep a std::string from converting to nlohmann::json).
+    std::vector<Problem> validate(const std::string& json_text) const {
+        return validate(std::string_view(json_text));
+    }
+    std::vector<Problem> validate(const char* json_text) const {
+        return validate(std::string_view(json_text));
+    }
 
     //! Parses and validates; throws Error(Errc::too_large) or Error(Errc::invalid_envelope)
     //! whose message lists all problems, one per line.

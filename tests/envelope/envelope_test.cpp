@@ -1,0 +1,241 @@
+#include "seamq/envelope/envelope.hpp"
+
+#include <regex>
+
+#include "tests/envelope/run_command.hpp"
+#include <gtest/gtest.h>
+
+#include "seamq/core/error.hpp"
+#include "seamq/envelope/json_schema.hpp"
+
+using namespace seamq;
+using namespace seamq::envelope;
+
+namespace {
+
+nlohmann::json minimal() {
+    return nlohmann::json::parse(
+        test::slurp(test::source_dir() / "tests/envelope/corpus/valid/minimal.json"));
+}
+
+template <typename F>
+Error error_of(F&& action) {
+    try {
+        action();
+    } catch (const Error& e) {
+        return e;
+    }
+    ADD_FAILURE() << "no seamq::Error thrown";
+    return Error(Errc::internal, "none");
+}
+
+bool has_problem(const std::vector<Problem>& problems, const std::string& path, const std::string& rule) {
+    return std::any_of(problems.begin(), problems.end(),
+                       [&](const Problem& p) { return p.path == path && p.rule == rule; });
+}
+
+}  // namespace
+
+TEST(SubjectGrammar, ParsesContextKindNameAndVersion) {
+    EXPECT_EQ(parse_subject("sea.event.order-placed.v1"), (Subject{"sea", Kind::event, "order-placed", 1}));
+    EXPECT_EQ(parse_subject("vibes_pro.command.generate_scaffold-2.v42"),
+              (Subject{"vibes_pro", Kind::command, "generate_scaffold-2", 42}));
+    EXPECT_EQ(parse_subject("governance.event.decision-recorded.v999999").to_string(),
+              "governance.event.decision-recorded.v999999");
+}
+
+TEST(SubjectGrammar, NamesTheProblemOfEachBrokenType) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"", "empty"},
+        {"sea.event.order-placed", "4"},
+        {"sea.event.order.placed.v1", "5 dot-separated tokens"},
+        {"sea..order-placed.v1", "empty token"},
+        {"sea.event.*.v1", "'*'"},
+        {"sea.event.>", "'>'"},
+        {"sea.event.order placed.v1", "a space"},
+        {"Sea.event.order-placed.v1", "lowercase letter"},
+        {"1sea.event.x.v1", "lowercase letter"},
+        {"sea.fact.order-placed.v1", "'event' or 'command'"},
+        {"sea.event.order-.v1", "not followed"},
+        {"sea.event.order--placed.v1", "not followed"},
+        {"sea.event.order.placed.v01", "5 dot-separated"},
+        {"sea.event.order-placed.v01", "leading zeros"},
+        {"sea.event.order-placed.v0", "leading zeros"},
+        {"sea.event.order-placed.1", "leading zeros"},
+        {"sea.event.order-placed.v1000000", "999999"},
+        {"dlq.event.order-placed.v1", "reserved"},
+        {"sea.event.Order.v1", "name 'Order' must start with a lowercase letter"},
+        {"sea.event.orDer.v1", "contains 'D'"},
+    };
+    for (const auto& [type, fragment] : cases) {
+        const auto problem = subject_problem(type);
+        ASSERT_TRUE(problem.has_value()) << type;
+        EXPECT_NE(problem->find(fragment), std::string::npos) << type << " -> " << *problem;
+        EXPECT_EQ(error_of([&] { parse_subject(type); }).code(), Errc::invalid_envelope);
+    }
+}
+
+// The grammar lives twice: in C++ (for messages) and as the schema's `type` pattern (for
+// ajv and any other validator). They must accept exactly the same strings.
+TEST(SubjectGrammar, AgreesWithTheSchemaPattern) {
+    std::vector<std::string> types = {"sea.event.order-placed.v1", "a.command.b.v1", "a1.event.b2_c3-d4.v10"};
+    const std::string alphabet = "az09-_.*> Av";
+    // Every one- and two-character edit of a valid type, at every position.
+    const std::string seed = "se-a.event.or_der.v12";
+    for (std::size_t i = 0; i <= seed.size(); ++i) {
+        for (const char c : alphabet) {
+            types.push_back(seed.substr(0, i) + c + seed.substr(i));
+            if (i < seed.size()) {
+                std::string replaced = seed;
+                replaced[i] = c;
+                types.push_back(replaced);
+                types.push_back(seed.substr(0, i) + seed.substr(i + 1));
+            }
+        }
+    }
+    types.push_back(std::string(32, 'c') + ".event." + std::string(64, 'n') + ".v1");
+    types.push_back(std::string(33, 'c') + ".event.n.v1");
+    types.push_back("c.event." + std::string(65, 'n') + ".v1");
+    types.push_back("dlq.event.x.v1");
+    types.push_back("dlqx.event.x.v1");
+    const Validator validator;
+    const auto schema =
+        nlohmann::json::parse(test::slurp(test::source_dir() / "schemas/events/envelope-v1.schema.json"));
+    const JsonSchema type_schema(schema["properties"]["type"], "type");
+    for (const auto& type : types) {
+        auto document = minimal();
+        document["type"] = type;
+        const auto problems = validator.validate_document(document);
+        const bool grammar_ok = !subject_problem(type).has_value();
+        EXPECT_EQ(grammar_ok, !has_problem(problems, "/type", "subject-grammar")) << type;
+        // The schema's pattern alone, without the C++ grammar check:
+        EXPECT_EQ(grammar_ok, type_schema.validate(type).empty()) << type;
+    }
+}
+
+TEST(EnvelopeBuilder, BuildsAValidCloudEventWithGeneratedIdAndTime) {
+    const auto event = EnvelopeBuilder("sea.event.order-cancelled.v1", "/sea/orders", "order-7")
+                           .data({{"order_id", "order-7"}, {"reason", "out-of-stock"}})
+                           .correlation_id("checkout-1")
+                           .traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                           .build();
+    EXPECT_TRUE(std::regex_match(
+        event.id(), std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+        << event.id();
+    EXPECT_TRUE(std::regex_match(event.time(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)")))
+        << event.time();
+    EXPECT_EQ(event.json()["specversion"], "1.0");
+    EXPECT_EQ(event.datacontenttype(), "application/json");
+    EXPECT_EQ(event.type(), "sea.event.order-cancelled.v1");
+    EXPECT_EQ(event.context(), "sea");
+    EXPECT_EQ(event.subject(), "order-7");
+    EXPECT_EQ(event.source(), "/sea/orders");
+    EXPECT_EQ(event.correlation_id(), "checkout-1");
+    EXPECT_EQ(event.causation_id(), std::nullopt);
+    EXPECT_EQ(event.visibility(), Visibility::internal);
+    ASSERT_NE(event.data(), nullptr);
+    EXPECT_EQ((*event.data())["reason"], "out-of-stock");
+    // Serialize and parse back: the same document.
+    const auto again = Envelope::parse(event.to_json());
+    EXPECT_EQ(again.json(), event.json());
+    // Ids are fresh per envelope.
+    EXPECT_NE(new_event_id(), new_event_id());
+}
+
+TEST(EnvelopeBuilder, RefusesAnInvalidEnvelopeListingEveryProblem) {
+    const auto error = error_of([] {
+        EnvelopeBuilder("sea.event.Order.v1", "/sea orders", "order-7")
+            .data(nlohmann::json::object())
+            .traceparent("00-abc-01")
+            .extension("Bad_Name", "x")
+            .build();
+    });
+    EXPECT_EQ(error.code(), Errc::invalid_envelope);
+    const std::string message = error.what();
+    for (const char* fragment :
+         {"4 problems", "/type: subject-grammar", "/source: format", "/traceparent: pattern",
+          "/Bad_Name: propertyNames", "(value: \"00-abc-01\")"}) {
+        EXPECT_NE(message.find(fragment), std::string::npos) << fragment << " not in: " << message;
+    }
+}
+
+TEST(EnvelopeParse, SizeLimitIsConfigurableAndReportedNotTruncated) {
+    auto document = minimal();
+    document["data"] = {{"blob", std::string(500, 'x')}};
+    const auto text = document.dump();
+    EXPECT_NO_THROW(Envelope::parse(text));
+    const auto error = error_of([&] { Envelope::parse(text, Limits{200}); });
+    EXPECT_EQ(error.code(), Errc::too_large);
+    EXPECT_NE(std::string(error.what())
+                  .find(std::to_string(text.size()) + " bytes, more than the limit of 200 bytes"),
+              std::string::npos)
+        << error.what();
+    EXPECT_EQ(error_of([&] {
+                  EnvelopeBuilder("sea.event.x.v1", "/s", "k").data(document["data"]).build(Limits{200});
+              }).code(),
+              Errc::too_large);
+}
+
+TEST(EnvelopeParse, ProblemsNamePathRuleAndValue) {
+    auto document = minimal();
+    document.erase("source");
+    document["specversion"] = "0.3";
+    document["time"] = "2023-02-29T10:00:00Z";
+    const auto problems = Validator().validate(document.dump());
+    ASSERT_EQ(problems.size(), 3u);
+    EXPECT_EQ(to_string(problems[0]), "/source: required: required attribute source is missing");
+    EXPECT_EQ(problems[1].path, "/specversion");
+    EXPECT_EQ(problems[1].rule, "const");
+    EXPECT_EQ(problems[1].value, "\"0.3\"");
+    EXPECT_EQ(problems[2].path, "/time");
+    EXPECT_EQ(problems[2].rule, "format");
+    EXPECT_EQ(error_of([] { Envelope::parse("{\"id\": "); }).code(), Errc::invalid_envelope);
+}
+
+// libstdc++'s std::regex recurses per character; patterns are bounded so that huge
+// attribute values within the size limit are rejected, not crash the process.
+TEST(EnvelopeParse, HugeAttributeValuesAreRejectedWithoutCrashing) {
+    const std::string huge(900 * 1024, 'a');
+    for (const char* attribute : {"type", "source", "id", "time", "traceparent", "tracestate",
+                                  "correlationid", "dataschema", "datacontenttype", "subject"}) {
+        auto document = minimal();
+        document[attribute] = huge;
+        const auto problems = Validator().validate(document.dump());
+        EXPECT_FALSE(problems.empty()) << attribute;
+    }
+    auto document = minimal();
+    document[std::string(100 * 1024, 'a')] = "long extension name";
+    EXPECT_TRUE(has_problem(Validator().validate(document.dump()), "/" + std::string(100 * 1024, 'a'),
+                            "propertyNames"));
+    document = minimal();
+    document.erase("data");
+    document["data_base64"] = std::string(700 * 1024, 'A');
+    EXPECT_TRUE(Validator().validate(document.dump()).empty());
+}
+
+TEST(EnvelopeParse, AccessorsReadTheDocument) {
+    const auto event = Envelope::parse(
+        test::slurp(test::source_dir() / "tests/envelope/corpus/valid/order-placed-full.json"));
+    EXPECT_EQ(event.id(), "0b5d6a43-7c2e-4f8a-b1d9-3e6f4a2c8b11");
+    EXPECT_EQ(event.parsed_type(), (Subject{"sea", Kind::event, "order-placed", 1}));
+    EXPECT_EQ(event.visibility(), Visibility::external);
+    EXPECT_EQ(event.causation_id(), "a7e3c1d2-0000-4000-8000-000000000001");
+    EXPECT_EQ(event.traceparent(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    EXPECT_EQ(event.tracestate(), "sea=t61rcWkgMzE,congo=t61rcWkgMzE");
+    const auto binary =
+        Envelope::parse(test::slurp(test::source_dir() / "tests/envelope/corpus/valid/command-base64.json"));
+    EXPECT_EQ(binary.data(), nullptr);
+    EXPECT_EQ(binary.parsed_type().kind, Kind::command);
+}
+
+TEST(Validator, SchemaFileErrorsAreConfigurationErrors) {
+    EXPECT_EQ(error_of([] { Validator(std::filesystem::path("/nonexistent/envelope.json")); }).code(),
+              Errc::config);
+    seamq::testing::TempDir dir("schema");
+    std::ofstream(dir.path() / "bad.json") << R"({"$schema": "http://json-schema.org/draft-04/schema#"})";
+    EXPECT_EQ(error_of([&] { Validator(dir.path() / "bad.json"); }).code(), Errc::config);
+    // The repository's file and the built-in copy are the same schema.
+    const Validator from_file(test::source_dir() / "schemas/events/envelope-v1.schema.json");
+    EXPECT_TRUE(from_file.validate(minimal().dump()).empty());
+    EXPECT_EQ(schemas_dir("/x"), std::filesystem::path("/x"));
+}
