@@ -78,14 +78,30 @@ bool NatsServer::running() { return process_.running(); }
 
 void NatsServer::start() {
     if (process_.running()) return;
-    process_ = ChildProcess(ChildProcess::Options{
-        .argv = {"nats-server", "-c", config_file_.string()},
-        .log_file = log_file_,
-        .run_as_user = std::nullopt,
-        .env = {},
-        .working_directory = dir_->path(),
-    });
-    if (options_.wait_for_health) wait_healthy();
+    // A port that was free when picked may be taken by the time the server binds it (other
+    // tests run in parallel); on a first start the server simply moves to fresh ports.
+    for (int attempt = 0;; ++attempt) {
+        process_ = ChildProcess(ChildProcess::Options{
+            .argv = {"nats-server", "-c", config_file_.string()},
+            .log_file = log_file_,
+            .run_as_user = std::nullopt,
+            .env = {},
+            .working_directory = dir_->path(),
+        });
+        if (!options_.wait_for_health) return;
+        try {
+            wait_healthy();
+            started_once_ = true;
+            return;
+        } catch (const Error&) {
+            const bool port_taken = !process_.running() && tail_of(log_file_).find("address already in use") !=
+                                                               std::string::npos;
+            if (!port_taken || started_once_ || attempt >= 4) throw;
+            port_ = free_port();
+            monitor_port_ = free_port();
+            write_config();
+        }
+    }
 }
 
 void NatsServer::stop() { process_.stop(std::chrono::seconds(15), SIGTERM); }

@@ -100,16 +100,28 @@ bool PostgresServer::running() { return process_.running(); }
 void PostgresServer::start() {
     if (process_.running()) return;
     const auto bin = postgres_bin_dir();
-    process_ = ChildProcess(ChildProcess::Options{
-        .argv = {(bin / "postgres").string(), "-D", data_dir_.string(), "-p", std::to_string(port_), "-k",
-                 socket_dir_.string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c",
-                 "fsync=on", "-c", "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] "},
-        .log_file = log_file_,
-        .run_as_user = run_as_,
-        .env = {},
-        .working_directory = data_dir_,
-    });
-    wait_ready();
+    // As for nats-server: a first start that finds its port taken moves to a fresh one.
+    for (int attempt = 0;; ++attempt) {
+        process_ = ChildProcess(ChildProcess::Options{
+            .argv = {(bin / "postgres").string(), "-D", data_dir_.string(), "-p", std::to_string(port_), "-k",
+                     socket_dir_.string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c",
+                     "fsync=on", "-c", "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] "},
+            .log_file = log_file_,
+            .run_as_user = run_as_,
+            .env = {},
+            .working_directory = data_dir_,
+        });
+        try {
+            wait_ready();
+            started_once_ = true;
+            return;
+        } catch (const Error&) {
+            const bool port_taken = !process_.running() &&
+                                    tail_of(log_file_).find("could not bind") != std::string::npos;
+            if (!port_taken || started_once_ || attempt >= 4) throw;
+            port_ = free_port();
+        }
+    }
 }
 
 void PostgresServer::wait_ready(std::chrono::milliseconds timeout) {

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -81,23 +82,36 @@ TempDir::~TempDir() {
     fs::remove_all(path_, ec);
 }
 
-unsigned short free_port() {
+namespace {
+
+bool can_bind(unsigned short port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) raise(Errc::io, "socket() failed: {}", std::strerror(errno));  // NOLINT
+    const int reuse = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof(address);
+    address.sin_port = htons(port);
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
-    auto* generic = reinterpret_cast<sockaddr*>(&address);
-    if (::bind(fd, generic, sizeof(address)) != 0 || ::getsockname(fd, generic, &length) != 0) {
-        const int error = errno;
-        ::close(fd);
-        raise(Errc::io, "cannot find a free loopback port: {}", std::strerror(error));  // NOLINT
-    }
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
     ::close(fd);
-    return ntohs(address.sin_port);
+    return bound;
+}
+
+}  // namespace
+
+unsigned short free_port() {
+    // Below Linux's ephemeral range (32768-60999 by default): the kernel hands ports from
+    // that range to every outgoing connection, so a port picked there can be taken by a
+    // client socket before the server binds it. Random, so parallel tests rarely meet.
+    static thread_local std::mt19937 random{std::random_device{}() ^ static_cast<unsigned>(::getpid())};
+    std::uniform_int_distribution<int> range(20000, 32000);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+        const auto port = static_cast<unsigned short>(range(random));
+        if (can_bind(port)) return port;
+    }
+    raise(Errc::io, "no free loopback port in 20000-32000 after 200 attempts");
 }
 
 namespace {

@@ -61,6 +61,7 @@ private:
     void write_config();
 
     Options options_;
+    bool started_once_ = false;
     unsigned short port_ = 0;
     unsigned short monitor_port_ = 0;
     std::unique_ptr<TempDir> dir_;

@@ -46,6 +46,7 @@ public:
 
 private:
     unsigned short port_ = 0;
+    bool started_once_ = false;
     std::unique_ptr<TempDir> dir_;
     std::filesystem::path data_dir_;
     std::filesystem::path socket_dir_;
