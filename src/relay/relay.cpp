@@ -125,11 +125,12 @@ Relay::Relay(RelayOptions options, nats::Connection& nats, RelayHooks hooks)
         raise(Errc::invalid_argument, "relay for context '{}' has no database connection string", options_.context);
     }
     if (options_.batch_size == 0) raise(Errc::invalid_argument, "relay batch_size must be at least 1");
+    if (options_.max_in_flight == 0) raise(Errc::invalid_argument, "relay max_in_flight must be at least 1");
     if (options_.instance_name.empty()) options_.instance_name = "relay-" + options_.context;
 
     nats::JetStreamOptions js_options;
     js_options.publish_timeout = options_.publish_timeout;
-    js_options.max_pending_async = static_cast<std::int64_t>(options_.batch_size) + 16;
+    js_options.max_pending_async = static_cast<std::int64_t>(options_.max_in_flight) + 16;
     js_options.on_publish_result = [queue = &sessions_->queue](const nats::AsyncPublishResult& result) {
         queue->push(result);
     };
@@ -291,6 +292,7 @@ std::size_t Relay::publish_round() {
     std::vector<std::string> rejected_ids, rejected_errors;
     std::vector<std::string> failed_ids, failed_errors;
     std::size_t in_flight = 0;
+    std::deque<std::string> keys_waiting_for_capacity;
     bool transient_failure = false;
 
     const auto fail = [&](const Row& row, const std::string& error) {
@@ -308,6 +310,10 @@ std::size_t Relay::publish_round() {
     };
     // Sends the next row of `key`, if any; rows after a transient failure stay pending.
     std::function<void(const std::string&)> dispatch_next = [&](const std::string& key) {
+        if (in_flight >= options_.max_in_flight) {
+            keys_waiting_for_capacity.push_back(key);
+            return;
+        }
         auto& queue = waiting_by_key[key];
         while (!queue.empty() && !transient_failure && !stopping_) {
             Row& row = rows[queue.front()];
@@ -333,6 +339,12 @@ std::size_t Relay::publish_round() {
     // Every async publish reports within publish_timeout (MaxWait), so this is bounded.
     const auto result_wait = options_.publish_timeout + std::chrono::seconds(5);
     while (in_flight > 0) {
+        while (in_flight < options_.max_in_flight && !keys_waiting_for_capacity.empty()) {
+            const auto key = std::move(keys_waiting_for_capacity.front());
+            keys_waiting_for_capacity.pop_front();
+            dispatch_next(key);
+        }
+        if (in_flight == 0) break;
         auto outcome = sessions.queue.pop(result_wait);
         if (!outcome) {
             // Lost results: take the messages back; they stay pending and are resent.

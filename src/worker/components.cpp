@@ -1,11 +1,9 @@
-// Which components a configuration asks for, built from the modules of this build.
-// Relays (seamq_outbox) and inbox consumers (seamq_inbox) plug in here: when such a
-// module exists, src/worker/CMakeLists.txt links it and defines SEAMQ_WORKER_HAVE_<MODULE>,
-// and the matching block below builds its component from worker.services() and the
-// context's or consumer's settings.
+// Which components a configuration asks for: a relay per context that enables one, an
+// inbox consumer per configured consumer.
 #include <fmt/format.h>
 
 #include "seamq/worker/worker.hpp"
+#include "src/worker/relay_component.hpp"
 
 namespace seamq::worker {
 
@@ -14,12 +12,7 @@ void add_configured_components(Worker& worker) {
     const auto& config = worker.config();
     for (const auto& context : config.contexts) {
         if (!context.relay.enabled) continue;
-#ifdef SEAMQ_WORKER_HAVE_OUTBOX
-#error "build the relay component of `context` here"
-#else
-        services.logger.warn("relay for context {} is configured, but this build has no relay (seamq_outbox)",
-                             context.name);
-#endif
+        worker.add_component(make_relay_component(context, services));
     }
     for (const auto& consumer : config.consumers) {
 #ifdef SEAMQ_WORKER_HAVE_INBOX

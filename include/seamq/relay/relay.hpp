@@ -18,7 +18,8 @@ struct RelayOptions {
     std::string database;         //!< libpq conninfo or postgresql:// URL of the context's database
     std::string expected_stream;  //!< sent as Nats-Expected-Stream; "" to skip the check
     std::string instance_name;    //!< names this relay in logs and in pg_stat_activity
-    std::size_t batch_size = 1000;  //!< rows read per round
+    std::size_t batch_size = 1000;    //!< rows read per round
+    std::size_t max_in_flight = 1000;  //!< messages awaiting their PubAck at once
     //! Fallback poll when no NOTIFY arrives (a NOTIFY wakes the relay at once).
     std::chrono::milliseconds poll_interval{1000};
     //! How often a standby tries to take the leadership; bounds the failover time.
