@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "tests/observability/run_command.hpp"
+#include "tests/relay/relay_fixture.hpp"
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -86,7 +88,7 @@ struct WorkerSetup {
     fs::path config_file = dir.path() / "worker.yaml";
     fs::path log_file = dir.path() / "worker.log";
 
-    WorkerSetup(const std::string& nats_url, const std::string& shutdown_deadline) {
+    WorkerSetup(const std::string& nats_url, const std::string& shutdown_deadline, bool relay = false) {
         std::ofstream(dir.path() / "streams.yaml") << "contexts:\n  - name: sea\n";
         std::ofstream(config_file) << "nats:\n"
                                    << "  servers: [" << nats_url << "]\n"
@@ -104,7 +106,8 @@ struct WorkerSetup {
                                    << "      url: ${SEA_DATABASE_URL}\n"
                                    << "      connect_timeout: 2s\n"
                                    << "    relay:\n"
-                                   << "      enabled: false\n";
+                                   << "      enabled: " << (relay ? "true" : "false") << "\n"
+                                   << "      poll_interval: 200ms\n";
     }
 
     testing::ChildProcess start(const std::string& database_url, const fs::path& log) const {
@@ -263,6 +266,63 @@ TEST(WorkerProcess, ASecondSignalEndsAStuckShutdownAtOnce) {
     EXPECT_NE(read_file(setup.log_file).find("second signal (SIGINT) during shutdown: exiting at once"),
               std::string::npos)
         << read_file(setup.log_file);
+}
+
+TEST(WorkerProcess, RelaysUnderLoadAndSigtermLosesAndDoublesNothing) {
+    testing::NatsServer nats;
+    testing::PostgresServer postgres;
+    const auto database_url = postgres.url("sea");
+    relay::testing::apply_migrations(postgres.create_database("sea"));
+    WorkerSetup setup(nats.url(), "10s", /*relay=*/true);
+    apply_streams(nats.url(), setup.dir.path() / "streams.yaml");
+    auto worker = setup.start(database_url, setup.log_file);
+    Answer ready;
+    ASSERT_TRUE(testing::wait_until([&] { return (ready = get_json(setup.admin_port, "/readyz")).status == 200; }, 20s))
+        << read_file(setup.log_file);
+
+    // Producers commit 3,000 events in transactions of 10 at a steady pace while the
+    // worker is stopped with SIGTERM in the middle, then a second worker takes over.
+    constexpr int total = 3000;
+    std::atomic<int> committed{0};
+    std::thread producer([&] {
+        for (int first = 0; first < total; first += 10) {
+            relay::testing::enqueue_events(postgres.connection_string("sea"), "load-", first, 10, 7);
+            committed += 10;
+            std::this_thread::sleep_for(3ms);
+        }
+    });
+    ASSERT_TRUE(testing::wait_until([&] { return committed >= 600; }, 30s));
+
+    // While relaying: the relay's metrics, parsed by the independent parser.
+    const auto samples = scrape(setup.admin_port);
+    EXPECT_EQ(sample_value(samples, "seamq_relay_leader"), "1");
+    EXPECT_EQ(samples.at("seamq_relay_leader")["metrics"][0]["labels"]["context"], "sea");
+    EXPECT_GT(std::stod(sample_value(samples, "seamq_relay_published_total")), 0.0);
+    EXPECT_TRUE(samples.contains("seamq_outbox_pending_rows"));
+    EXPECT_EQ(samples.at("seamq_relay_puback_latency_seconds")["type"], "HISTOGRAM");
+
+    worker.signal(SIGTERM);
+    const auto status = worker.wait_for_exit(20s);
+    ASSERT_TRUE(status.has_value()) << "the worker did not stop within its deadline";
+    EXPECT_EQ(testing::ChildProcess::exit_code(*status), 0) << read_file(setup.log_file);
+    const int committed_at_stop = committed;
+    producer.join();
+    EXPECT_LT(committed_at_stop, total) << "the stop should land while producers still commit";
+
+    auto successor = setup.start(database_url, setup.dir.path() / "successor.log");
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return relay::testing::count_rows(postgres.connection_string("sea"), "status = 'published'") == total; },
+        60s));
+    successor.signal(SIGTERM);
+    const auto successor_status = successor.wait_for_exit(20s);
+    ASSERT_TRUE(successor_status.has_value());
+    EXPECT_EQ(testing::ChildProcess::exit_code(*successor_status), 0);
+
+    nats::Connection connection(nats::ConnectionOptions::from_urls(nats.url(), "worker-itest-reader"));
+    nats::JetStream jetstream(connection);
+    const auto events = relay::testing::read_stream(jetstream, "SEA_EVENTS");
+    EXPECT_EQ(events.size(), static_cast<std::size_t>(total));
+    relay::testing::expect_exactly_once(events, "load-", 0, total);
 }
 
 }  // namespace
