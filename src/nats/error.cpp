@@ -76,9 +76,15 @@ NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_erro
     const char* last = nats_GetLastError(&last_status);
     std::string text =
         (last != nullptr && *last != '\0' && last_status == status) ? last : natsStatus_GetText(status);
-    std::string message = fmt::format("{}: {} (status {}", what, text, natsStatus_GetText(status));
-    if (js_error_code != 0) message += fmt::format(", JetStream error {}", static_cast<int>(js_error_code));
-    message += ")";
+    // nats.c prefixes its text with the source location, e.g. "(conn.c:2088): ".
+    if (text.starts_with("(")) {
+        const auto end = text.find("): ");
+        if (end != std::string::npos && text.find(".c:") < end) text.erase(0, end + 3);
+    }
+    std::string message = fmt::format("{}: {}", what, text);
+    const std::string status_text = natsStatus_GetText(status);
+    if (text != status_text) message += fmt::format(" ({})", status_text);
+    if (js_error_code != 0) message += fmt::format(" [JetStream error {}]", static_cast<int>(js_error_code));
     message += hint(status, js_error_code);
     return NatsError(message, status, js_error_code, classify(status, js_error_code));
 }
