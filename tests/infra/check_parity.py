@@ -1,0 +1,219 @@
+"""Keeps the three ways of running the NATS cluster in step (ctest infra.config_parity).
+
+infra/nats/nats.conf is the one configuration; scripts/nats-ha, the Compose profile
+nats-ha (infra/docker/docker-compose.dev.yml) and deploy/k8s must all run exactly that
+file, give it every variable it references, use the same ports, image version and
+cluster size, and each environment's values must make nats-server accept the file.
+
+Run with Debian's python3 (python3-yaml comes with yamllint): check_parity.py REPO_ROOT
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+    return condition
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+repo = sys.argv[1]
+conf_path = os.path.join(repo, "infra/nats/nats.conf")
+compose_path = os.path.join(repo, "infra/docker/docker-compose.dev.yml")
+k8s_dir = os.path.join(repo, "deploy/k8s")
+script_path = os.path.join(repo, "scripts/nats-ha")
+conf = read(conf_path)
+
+# --- the configuration itself ---------------------------------------------------
+code = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+variables = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", code))
+check(variables == {"NATS_SERVER_NAME", "NATS_HOST", "NATS_CLIENT_PORT", "NATS_MONITOR_PORT",
+                    "NATS_CLUSTER_PORT", "NATS_CLUSTER_ROUTES", "NATS_STORE_DIR"},
+      f"nats.conf references {sorted(variables)}; update this test and every environment together")
+check("${" not in code, "nats.conf uses ${NAME}: nats-server 2.9 only substitutes $NAME")
+check(re.search(r"^\s*routes:\s*\$NATS_CLUSTER_ROUTES\s*$", code, re.M),
+      "nats.conf must read `routes: $NATS_CLUSTER_ROUTES` (a bracketed value; `[ $VAR ]` keeps one URL)")
+check(re.search(r"^\s*sync_interval", code, re.M) is None, "sync_interval does not exist in nats-server 2.9")
+
+server_version = subprocess.run(["nats-server", "--version"], capture_output=True, text=True,
+                                check=True).stdout.strip().rsplit("v", 1)[-1]
+
+
+def validate_with_server(environment, where):
+    """nats-server -t: the file parses and every option exists in this version."""
+    with tempfile.TemporaryDirectory() as store:
+        env = dict(os.environ)
+        env.update(environment)
+        env["NATS_STORE_DIR"] = store  # a container path would not exist here
+        result = subprocess.run(["nats-server", "-c", conf_path, "-t"], env=env,
+                                capture_output=True, text=True)
+        check(result.returncode == 0,
+              f"{where}: nats-server {server_version} rejects nats.conf with its environment: "
+              f"{result.stderr.strip() or result.stdout.strip()}")
+
+
+def routes_of(value, where):
+    check(value.startswith("[") and value.endswith("]"),
+          f"{where}: NATS_CLUSTER_ROUTES must be one bracketed array, got {value!r}")
+    return [r.strip() for r in value.strip("[]").split(",")]
+
+
+# --- scripts/nats-ha --------------------------------------------------------------
+script = read(script_path)
+check(re.search(r'^conf=\$repo/infra/nats/nats\.conf$', script, re.M),
+      "scripts/nats-ha does not run infra/nats/nats.conf")
+script_exports = set(re.findall(r"\b(NATS_[A-Z_]+)=", script))
+check(variables <= script_exports,
+      f"scripts/nats-ha does not set {sorted(variables - script_exports)}")
+local_ports = {}
+for kind in ("CLIENT", "MONITOR", "CLUSTER"):
+    m = re.search(r"SEAMQ_NATS_HA_%s_PORT:-(\d+)" % kind, script)
+    if check(m, f"scripts/nats-ha has no default SEAMQ_NATS_HA_{kind}_PORT"):
+        local_ports[kind] = int(m.group(1))
+check(re.search(r"NATS_HOST=127\.0\.0\.1\b", script), "scripts/nats-ha must bind 127.0.0.1 only")
+check(re.search(r"^nodes=\(1 2 3\)$", script, re.M), "scripts/nats-ha must run nodes 1 2 3")
+
+# --- Compose ----------------------------------------------------------------------
+compose = yaml.safe_load(read(compose_path))
+services = {name: s for name, s in compose["services"].items() if "nats-ha" in s.get("profiles", [])}
+check(sorted(services) == ["nats-1", "nats-2", "nats-3"],
+      f"Compose profile nats-ha must have services nats-1..3, has {sorted(services)}")
+compose_images = set()
+container_ports = {}
+for index, (name, service) in enumerate(sorted(services.items()), start=1):
+    where = f"Compose service {name}"
+    compose_images.add(service["image"])
+    env = {k: str(v) for k, v in service["environment"].items()}
+    check(set(env) >= variables, f"{where} does not set {sorted(variables - set(env))}")
+    check(env.get("NATS_SERVER_NAME") == name, f"{where}: NATS_SERVER_NAME must be {name}")
+    check(service["command"] == ["-c", "/etc/nats/nats.conf"], f"{where}: command must be -c /etc/nats/nats.conf")
+    mounts = [v for v in service["volumes"] if v.endswith(":/etc/nats/nats.conf:ro")]
+    if check(len(mounts) == 1, f"{where} must mount nats.conf read-only at /etc/nats/nats.conf"):
+        host_path = os.path.normpath(os.path.join(os.path.dirname(compose_path), mounts[0].split(":")[0]))
+        check(host_path == os.path.normpath(conf_path), f"{where} mounts {host_path}, not {conf_path}")
+    check(any(v.endswith(":" + env.get("NATS_STORE_DIR", "?")) for v in service["volumes"]),
+          f"{where}: NATS_STORE_DIR is not a mounted volume")
+    routes = routes_of(env.get("NATS_CLUSTER_ROUTES", ""), where)
+    for kind in ("CLIENT", "MONITOR", "CLUSTER"):
+        container_ports.setdefault(("compose", kind), set()).add(int(env[f"NATS_{kind}_PORT"]))
+    check(routes == [f"nats://{n}:{env['NATS_CLUSTER_PORT']}" for n in sorted(services)],
+          f"{where}: routes {routes} do not name every service on the cluster port")
+    published = {}
+    for mapping in service["ports"]:
+        host_ip, host_port, target = str(mapping).split(":")
+        check(host_ip == "127.0.0.1", f"{where}: port {mapping} must be published on 127.0.0.1 only")
+        published[int(target)] = int(host_port)
+    for kind in ("CLIENT", "MONITOR", "CLUSTER"):
+        target = int(env[f"NATS_{kind}_PORT"])
+        if kind in local_ports:
+            check(published.get(target) == local_ports[kind] + index - 1,
+                  f"{where}: {kind.lower()} port {target} is published as {published.get(target)}, "
+                  f"scripts/nats-ha uses {local_ports[kind] + index - 1} for node {index}")
+    health = " ".join(service["healthcheck"]["test"])
+    check(f"127.0.0.1:{env['NATS_MONITOR_PORT']}/healthz" in health, f"{where}: healthcheck is not /healthz")
+    validate_with_server(env, where)
+
+# --- Kubernetes -------------------------------------------------------------------
+documents = []
+for file_name in sorted(os.listdir(k8s_dir)):
+    if file_name.endswith(".yaml"):
+        documents += [d for d in yaml.safe_load_all(read(os.path.join(k8s_dir, file_name))) if d]
+by_kind = {}
+for d in documents:
+    by_kind.setdefault(d["kind"], {})[d.get("metadata", {}).get("name", "")] = d
+kustomization = by_kind.get("Kustomization", {})
+listed = next(iter(kustomization.values()), {}).get("resources", []) if kustomization else []
+check(sorted(listed) == sorted(f for f in os.listdir(k8s_dir) if f.endswith(".yaml") and f != "kustomization.yaml"),
+      f"deploy/k8s/kustomization.yaml lists {listed}, not every manifest")
+
+configmap = by_kind.get("ConfigMap", {}).get("nats-config")
+if check(configmap, "deploy/k8s has no ConfigMap nats-config"):
+    check(configmap["data"].get("nats.conf") == conf,
+          "ConfigMap nats-config differs from infra/nats/nats.conf: run deploy/k8s/generate-configmap")
+
+statefulset = by_kind.get("StatefulSet", {}).get("nats")
+if check(statefulset, "deploy/k8s has no StatefulSet nats"):
+    spec = statefulset["spec"]
+    replicas = spec["replicas"]
+    check(replicas == len(services) == 3, f"StatefulSet replicas {replicas}, Compose nodes {len(services)}")
+    check(spec.get("podManagementPolicy") == "Parallel",
+          "StatefulSet must start pods in Parallel (a node is not ready before a meta leader exists)")
+    labels = spec["template"]["metadata"]["labels"]
+    check(spec["selector"]["matchLabels"].items() <= labels.items(), "StatefulSet selector does not match its pods")
+    pod = spec["template"]["spec"]
+    terms = pod["affinity"]["podAntiAffinity"].get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    check(any(t["topologyKey"] == "kubernetes.io/hostname" for t in terms),
+          "StatefulSet needs required pod anti-affinity on kubernetes.io/hostname")
+    container = pod["containers"][0]
+    check(container["image"] in compose_images and len(compose_images) == 1,
+          f"images differ: K8s {container['image']}, Compose {sorted(compose_images)}")
+    check(container["image"].split(":")[1].startswith(server_version + "-"),
+          f"image {container['image']} is not nats-server {server_version} (the version tested here)")
+    check(container["command"] == ["nats-server", "-c", "/etc/nats/nats.conf"],
+          "StatefulSet container must run nats-server -c /etc/nats/nats.conf")
+    config_mount = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/nats"]
+    config_volume = [v for v in pod["volumes"] if v.get("configMap", {}).get("name") == "nats-config"]
+    check(config_mount and config_volume and config_mount[0]["name"] == config_volume[0]["name"],
+          "StatefulSet must mount ConfigMap nats-config at /etc/nats")
+    env = {e["name"]: e for e in container["env"]}
+    check(set(env) >= variables, f"StatefulSet does not set {sorted(variables - set(env))}")
+    check(env["NATS_SERVER_NAME"].get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
+          "NATS_SERVER_NAME must be the pod name (stable across restarts)")
+    values = {k: str(e["value"]) for k, e in env.items() if "value" in e}
+    named_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for kind, port_name in (("CLIENT", "client"), ("MONITOR", "monitor"), ("CLUSTER", "routes")):
+        port = int(values[f"NATS_{kind}_PORT"])
+        check({port} == container_ports.get(("compose", kind)),
+              f"{kind.lower()} port: K8s {port}, Compose {container_ports.get(('compose', kind))}")
+        check(named_ports.get(port_name) == port, f"containerPort {port_name} is not NATS_{kind}_PORT {port}")
+    headless = spec["serviceName"]
+    routes = routes_of(values["NATS_CLUSTER_ROUTES"], "StatefulSet")
+    check(routes == [f"nats://nats-{i}.{headless}:{values['NATS_CLUSTER_PORT']}" for i in range(replicas)],
+          f"StatefulSet routes {routes} do not name every pod through {headless}")
+    data_mount = [m for m in container["volumeMounts"] if m["mountPath"] == values["NATS_STORE_DIR"]]
+    claims = [c["metadata"]["name"] for c in spec.get("volumeClaimTemplates", [])]
+    check(data_mount and data_mount[0]["name"] in claims, "NATS_STORE_DIR must be a persistent volume claim")
+    for probe in ("readinessProbe", "livenessProbe"):
+        get = container.get(probe, {}).get("httpGet", {})
+        check(get.get("path", "").split("?")[0] == "/healthz" and get.get("port") in ("monitor", 8222),
+              f"{probe} must be an HTTP GET of /healthz on the monitor port")
+    check(container["readinessProbe"]["httpGet"]["path"] == "/healthz",
+          "readiness must be the full /healthz (JetStream current)")
+    for d in [s for s in by_kind.get("Service", {}).values()]:
+        for p in d["spec"]["ports"]:
+            check(p["targetPort"] in named_ports and named_ports[p["targetPort"]] == p["port"],
+                  f"Service {d['metadata']['name']} port {p['name']} does not match the container's")
+    services_k8s = by_kind.get("Service", {})
+    check(headless in services_k8s and services_k8s[headless]["spec"].get("clusterIP") == "None",
+          f"{headless} must be a headless service")
+    check(services_k8s.get(headless, {}).get("spec", {}).get("publishNotReadyAddresses") is True,
+          f"{headless} must publish not-ready addresses (routes come before readiness)")
+    check("nats" in services_k8s and services_k8s["nats"]["spec"].get("clusterIP") != "None",
+          "client service nats is missing")
+    validate_with_server({**values, "NATS_SERVER_NAME": "nats-0"}, "StatefulSet")
+
+pdb = by_kind.get("PodDisruptionBudget", {}).get("nats-pdb")
+if check(pdb, "deploy/k8s has no PodDisruptionBudget nats-pdb"):
+    check(pdb["spec"].get("minAvailable") == 2, "PodDisruptionBudget minAvailable must be 2")
+    if statefulset:
+        check(pdb["spec"]["selector"]["matchLabels"].items() <= labels.items(),
+              "PodDisruptionBudget selector does not match the NATS pods")
+
+for f in failures:
+    print("parity: " + f, file=sys.stderr)
+if failures:
+    sys.exit(1)
+print(f"parity: nats.conf, scripts/nats-ha, Compose profile nats-ha and deploy/k8s agree "
+      f"({len(variables)} variables, nats-server {server_version})")
