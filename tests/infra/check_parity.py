@@ -211,6 +211,21 @@ if check(pdb, "deploy/k8s has no PodDisruptionBudget nats-pdb"):
         check(pdb["spec"]["selector"]["matchLabels"].items() <= labels.items(),
               "PodDisruptionBudget selector does not match the NATS pods")
 
+# --- the worker in HA mode -----------------------------------------------------------
+worker = yaml.safe_load(read(os.path.join(repo, "config/worker.ha.yaml")))
+if "CLIENT" in local_ports:
+    expected = [f"nats://127.0.0.1:{local_ports['CLIENT'] + i}" for i in range(3)]
+    check(worker["nats"]["servers"] == expected,
+          f"config/worker.ha.yaml servers {worker['nats']['servers']}, scripts/nats-ha serves {expected}")
+streams_file = os.path.join(repo, "config", worker.get("streams_file", ""))
+if check(os.path.isfile(streams_file), f"config/worker.ha.yaml streams_file {streams_file} does not exist"):
+    streams = yaml.safe_load(read(streams_file))
+    check(streams["defaults"].get("replicas") == 3, f"{streams_file}: default replicas must be 3")
+    for context in streams.get("contexts", []):
+        for section in ("", "events", "dead_letters"):
+            block = context.get(section, {}) if section else context
+            check(block.get("replicas", 3) == 3, f"{streams_file}: context {context['name']} {section} not R3")
+
 for f in failures:
     print("parity: " + f, file=sys.stderr)
 if failures:
