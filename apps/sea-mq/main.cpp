@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
     seamq::cli::add_envelope_commands(app);
     seamq::cli::add_contracts_commands(app);
     seamq::cli::add_streams_commands(app);
+    seamq::cli::add_consume_commands(app);
+    seamq::cli::add_dlq_commands(app);
 
     try {
         app.parse(argc, argv);

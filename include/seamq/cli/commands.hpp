@@ -18,5 +18,9 @@ void add_envelope_commands(CLI::App& app);
 void add_contracts_commands(CLI::App& app);
 //! `sea-mq streams apply|status` (src/cli/streams_command.cpp).
 void add_streams_commands(CLI::App& app);
+//! `sea-mq consume run` (src/cli/consume_command.cpp).
+void add_consume_commands(CLI::App& app);
+//! `sea-mq dlq list|show|replay|purge` (src/cli/dlq_command.cpp).
+void add_dlq_commands(CLI::App& app);
 
 }  // namespace seamq::cli

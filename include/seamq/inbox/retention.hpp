@@ -1,0 +1,40 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "seamq/postgres/connection.hpp"
+
+namespace seamq::inbox {
+
+//! Which processed inbox rows may go: those processed longer ago than `horizon`.
+struct RetentionOptions {
+    //! How long a processed row is kept. A redelivery or republished copy of a message
+    //! whose row is gone would be handled again, so this must exceed the time a copy can
+    //! still arrive: at least the streams' duplicate window, in practice days.
+    std::chrono::seconds horizon{std::chrono::hours(24 * 7)};
+    //! The streams' Nats-Msg-Id duplicate window; a shorter horizon is refused.
+    std::chrono::seconds duplicate_window{std::chrono::minutes(2)};
+    int batch_size = 1000;  //!< rows per DELETE, each its own short transaction
+    int max_batches = 100;  //!< per call: bounds one call's work; the next call goes on
+    std::string consumer;   //!< only this consumer's rows; "" for all
+};
+
+struct RetentionReport {
+    std::uint64_t removed = 0;
+    int batches = 0;
+    bool complete = false;  //!< nothing older than the horizon is left (else call again)
+};
+
+//! Throws seamq::Error(Errc::config) when the options are unusable (horizon shorter than
+//! the duplicate window, batch size out of 1..100000).
+void check_retention(const RetentionOptions& options);
+
+//! Deletes processed rows older than the horizon in batches of batch_size, each in its
+//! own transaction (row locks held for milliseconds; rows locked by a running handler
+//! transaction are skipped, not waited for). Rows in status processing or failed are kept:
+//! they are the record of messages not (yet) handled. Not inside a caller's transaction.
+RetentionReport remove_expired(postgres::Connection& connection, const RetentionOptions& options);
+
+}  // namespace seamq::inbox

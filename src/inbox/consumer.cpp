@@ -1,0 +1,542 @@
+#include "seamq/inbox/consumer.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "seamq/core/error.hpp"
+#include "seamq/dead_letters/dead_letter.hpp"
+#include "seamq/nats/error.hpp"
+#include "seamq/nats/jetstream.hpp"
+#include "seamq/nats/pull_consumer.hpp"
+#include "seamq/postgres/connection.hpp"
+#include "seamq/postgres/error.hpp"
+#include "seamq/postgres/transaction.hpp"
+
+namespace seamq::inbox {
+
+namespace {
+
+// Claims the inbox row for this delivery inside the handler's transaction. A row that is
+// already processed is left alone and nothing is returned: the message is a duplicate.
+// A row left by failed attempts (processing) or by dead-lettering (failed: a replay) is
+// taken over. Concurrent deliveries of one message serialize on the primary key: the
+// second waits for the first transaction and then sees its outcome.
+constexpr std::string_view claim_sql = R"(
+INSERT INTO seamq.inbox_messages AS row
+       (consumer, message_id, status, attempts, first_seen_at, processed_at, stream, stream_sequence)
+VALUES ($1, $2, 'processed', 1, now(), now(), $3, $4)
+ON CONFLICT (consumer, message_id) DO UPDATE
+   SET status = 'processed', attempts = row.attempts + 1, processed_at = now(),
+       stream = EXCLUDED.stream, stream_sequence = EXCLUDED.stream_sequence
+ WHERE row.status <> 'processed'
+RETURNING attempts)";
+
+// Records a failed attempt (or the dead-lettering, with status 'failed') after the
+// handler's transaction rolled back; returns when the first failure was recorded.
+constexpr std::string_view failure_sql = R"(
+INSERT INTO seamq.inbox_messages AS row
+       (consumer, message_id, status, attempts, first_seen_at, last_error, stream, stream_sequence)
+VALUES ($1, $2, $5, 1, now(), $6, $3, $4)
+ON CONFLICT (consumer, message_id) DO UPDATE
+   SET status = EXCLUDED.status, attempts = row.attempts + 1, last_error = EXCLUDED.last_error,
+       stream = EXCLUDED.stream, stream_sequence = EXCLUDED.stream_sequence
+ WHERE row.status <> 'processed'
+RETURNING first_seen_at::text)";
+
+constexpr const char* claim_statement = "seamq_inbox_claim";
+constexpr const char* failure_statement = "seamq_inbox_failure";
+
+std::string shorten(std::string text, std::size_t limit = 1000) {
+    if (text.size() > limit) {
+        text.resize(limit);
+        text += "...";
+    }
+    return text;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_postgres_time(std::string text) {
+    // PostgreSQL's timestamptz text: "2024-05-01 12:00:00.123456+00"
+    if (text.size() > 10 && text[10] == ' ') text[10] = 'T';
+    if (text.size() > 3 && (text[text.size() - 3] == '+' || text[text.size() - 3] == '-')) text += ":00";
+    return dead_letters::parse_time(text);
+}
+
+bool is_database_failure(const postgres::SqlError& error) {
+    return error.is_connection_lost() || error.is_serialization_failure() ||
+           error.sqlstate() == postgres::sqlstate::query_canceled;
+}
+
+}  // namespace
+
+//! What happened to one message of a batch.
+enum class Outcome { pending, processed, duplicate, failed, permanent, poison, skipped, unsettled };
+
+struct InboxConsumer::Batch {
+    struct Item {
+        nats::Message message;
+        nats::MessageMetadata metadata;
+        std::optional<envelope::Envelope> envelope;
+        Outcome outcome = Outcome::pending;
+        std::string error;
+    };
+    std::vector<Item> items;
+};
+
+struct InboxConsumer::Counters {
+    std::atomic<std::uint64_t> processed{0}, duplicates{0}, retried{0}, dead_lettered{0}, poison{0},
+        skipped_replays{0}, transactions{0}, infrastructure_errors{0}, retention_removed{0};
+};
+
+struct InboxConsumer::Session {
+    std::unique_ptr<postgres::Connection> database;
+    std::unique_ptr<nats::JetStream> jetstream;
+    std::unique_ptr<nats::PullConsumer> pull;
+    std::mt19937_64 random{std::random_device{}()};
+};
+
+void check_options(const ConsumerOptions& options) {
+    auto fail = [&](std::string_view field, const std::string& reason) {
+        raise(Errc::config, "consumer '{}': {}: {}", options.name, field, reason);
+    };
+    // The name is a NATS token and part of the DLQ subject.
+    if (options.name.empty() || options.name.size() > 200 ||
+        options.name.find_first_of(" \t\r\n.*>/\\") != std::string::npos)
+        fail("name", "must be 1..200 characters without spaces, '.', '*', '>', '/' or '\\'");
+    if (options.context.empty() || options.context.find_first_of(" \t\r\n.*>") != std::string::npos)
+        fail("context", fmt::format("'{}' is not a context name (e.g. sea)", options.context));
+    if (options.stream.empty()) fail("stream", "is required (e.g. SEA_EVENTS)");
+    if (options.database.empty()) fail("database", "is required");
+    if (options.max_deliver < 1)
+        fail("max_deliver", fmt::format("must be at least 1, got {}", options.max_deliver));
+    if (options.retry_delays.empty()) fail("retry_delays", "must list at least one delay");
+    for (const auto delay : options.retry_delays) {
+        if (delay.count() < 0) fail("retry_delays", "delays cannot be negative");
+    }
+    if (options.retry_jitter < 0 || options.retry_jitter > 0.5)
+        fail("retry_jitter", fmt::format("must be within 0..0.5, got {}", options.retry_jitter));
+    if (options.ack_wait < std::chrono::seconds(1)) fail("ack_wait", "must be at least 1s");
+    if (options.batch_size < 1 || options.batch_size > 1000)
+        fail("batch_size", fmt::format("must be within 1..1000, got {}", options.batch_size));
+    if (options.max_ack_pending < options.batch_size)
+        fail("max_ack_pending", fmt::format("({}) must be at least batch_size ({})", options.max_ack_pending,
+                                            options.batch_size));
+    if (options.fetch_wait < std::chrono::milliseconds(10)) fail("fetch_wait", "must be at least 10ms");
+    if (options.retention_interval.count() > 0) check_retention(options.retention);
+}
+
+InboxConsumer::InboxConsumer(ConsumerOptions options, nats::Connection& nats,
+                             std::shared_ptr<Handler> handler, const envelope::DataContracts* contracts,
+                             ConsumerHooks hooks)
+    : options_(std::move(options)),
+      nats_(nats),
+      handler_(std::move(handler)),
+      validator_(envelope::Limits{}, contracts),
+      hooks_(std::move(hooks)),
+      counters_(std::make_unique<Counters>()),
+      session_(std::make_unique<Session>()) {
+    if (!handler_) raise(Errc::config, "consumer '{}': no handler given", options_.name);
+    options_.retention.consumer = options_.name;
+    check_options(options_);
+    if (options_.dead_letter_stream.empty())
+        options_.dead_letter_stream = dead_letters::dead_letter_stream_name(options_.context);
+}
+
+InboxConsumer::~InboxConsumer() {
+    stop(std::chrono::steady_clock::now() + std::chrono::seconds(30));
+}
+
+nats::ConsumerConfig InboxConsumer::consumer_config() const {
+    nats::ConsumerConfig config;
+    config.durable_name = options_.name;
+    config.description = fmt::format("sea-mq inbox consumer of context {}", options_.context);
+    config.filter_subject = options_.filter_subject;
+    config.deliver_policy = nats::DeliverPolicy::all;
+    config.ack_policy = nats::AckPolicy::explicit_ack;
+    config.ack_wait = options_.ack_wait;
+    config.max_deliver = -1;  // counted by the consumer itself: see the class comment
+    config.max_ack_pending = options_.max_ack_pending;
+    return config;
+}
+
+nats::ConsumerInfo InboxConsumer::ensure_consumer() {
+    if (!session_->jetstream) {
+        nats::JetStreamOptions jetstream_options;
+        jetstream_options.publish_timeout = options_.dead_letter_timeout;
+        session_->jetstream = std::make_unique<nats::JetStream>(nats_, jetstream_options);
+    }
+    auto& jetstream = *session_->jetstream;
+    const auto config = consumer_config();
+    // Several workers may start at once: an add that loses the race finds the consumer
+    // there and updates it instead (an update to the same settings changes nothing).
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        const auto existing = jetstream.consumer_info(options_.stream, options_.name);
+        try {
+            if (!existing) return jetstream.add_consumer(options_.stream, config);
+            if (!existing->config.deliver_subject.empty())
+                raise(Errc::config,
+                      "consumer '{}' on stream {} is a push consumer; sea-mq needs a pull consumer of that "
+                      "name "
+                      "(delete it with care, or choose another name)",
+                      options_.name, options_.stream);
+            return jetstream.update_consumer(options_.stream, config);
+        } catch (const nats::NatsError& error) {
+            if (attempt == 2 || error.transient()) throw;
+            if (existing) {
+                raise(Errc::config,
+                      "consumer '{}' on stream {} exists with settings that cannot change in place ({}); "
+                      "delete it deliberately or choose another name",
+                      options_.name, options_.stream, error.what());
+            }
+        }
+    }
+    raise(Errc::internal, "consumer '{}': could not create or update it", options_.name);
+}
+
+void InboxConsumer::start() {
+    ensure_consumer();
+    if (thread_.joinable()) return;
+    stopping_ = false;
+    {
+        std::lock_guard lock(mutex_);
+        finished_ = false;
+    }
+    thread_ = std::thread([this] {
+        try {
+            run();
+        } catch (const std::exception& error) {
+            spdlog::critical("inbox consumer {}: stopped by an unexpected error: {}", options_.name,
+                             error.what());
+        }
+        std::lock_guard lock(mutex_);
+        finished_ = true;
+        changed_.notify_all();
+    });
+}
+
+void InboxConsumer::request_stop() {
+    stopping_ = true;
+    changed_.notify_all();
+}
+
+bool InboxConsumer::stop(std::chrono::steady_clock::time_point deadline) {
+    request_stop();
+    if (!thread_.joinable()) return true;
+    bool in_time = false;
+    {
+        std::unique_lock lock(mutex_);
+        in_time = changed_.wait_until(lock, deadline, [&] { return finished_; });
+    }
+    thread_.join();
+    return in_time;
+}
+
+ConsumerStatistics InboxConsumer::statistics() const {
+    ConsumerStatistics result;
+    result.processed = counters_->processed;
+    result.duplicates = counters_->duplicates;
+    result.retried = counters_->retried;
+    result.dead_lettered = counters_->dead_lettered;
+    result.poison = counters_->poison;
+    result.skipped_replays = counters_->skipped_replays;
+    result.transactions = counters_->transactions;
+    result.infrastructure_errors = counters_->infrastructure_errors;
+    result.retention_removed = counters_->retention_removed;
+    return result;
+}
+
+void InboxConsumer::sleep_interruptibly(std::chrono::milliseconds duration) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, duration, [&] { return stopping_.load(); });
+}
+
+void InboxConsumer::connect_database() {
+    if (session_->database && session_->database->is_alive()) return;
+    postgres::ConnectOptions connect_options;
+    connect_options.conninfo = options_.database;
+    connect_options.application_name = fmt::format("{} inbox {}", options_.instance_name, options_.name);
+    session_->database.reset();
+    auto connection = std::make_unique<postgres::Connection>(connect_options);
+    connection->prepare(claim_statement, claim_sql);
+    connection->prepare(failure_statement, failure_sql);
+    session_->database = std::move(connection);
+}
+
+void InboxConsumer::maybe_run_retention() {
+    if (options_.retention_interval.count() <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_retention_) return;
+    next_retention_ = now + options_.retention_interval;
+    const auto report = remove_expired(*session_->database, options_.retention);
+    counters_->retention_removed += report.removed;
+    if (report.removed > 0)
+        spdlog::info("inbox consumer {}: retention removed {} processed rows older than {}s", options_.name,
+                     report.removed, options_.retention.horizon.count());
+}
+
+void InboxConsumer::run() {
+    std::chrono::milliseconds backoff{100};
+    while (!stopping_) {
+        try {
+            if (!session_->jetstream || !session_->pull) {
+                ensure_consumer();
+                session_->pull = std::make_unique<nats::PullConsumer>(*session_->jetstream, options_.stream,
+                                                                      options_.name);
+            }
+            connect_database();
+            maybe_run_retention();
+            auto messages = session_->pull->fetch(options_.batch_size, options_.fetch_wait);
+            if (!messages.empty()) process(std::move(messages));
+            backoff = std::chrono::milliseconds(100);
+        } catch (const std::exception& error) {
+            ++counters_->infrastructure_errors;
+            spdlog::warn("inbox consumer {}: {}; retrying in {} ms", options_.name, error.what(),
+                         backoff.count());
+            if (const auto* sql = dynamic_cast<const postgres::SqlError*>(&error);
+                sql && sql->is_connection_lost())
+                session_->database.reset();
+            sleep_interruptibly(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        }
+    }
+}
+
+std::chrono::milliseconds InboxConsumer::retry_delay(std::uint64_t delivery) {
+    const auto index =
+        std::min<std::size_t>(delivery == 0 ? 0 : delivery - 1, options_.retry_delays.size() - 1);
+    const auto base = options_.retry_delays[index];
+    if (options_.retry_jitter <= 0) return base;
+    std::uniform_real_distribution<double> factor(1.0 - options_.retry_jitter, 1.0 + options_.retry_jitter);
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>(static_cast<double>(base.count()) * factor(session_->random)));
+}
+
+void InboxConsumer::process(std::vector<nats::Message> messages) {
+    Batch batch;
+    batch.items.reserve(messages.size());
+    for (auto& message : messages) {
+        if (message.status_code() || !message.is_jetstream()) continue;
+        Batch::Item item;
+        item.metadata = message.metadata();
+        item.message = std::move(message);
+        if (const auto target = item.message.header(dead_letters::header::replay_for);
+            target && *target != options_.name) {
+            item.outcome = Outcome::skipped;
+        } else {
+            try {
+                item.envelope = validator_.parse(item.message.payload());
+            } catch (const Error& error) {
+                item.outcome = Outcome::poison;
+                item.error = error.what();
+            }
+        }
+        batch.items.push_back(std::move(item));
+    }
+    try {
+        handle_in_transaction(batch);
+    } catch (const std::exception& error) {
+        // The database failed under the batch (connection lost, commit refused): nothing of
+        // it is known to be committed. Redeliver soon; a commit that did happen makes the
+        // redelivery a duplicate.
+        ++counters_->infrastructure_errors;
+        spdlog::warn("inbox consumer {}: transaction of {} messages failed: {}; they will be redelivered",
+                     options_.name, batch.items.size(), error.what());
+        if (const auto* sql = dynamic_cast<const postgres::SqlError*>(&error);
+            !sql || sql->is_connection_lost())
+            session_->database.reset();
+        for (auto& item : batch.items) {
+            if (item.outcome == Outcome::processed || item.outcome == Outcome::duplicate ||
+                item.outcome == Outcome::pending || item.outcome == Outcome::failed ||
+                item.outcome == Outcome::permanent)
+                item.outcome = Outcome::unsettled;
+        }
+    }
+    settle(batch);
+}
+
+void InboxConsumer::handle_in_transaction(Batch& batch) {
+    std::vector<Batch::Item*> candidates;
+    for (auto& item : batch.items) {
+        if (item.outcome == Outcome::pending) candidates.push_back(&item);
+    }
+    if (candidates.empty()) return;
+    auto& connection = *session_->database;
+    const auto started = std::chrono::steady_clock::now();
+    auto last_progress = started;
+    // One message: the transaction is its own savepoint. Several: a SAVEPOINT each, so one
+    // failure undoes only its own work.
+    const bool savepoints = candidates.size() > 1;
+    postgres::Transaction transaction(connection);
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+        auto& item = *candidates[i];
+        // Long batches: keep the later messages' ack wait from running out.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_progress > options_.ack_wait / 3) {
+            for (std::size_t j = i; j < candidates.size(); ++j) candidates[j]->message.in_progress();
+            last_progress = now;
+        }
+        if (savepoints) connection.exec("SAVEPOINT seamq_inbox_message");
+        try {
+            const auto claimed =
+                connection.exec_prepared(claim_statement, options_.name, item.envelope->id(),
+                                         item.metadata.stream, item.metadata.stream_sequence);
+            if (claimed.empty()) {
+                item.outcome = Outcome::duplicate;
+            } else {
+                Delivery delivery;
+                delivery.consumer = options_.name;
+                delivery.stream = item.metadata.stream;
+                delivery.subject = std::string(item.message.subject());
+                delivery.message_id = item.envelope->id();
+                delivery.stream_sequence = item.metadata.stream_sequence;
+                delivery.delivery_count = item.metadata.num_delivered;
+                delivery.traceparent =
+                    item.envelope->traceparent().value_or(item.message.header("traceparent").value_or(""));
+                delivery.in_progress = [&item] { item.message.in_progress(); };
+                handler_->handle(*item.envelope, delivery, transaction);
+                item.outcome = Outcome::processed;
+            }
+            if (savepoints) connection.exec("RELEASE SAVEPOINT seamq_inbox_message");
+        } catch (const PermanentFailure& error) {
+            item.outcome = Outcome::permanent;
+            item.error = error.what();
+        } catch (const postgres::SqlError& error) {
+            if (is_database_failure(error)) throw;
+            item.outcome = Outcome::failed;
+            item.error = error.what();
+        } catch (const std::exception& error) {
+            item.outcome = Outcome::failed;
+            item.error = error.what();
+        }
+        if (item.outcome == Outcome::permanent || item.outcome == Outcome::failed) {
+            if (savepoints) {
+                connection.exec("ROLLBACK TO SAVEPOINT seamq_inbox_message");
+                connection.exec("RELEASE SAVEPOINT seamq_inbox_message");
+            } else {
+                transaction.rollback();
+            }
+        }
+    }
+    if (transaction.active()) {
+        transaction.commit();
+        ++counters_->transactions;
+        if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
+    }
+}
+
+void InboxConsumer::settle(Batch& batch) {
+    // Failed attempts are recorded in one small transaction of their own, so operators see
+    // attempts and the latest error while the message waits for its redelivery.
+    std::vector<std::size_t> to_dead_letter;
+    for (std::size_t i = 0; i < batch.items.size(); ++i) {
+        auto& item = batch.items[i];
+        try {
+            switch (item.outcome) {
+                case Outcome::processed:
+                case Outcome::duplicate:
+                case Outcome::skipped:
+                    item.message.ack_sync(options_.ack_timeout);
+                    if (item.outcome == Outcome::processed) ++counters_->processed;
+                    if (item.outcome == Outcome::duplicate) ++counters_->duplicates;
+                    if (item.outcome == Outcome::skipped) ++counters_->skipped_replays;
+                    break;
+                case Outcome::failed:
+                    if (item.metadata.num_delivered >= static_cast<std::uint64_t>(options_.max_deliver)) {
+                        to_dead_letter.push_back(i);
+                        break;
+                    }
+                    try {
+                        if (session_->database) {
+                            session_->database->exec_prepared(
+                                failure_statement, options_.name, item.envelope->id(), item.metadata.stream,
+                                item.metadata.stream_sequence, "processing", shorten(item.error));
+                        }
+                    } catch (const std::exception& error) {
+                        spdlog::warn("inbox consumer {}: could not record the failure of {}: {}",
+                                     options_.name, item.envelope->id(), error.what());
+                    }
+                    item.message.nak_with_delay(retry_delay(item.metadata.num_delivered));
+                    ++counters_->retried;
+                    spdlog::info("inbox consumer {}: message {} (delivery {} of {}) failed: {}",
+                                 options_.name, item.envelope->id(), item.metadata.num_delivered,
+                                 options_.max_deliver, item.error);
+                    break;
+                case Outcome::permanent:
+                case Outcome::poison: to_dead_letter.push_back(i); break;
+                case Outcome::unsettled: item.message.nak_with_delay(options_.retry_delays.front()); break;
+                case Outcome::pending: break;
+            }
+        } catch (const std::exception& error) {
+            // A lost ack or nak: the message comes back after ack_wait and the inbox
+            // recognises it.
+            ++counters_->infrastructure_errors;
+            spdlog::warn("inbox consumer {}: acknowledging stream sequence {}: {}", options_.name,
+                         item.metadata.stream_sequence, error.what());
+        }
+    }
+    for (const auto index : to_dead_letter) dead_letter(batch, index);
+}
+
+void InboxConsumer::dead_letter(Batch& batch, std::size_t index) {
+    auto& item = batch.items[index];
+    const auto now = std::chrono::system_clock::now();
+    dead_letters::DeadLetter letter;
+    letter.context = options_.context;
+    letter.consumer = options_.name;
+    letter.original_subject = std::string(item.message.subject());
+    letter.original_stream = item.metadata.stream;
+    letter.original_sequence = item.metadata.stream_sequence;
+    letter.original_message_id = item.message.message_id();
+    letter.deliveries = item.metadata.num_delivered;
+    letter.error_class = item.outcome == Outcome::poison      ? dead_letters::ErrorClass::poison
+                         : item.outcome == Outcome::permanent ? dead_letters::ErrorClass::permanent
+                                                              : dead_letters::ErrorClass::exhausted;
+    letter.error_message = item.error;
+    letter.first_failure = now;
+    letter.last_failure = now;
+    letter.payload = std::string(item.message.payload());
+    for (auto& entry : item.message.headers()) letter.original_headers.push_back(std::move(entry));
+
+    // The inbox row says the message failed for good (a replay may still process it).
+    if (item.envelope && session_->database) {
+        try {
+            const auto row = session_->database->exec_prepared(
+                failure_statement, options_.name, item.envelope->id(), item.metadata.stream,
+                item.metadata.stream_sequence, "failed", shorten(item.error));
+            if (!row.empty()) {
+                letter.first_failure = parse_postgres_time(std::string(row.text(0, 0))).value_or(now);
+            }
+        } catch (const std::exception& error) {
+            spdlog::warn("inbox consumer {}: could not mark {} failed in the inbox: {}", options_.name,
+                         item.envelope->id(), error.what());
+        }
+    }
+    try {
+        dead_letters::DeadLetterPublisher publisher(*session_->jetstream);
+        const auto ack = publisher.publish(letter, options_.dead_letter_timeout);
+        // Only after the DLQ stored it: a crash before this line redelivers the original,
+        // and dead-lettering it again is absorbed by the DLQ's duplicate window.
+        item.message.term();
+        ++counters_->dead_lettered;
+        if (item.outcome == Outcome::poison) ++counters_->poison;
+        spdlog::warn("inbox consumer {}: stream sequence {} on {} dead-lettered ({}) to {} sequence {}{}: {}",
+                     options_.name, item.metadata.stream_sequence, letter.original_subject,
+                     dead_letters::to_string(letter.error_class), ack.stream, ack.sequence,
+                     ack.duplicate ? " (duplicate)" : "", item.error);
+    } catch (const std::exception& error) {
+        ++counters_->infrastructure_errors;
+        spdlog::error(
+            "inbox consumer {}: dead-lettering stream sequence {} failed: {}; it will be redelivered",
+            options_.name, item.metadata.stream_sequence, error.what());
+        try {
+            item.message.nak_with_delay(options_.retry_delays.back());
+        } catch (const std::exception&) {
+            // Redelivered after ack_wait anyway.
+        }
+    }
+}
+
+}  // namespace seamq::inbox

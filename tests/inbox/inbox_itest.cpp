@@ -1,0 +1,290 @@
+// The inbox consumer against real PostgreSQL and nats-server, in process: duplicates have
+// their effect once, failing handlers are retried on the configured schedule and then
+// dead-lettered with the documented headers, replay after a fix processes once, poison
+// never reaches a handler, retention removes only what it should.
+#include <thread>
+
+#include "tests/inbox/inbox_fixture.hpp"
+
+#include "seamq/dead_letters/dead_letter_queue.hpp"
+#include "seamq/inbox/retention.hpp"
+
+namespace seamq::inbox::testing {
+namespace {
+
+TEST_F(InboxTest, SameEnvelopePublishedTwiceAsTwoStreamMessagesHasItsEffectOnce) {
+    // A short duplicate window, so the second copy is stored although it has the same
+    // Nats-Msg-Id (what happens to a republish after the window).
+    jetstream->delete_stream("SEA_EVENTS");
+    jetstream->delete_stream("SEA_DLQ");
+    add_streams(1s);
+    const auto payload = make_envelope("order-1", 1);
+    const auto first = publish(payload, "order-1");
+    std::this_thread::sleep_for(1500ms);
+    const auto second = publish(payload, "order-1");
+    const auto third = publish(payload, "order-1/republished");  // another id, same envelope
+    ASSERT_FALSE(second.duplicate) << "outside the duplicate window the stream stores the copy";
+    ASSERT_FALSE(third.duplicate);
+    ASSERT_EQ(third.sequence, first.sequence + 2);
+    publish(make_envelope("order-2", 2), "order-2");
+
+    auto handler = std::make_shared<EffectHandler>();
+    InboxConsumer consumer(consumer_options("projector"), *connection, handler);
+    consumer.start();
+    ASSERT_TRUE(wait_until(
+        [&] { return consumer.statistics().processed + consumer.statistics().duplicates == 4; }, 20s));
+    consumer.stop();
+
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE message_id = 'order-1'"), 1);
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE message_id = 'order-2'"), 1);
+    EXPECT_EQ(handler->call_count(), 2U) << "the handler must not even be called for a duplicate";
+    EXPECT_EQ(consumer.statistics().processed, 2U);
+    EXPECT_EQ(consumer.statistics().duplicates, 2U);
+    EXPECT_EQ(
+        query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'projector' AND status = "
+                    "'processed' AND attempts = 1 AND processed_at IS NOT NULL AND last_error IS NULL"),
+        2);
+    const auto info = jetstream->consumer_info("SEA_EVENTS", "projector");
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->num_ack_pending, 0) << "every copy is acknowledged";
+    EXPECT_EQ(info->num_pending, 0U);
+}
+
+TEST_F(InboxTest, ConsumerIsCreatedIdempotentlyUpdatedAndKeptWhenStopped) {
+    auto handler = std::make_shared<EffectHandler>();
+    auto options = consumer_options("billing");
+    {
+        InboxConsumer first(options, *connection, handler);
+        InboxConsumer second(options, *connection, handler);
+        first.ensure_consumer();
+        second.ensure_consumer();  // same settings: no error, nothing changes
+    }
+    options.ack_wait = 7s;
+    options.max_ack_pending = 77;
+    InboxConsumer changed(options, *connection, handler);
+    changed.start();
+    changed.stop();
+    const auto info = jetstream->consumer_info("SEA_EVENTS", "billing");
+    ASSERT_TRUE(info) << "a stopped consumer must not delete its JetStream consumer";
+    EXPECT_EQ(info->config.ack_wait, std::chrono::nanoseconds(7s));
+    EXPECT_EQ(info->config.max_ack_pending, 77);
+    EXPECT_EQ(info->config.filter_subject, "sea.event.>");
+    EXPECT_TRUE(info->config.deliver_subject.empty()) << "a pull consumer";
+}
+
+TEST_F(InboxTest, FailingHandlerIsRetriedOnTheScheduleThenDeadLetteredAndReplayedOnceAfterTheFix) {
+    auto options = consumer_options("shipping");
+    options.max_deliver = 4;
+    options.retry_delays = {400ms, 800ms, 1600ms};
+    options.retry_jitter = 0.1;
+    auto handler = std::make_shared<EffectHandler>();
+    handler->fail_always = true;
+    // A second consumer of the same subject that succeeds: it must not see the replay.
+    auto other_handler = std::make_shared<EffectHandler>();
+    InboxConsumer consumer(options, *connection, handler);
+    InboxConsumer other(consumer_options("audit"), *connection, other_handler);
+    consumer.start();
+    other.start();
+
+    const auto original = publish(make_envelope("order-7", 7), "order-7");
+    ASSERT_TRUE(wait_until([&] { return consumer.statistics().dead_lettered == 1; }, 20s));
+    ASSERT_TRUE(wait_until([&] { return other.statistics().processed == 1; }, 10s));
+
+    // Four attempts, the gaps growing as configured (±10 % jitter, plus fetch latency).
+    const auto calls = handler->calls_snapshot();
+    ASSERT_EQ(calls.size(), 4U);
+    for (std::size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i].delivery, i + 1);
+    for (std::size_t i = 1; i < calls.size(); ++i) {
+        const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(calls[i].at - calls[i - 1].at);
+        const auto expected = options.retry_delays[i - 1];
+        EXPECT_GE(gap.count(), expected.count() * 0.9 - 20) << "gap before attempt " << i + 1;
+        EXPECT_LE(gap.count(), expected.count() * 1.1 + 400) << "gap before attempt " << i + 1;
+        std::cout << "gap before attempt " << i + 1 << ": " << gap.count() << " ms (configured "
+                  << expected.count() << " ms)\n";
+    }
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE worker = 'shipping'"), 0)
+        << "failed attempts leave no effect";
+    EXPECT_EQ(
+        query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'shipping' AND message_id = "
+                    "'order-7' AND status = 'failed' AND attempts = 4 AND last_error LIKE "
+                    "'%downstream rejected order order-7%'"),
+        1);
+
+    // The dead letter and its headers.
+    dead_letters::DeadLetterQueue queue(*jetstream, "sea");
+    auto letters = queue.list({});
+    ASSERT_EQ(letters.size(), 1U);
+    const auto& letter = letters[0];
+    EXPECT_EQ(letter.dead_letter_subject, "dlq.sea.shipping");
+    EXPECT_EQ(letter.consumer, "shipping");
+    EXPECT_EQ(letter.context, "sea");
+    EXPECT_EQ(letter.original_subject, event_type);
+    EXPECT_EQ(letter.original_stream, "SEA_EVENTS");
+    EXPECT_EQ(letter.original_sequence, original.sequence);
+    EXPECT_EQ(letter.original_message_id, "order-7");
+    EXPECT_EQ(letter.deliveries, 4U);
+    EXPECT_EQ(letter.error_class, dead_letters::ErrorClass::exhausted);
+    EXPECT_NE(letter.error_message.find("downstream rejected order order-7"), std::string::npos);
+    EXPECT_LE(letter.first_failure, letter.last_failure);
+    EXPECT_GE(letter.last_failure - letter.first_failure, 2s) << "first failure is the first attempt's";
+    EXPECT_EQ(nlohmann::json::parse(letter.payload).at("id"), "order-7");
+
+    // The original is terminated: nothing pending, no further attempt.
+    std::this_thread::sleep_for(2s);
+    EXPECT_EQ(handler->call_count(), 4U);
+    auto info = jetstream->consumer_info("SEA_EVENTS", "shipping");
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->num_ack_pending, 0);
+    EXPECT_EQ(info->num_pending, 0U);
+
+    // After the fix, `sea-mq dlq replay` processes it once.
+    handler->fail_always = false;
+    auto replay = ChildProcess(ChildProcess::Options{
+        .argv = {(seamq::testing::bin_dir() / "sea-mq").string(), "dlq", "replay", "--context", "sea",
+                 "--consumer", "shipping", "--nats", nats_server.url(), "--output", "json"},
+        .log_file = logs.path() / "replay.log"});
+    const auto status = replay.wait_for_exit(30s);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(ChildProcess::exit_code(*status), 0);
+    ASSERT_TRUE(wait_until([&] { return consumer.statistics().processed == 1; }, 10s));
+    ASSERT_TRUE(wait_until([&] { return other.statistics().skipped_replays == 1; }, 10s));
+    std::this_thread::sleep_for(500ms);
+    consumer.stop();
+    other.stop();
+    EXPECT_EQ(
+        query_count("SELECT count(*) FROM effects WHERE worker = 'shipping' AND message_id = 'order-7'"), 1);
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE worker = 'audit' AND message_id = 'order-7'"),
+              1)
+        << "the other consumer applied the original once and skipped the replay";
+    EXPECT_EQ(other_handler->call_count(), 1U);
+    EXPECT_EQ(
+        query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'shipping' AND status = "
+                    "'processed' AND attempts = 5"),
+        1);
+    EXPECT_TRUE(queue.list({}).empty()) << "a replayed dead letter is removed";
+}
+
+TEST_F(InboxTest, PermanentFailureIsDeadLetteredAtOnce) {
+    auto handler = std::make_shared<EffectHandler>();
+    handler->fail_permanently = true;
+    InboxConsumer consumer(consumer_options("ledger"), *connection, handler);
+    consumer.start();
+    publish(make_envelope("order-9", 9), "order-9");
+    ASSERT_TRUE(wait_until([&] { return consumer.statistics().dead_lettered == 1; }, 10s));
+    consumer.stop();
+    EXPECT_EQ(handler->call_count(), 1U);
+    dead_letters::DeadLetterQueue queue(*jetstream, "sea");
+    const auto letters = queue.list({.consumer = "ledger"});
+    ASSERT_EQ(letters.size(), 1U);
+    EXPECT_EQ(letters[0].error_class, dead_letters::ErrorClass::permanent);
+    EXPECT_EQ(letters[0].deliveries, 1U);
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects"), 0);
+}
+
+TEST_F(InboxTest, PoisonMessageGoesToTheDeadLetterQueueAtOnceAndNeverReachesTheHandler) {
+    auto handler = std::make_shared<EffectHandler>();
+    InboxConsumer consumer(consumer_options("projector"), *connection, handler);
+    consumer.start();
+    publish("this is not JSON", "poison-1");
+    publish(R"({"id":"x","type":"sea.event.order-placed.v1"})", "poison-2");  // JSON, not an envelope
+    publish(make_envelope("order-3", 3), "order-3");
+    ASSERT_TRUE(wait_until([&] { return consumer.statistics().dead_lettered == 2; }, 10s));
+    ASSERT_TRUE(wait_until([&] { return consumer.statistics().processed == 1; }, 10s));
+    consumer.stop();
+
+    const auto calls = handler->calls_snapshot();
+    ASSERT_EQ(calls.size(), 1U);
+    EXPECT_EQ(calls[0].id, "order-3");
+    EXPECT_EQ(consumer.statistics().poison, 2U);
+    dead_letters::DeadLetterQueue queue(*jetstream, "sea");
+    const auto letters = queue.list({});
+    ASSERT_EQ(letters.size(), 2U);
+    EXPECT_EQ(letters[0].payload, "this is not JSON");
+    for (const auto& letter : letters) {
+        EXPECT_EQ(letter.error_class, dead_letters::ErrorClass::poison);
+        EXPECT_EQ(letter.deliveries, 1U) << "dead-lettered on the first delivery, without retries";
+        EXPECT_FALSE(letter.error_message.empty());
+    }
+    EXPECT_EQ(letters[1].original_message_id, "poison-2");
+    const auto info = jetstream->consumer_info("SEA_EVENTS", "projector");
+    EXPECT_EQ(info->num_ack_pending, 0);
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages"), 1) << "poison leaves no inbox row";
+}
+
+TEST_F(InboxTest, SavepointsKeepOneFailureInABatchFromUndoingTheOthers) {
+    // The handler function fails for odd n only; a batch holds both kinds.
+    {
+        postgres::Connection setup(database);
+        setup.exec_script(R"(
+            CREATE FUNCTION apply_even(envelope jsonb) RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO effects (message_id, n) VALUES (envelope ->> 'id', (envelope -> 'data' ->> 'n')::int);
+                IF (envelope -> 'data' ->> 'n')::int % 2 = 1 THEN
+                    RAISE EXCEPTION 'odd order % refused', envelope -> 'data' ->> 'n' USING ERRCODE = 'SQ100';
+                END IF;
+            END $$;)");
+    }
+    publish_many("mixed-", 0, 40);
+    auto options = consumer_options("mixed");
+    options.batch_size = 40;
+    InboxConsumer consumer(options, *connection, std::make_shared<SqlFunctionHandler>("public.apply_even"));
+    consumer.start();
+    ASSERT_TRUE(wait_until(
+        [&] { return consumer.statistics().processed + consumer.statistics().dead_lettered == 40; }, 20s));
+    consumer.stop();
+    EXPECT_EQ(consumer.statistics().processed, 20U);
+    EXPECT_EQ(consumer.statistics().dead_lettered, 20U) << "SQLSTATE SQ100 is a permanent failure";
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE n % 2 = 0"), 20);
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE n % 2 = 1"), 0);
+    EXPECT_LE(consumer.statistics().transactions, 5U) << "messages share transactions";
+}
+
+TEST_F(InboxTest, RetentionRemovesOnlyProcessedRowsOlderThanTheHorizon) {
+    {
+        postgres::Connection setup(database);
+        setup.exec_script(R"(
+            INSERT INTO seamq.inbox_messages (consumer, message_id, status, attempts, first_seen_at, processed_at)
+            SELECT 'projector', 'old-' || g, 'processed', 1, now() - interval '9 days', now() - interval '8 days'
+              FROM generate_series(1, 25) AS g;
+            INSERT INTO seamq.inbox_messages (consumer, message_id, status, attempts, first_seen_at, processed_at)
+            SELECT 'projector', 'recent-' || g, 'processed', 1, now() - interval '6 days', now() - interval '6 days'
+              FROM generate_series(1, 10) AS g;
+            INSERT INTO seamq.inbox_messages (consumer, message_id, status, attempts, first_seen_at, last_error)
+            VALUES ('projector', 'old-failed', 'failed', 5, now() - interval '30 days', 'gave up'),
+                   ('projector', 'old-processing', 'processing', 2, now() - interval '30 days', 'retrying');
+            INSERT INTO seamq.inbox_messages (consumer, message_id, status, attempts, first_seen_at, processed_at)
+            SELECT 'billing', 'old-' || g, 'processed', 1, now() - interval '9 days', now() - interval '8 days'
+              FROM generate_series(1, 5) AS g;)");
+    }
+    postgres::Connection connection_for_retention(database);
+    RetentionOptions options;
+    options.consumer = "projector";
+    options.batch_size = 10;
+    const auto report = remove_expired(connection_for_retention, options);
+    EXPECT_EQ(report.removed, 25U);
+    EXPECT_EQ(report.batches, 3);
+    EXPECT_TRUE(report.complete);
+    EXPECT_EQ(
+        query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'projector' AND message_id "
+                    "LIKE 'old-%' AND status = 'processed'"),
+        0);
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages WHERE message_id LIKE 'recent-%'"), 10);
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages WHERE message_id IN ('old-failed', "
+                          "'old-processing')"),
+              2)
+        << "rows of messages not handled are kept";
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'billing'"), 5)
+        << "another consumer's rows are not touched";
+
+    options.consumer.clear();  // every consumer
+    EXPECT_EQ(remove_expired(connection_for_retention, options).removed, 5U);
+    EXPECT_EQ(remove_expired(connection_for_retention, options).removed, 0U);
+
+    RetentionOptions too_short;
+    too_short.horizon = 60s;  // shorter than the 2 min duplicate window
+    EXPECT_THROW(remove_expired(connection_for_retention, too_short), seamq::Error);
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages"), 12);
+}
+
+}  // namespace
+}  // namespace seamq::inbox::testing
