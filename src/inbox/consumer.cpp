@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -96,6 +97,11 @@ struct InboxConsumer::Session {
     std::unique_ptr<nats::JetStream> jetstream;
     std::unique_ptr<nats::PullConsumer> pull;
     std::mt19937_64 random{std::random_device{}()};
+    // Acks of a batch go out together and their confirmations are awaited together:
+    // AckSync semantics at one round trip per batch instead of one per message.
+    std::string ack_inbox;
+    nats::Subscription ack_replies;
+    std::uint64_t ack_counter = 0;
 };
 
 void check_options(const ConsumerOptions& options) {
@@ -378,7 +384,12 @@ void InboxConsumer::handle_in_transaction(Batch& batch) {
             for (std::size_t j = i; j < candidates.size(); ++j) candidates[j]->message.in_progress();
             last_progress = now;
         }
-        if (savepoints) connection.exec("SAVEPOINT seamq_inbox_message");
+        // The previous message's savepoint is released and the next one set in one round trip.
+        if (savepoints) {
+            connection.exec_script(
+                i == 0 ? "SAVEPOINT seamq_inbox_message"
+                       : "RELEASE SAVEPOINT seamq_inbox_message; SAVEPOINT seamq_inbox_message");
+        }
         try {
             const auto claimed =
                 connection.exec_prepared(claim_statement, options_.name, item.envelope->id(),
@@ -399,7 +410,6 @@ void InboxConsumer::handle_in_transaction(Batch& batch) {
                 handler_->handle(*item.envelope, delivery, transaction);
                 item.outcome = Outcome::processed;
             }
-            if (savepoints) connection.exec("RELEASE SAVEPOINT seamq_inbox_message");
         } catch (const PermanentFailure& error) {
             item.outcome = Outcome::permanent;
             item.error = error.what();
@@ -414,7 +424,6 @@ void InboxConsumer::handle_in_transaction(Batch& batch) {
         if (item.outcome == Outcome::permanent || item.outcome == Outcome::failed) {
             if (savepoints) {
                 connection.exec("ROLLBACK TO SAVEPOINT seamq_inbox_message");
-                connection.exec("RELEASE SAVEPOINT seamq_inbox_message");
             } else {
                 transaction.rollback();
             }
@@ -431,18 +440,14 @@ void InboxConsumer::settle(Batch& batch) {
     // Failed attempts are recorded in one small transaction of their own, so operators see
     // attempts and the latest error while the message waits for its redelivery.
     std::vector<std::size_t> to_dead_letter;
+    std::vector<std::size_t> to_ack;
     for (std::size_t i = 0; i < batch.items.size(); ++i) {
         auto& item = batch.items[i];
         try {
             switch (item.outcome) {
                 case Outcome::processed:
                 case Outcome::duplicate:
-                case Outcome::skipped:
-                    item.message.ack_sync(options_.ack_timeout);
-                    if (item.outcome == Outcome::processed) ++counters_->processed;
-                    if (item.outcome == Outcome::duplicate) ++counters_->duplicates;
-                    if (item.outcome == Outcome::skipped) ++counters_->skipped_replays;
-                    break;
+                case Outcome::skipped: to_ack.push_back(i); break;
                 case Outcome::failed:
                     if (item.metadata.num_delivered >= static_cast<std::uint64_t>(options_.max_deliver)) {
                         to_dead_letter.push_back(i);
@@ -477,7 +482,48 @@ void InboxConsumer::settle(Batch& batch) {
                          item.metadata.stream_sequence, error.what());
         }
     }
+    acknowledge(batch, to_ack);
     for (const auto index : to_dead_letter) dead_letter(batch, index);
+}
+
+void InboxConsumer::acknowledge(Batch& batch, const std::vector<std::size_t>& indices) {
+    if (indices.empty()) return;
+    auto& session = *session_;
+    if (!session.ack_replies) {
+        session.ack_inbox = nats_.new_inbox();
+        session.ack_replies = nats_.subscribe_sync(session.ack_inbox + ".*");
+        natsSubscription_SetPendingLimits(session.ack_replies.native(), -1, -1);
+    }
+    std::set<std::string> waiting;
+    for (const auto index : indices) {
+        auto* item = &batch.items[index];
+        const std::string ack_subject(item->message.reply());
+        const std::string reply = fmt::format("{}.{}", session.ack_inbox, ++session.ack_counter);
+        if (natsConnection_PublishRequest(nats_.native(), ack_subject.c_str(), reply.c_str(), "+ACK", 4) ==
+            NATS_OK)
+            waiting.insert(reply);
+        if (item->outcome == Outcome::processed) ++counters_->processed;
+        if (item->outcome == Outcome::duplicate) ++counters_->duplicates;
+        if (item->outcome == Outcome::skipped) ++counters_->skipped_replays;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + options_.ack_timeout;
+    while (!waiting.empty()) {
+        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (remaining <= std::chrono::milliseconds(0)) break;
+        auto reply = session.ack_replies.next(remaining);
+        if (!reply) break;
+        waiting.erase(std::string(reply->subject()));  // confirmations of earlier batches are ignored
+    }
+    if (!waiting.empty()) {
+        // Not an error for exactly-once: an unconfirmed ack means a redelivery after
+        // ack_wait, which the inbox recognises as a duplicate.
+        ++counters_->infrastructure_errors;
+        spdlog::warn(
+            "inbox consumer {}: {} of {} acks not confirmed within {} ms; those messages will be "
+            "redelivered and skipped as duplicates",
+            options_.name, waiting.size(), indices.size(), options_.ack_timeout.count());
+    }
 }
 
 void InboxConsumer::dead_letter(Batch& batch, std::size_t index) {

@@ -130,6 +130,8 @@ private:
     void handle_in_transaction(Batch& batch);
     void settle(Batch& batch);
     void dead_letter(Batch& batch, std::size_t index);
+    //! AckSync for a whole batch: every ack sent with a reply subject, confirmations awaited together.
+    void acknowledge(Batch& batch, const std::vector<std::size_t>& indices);
     void connect_database();
     void maybe_run_retention();
     std::chrono::milliseconds retry_delay(std::uint64_t delivery);
