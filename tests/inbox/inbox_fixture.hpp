@@ -43,11 +43,11 @@ protected:
     void SetUp() override {
         database = postgres_server.create_database("orders");
         {
-            postgres::Connection connection(database);
-            postgres::migrate(connection, postgres::embedded_migrations());
+            postgres::Connection setup(database);
+            postgres::migrate(setup, postgres::embedded_migrations());
             // The test handlers' effect: deliberately without a unique key, so a repeated
             // effect shows up as a second row.
-            connection.exec_script(R"(
+            setup.exec_script(R"(
                 CREATE TABLE effects (message_id text NOT NULL, n integer, worker text,
                                       applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
                 CREATE FUNCTION apply_effect(envelope jsonb) RETURNS void LANGUAGE sql AS $$
@@ -112,8 +112,8 @@ protected:
     }
 
     std::int64_t query_count(const std::string& sql) const {
-        postgres::Connection connection(database);
-        return connection.exec(sql).get<std::int64_t>(0, 0);
+        postgres::Connection reader(database);
+        return reader.exec(sql).get<std::int64_t>(0, 0);
     }
 
     PostgresServer postgres_server;

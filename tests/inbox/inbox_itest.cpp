@@ -8,6 +8,7 @@
 
 #include "seamq/dead_letters/dead_letter_queue.hpp"
 #include "seamq/inbox/retention.hpp"
+#include "seamq/inbox/sql_function_handler.hpp"
 
 namespace seamq::inbox::testing {
 namespace {
@@ -174,7 +175,9 @@ TEST_F(InboxTest, PermanentFailureIsDeadLetteredAtOnce) {
     consumer.stop();
     EXPECT_EQ(handler->call_count(), 1U);
     dead_letters::DeadLetterQueue queue(*jetstream, "sea");
-    const auto letters = queue.list({.consumer = "ledger"});
+    dead_letters::Filter ledger_only;
+    ledger_only.consumer = "ledger";
+    const auto letters = queue.list(ledger_only);
     ASSERT_EQ(letters.size(), 1U);
     EXPECT_EQ(letters[0].error_class, dead_letters::ErrorClass::permanent);
     EXPECT_EQ(letters[0].deliveries, 1U);
