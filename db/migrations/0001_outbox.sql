@@ -50,6 +50,26 @@ CREATE FUNCTION seamq.type_pattern() RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN '^(?=.{1,128}$)(?!dlq\.)(?=[a-z0-9_-]{1,32}\.)[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.(?:event|command)\.(?=[a-z0-9_-]{1,64}\.v[0-9]+$)[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.v[1-9][0-9]{0,5}$';
 
+-- True when `type` matches seamq.type_pattern(), decided without running that pattern:
+-- PostgreSQL executes its lookaheads and bounded repetitions slowly (~0.3 ms a row, with
+-- malloc/free of DFA memory), so the insert trigger checks the same grammar as one
+-- lookahead-free regex plus the lengths the lookaheads bound. Equivalent because every
+-- token of a matching type is free of dots: the lookaheads bound the whole string (128),
+-- the context (the first token, 32, not "dlq") and the name (the third token, 64).
+-- The grammar test runs 3,000+ generated types through both and the C++ validator.
+CREATE FUNCTION seamq.is_valid_type(candidate text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN length(candidate) <= 128
+        AND candidate ~ '^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.(?:event|command)\.[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.v[1-9][0-9]{0,5}$'
+        AND length(split_part(candidate, '.', 1)) <= 32 AND split_part(candidate, '.', 1) <> 'dlq'
+        AND length(split_part(candidate, '.', 3)) <= 64;
+
+-- The CloudEvents attributes sea-mq knows; every other attribute is an extension.
+CREATE FUNCTION seamq.core_attributes() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN ARRAY['data', 'specversion', 'id', 'source', 'type', 'time', 'datacontenttype', 'dataschema',
+                 'subject', 'data_base64'];
+
 -- Raises SQLSTATE SQ001 unless envelope->attribute is a string (when required: present).
 CREATE FUNCTION seamq.check_string_attribute(envelope jsonb, attribute text, required boolean,
                                              pattern text, max_length integer)
@@ -102,17 +122,20 @@ DECLARE
     event_type text;
     attribute text;
     value jsonb;
+    extensions jsonb;
 BEGIN
     IF envelope IS NULL OR jsonb_typeof(envelope) <> 'object' THEN
         RAISE EXCEPTION 'invalid envelope: expected a JSON object, got %', coalesce(jsonb_typeof(envelope), 'NULL')
             USING ERRCODE = 'SQ001', HINT = 'Pass the whole CloudEvents envelope as one jsonb object.';
     END IF;
     PERFORM seamq.check_string_attribute(envelope, 'specversion', true, '^1\.0$', NULL);
-    event_id := seamq.check_string_attribute(envelope, 'id', true, '^[!-~]{1,200}$', NULL);
+    -- Length bounds go to max_length, never into a pattern: PostgreSQL runs a bounded
+    -- repetition like {1,200} about 100 times slower than + (measured: 0.24 ms per id).
+    event_id := seamq.check_string_attribute(envelope, 'id', true, '^[!-~]+$', 200);
     PERFORM seamq.check_string_attribute(envelope, 'source', true, NULL, 1024);
     PERFORM seamq.check_string_attribute(envelope, 'subject', true, NULL, 1024);
     event_type := seamq.check_string_attribute(envelope, 'type', true, NULL, NULL);
-    IF event_type !~ seamq.type_pattern() THEN
+    IF NOT seamq.is_valid_type(event_type) THEN
         RAISE EXCEPTION 'invalid envelope: type "%" is not {context}.event.{name}.v{n} or {context}.command.{name}.v{n}',
                 left(event_type, 200)
             USING ERRCODE = 'SQ002',
@@ -131,8 +154,10 @@ BEGIN
             USING ERRCODE = 'SQ003', DETAIL = format('event id %s', event_id),
                   HINT = 'Every event carries a payload: data (JSON, may be {}) or data_base64 (binary).';
     END IF;
-    PERFORM seamq.check_string_attribute(envelope, 'data_base64', false,
-        '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$', NULL);
+    IF envelope ? 'data_base64' THEN
+        PERFORM seamq.check_string_attribute(envelope, 'data_base64', false,
+            '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$', NULL);
+    END IF;
     -- Producers in any language may leave these two out; the stored envelope is complete.
     IF NOT envelope ? 'time' THEN
         envelope := envelope || jsonb_build_object('time',
@@ -143,24 +168,30 @@ BEGIN
     IF NOT envelope ? 'datacontenttype' AND envelope ? 'data' THEN
         envelope := envelope || jsonb_build_object('datacontenttype', 'application/json');
     END IF;
-    PERFORM seamq.check_string_attribute(envelope, 'datacontenttype', true,
-        '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}(?:;[ -~]{0,200})?$', NULL);
-    FOR attribute, value IN SELECT key, v FROM jsonb_each(envelope) AS e(key, v) LOOP
-        IF attribute !~ '^(?:[a-z0-9]{1,20}|data_base64)$' THEN
-            RAISE EXCEPTION 'invalid envelope: attribute name "%" is not allowed', left(attribute, 100)
-                USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id),
-                      HINT = 'CloudEvents attribute names are lowercase ASCII letters and digits, at most 20 characters.';
-        END IF;
-        IF attribute NOT IN ('data', 'specversion', 'id', 'source', 'type', 'time', 'datacontenttype',
-                             'dataschema', 'subject', 'data_base64')
-           AND NOT (jsonb_typeof(value) IN ('string', 'boolean')
-                    OR (jsonb_typeof(value) = 'number' AND value::numeric = trunc(value::numeric)
-                        AND value::numeric BETWEEN -2147483648 AND 2147483647)) THEN
-            RAISE EXCEPTION 'invalid envelope: extension attribute "%" must be a string, a boolean or a 32-bit integer, got %',
-                    attribute, left(value::text, 100)
-                USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id);
-        END IF;
-    END LOOP;
+    -- The common media type skips the (bounded-repetition, hence slow) pattern it matches.
+    IF envelope -> 'datacontenttype' IS DISTINCT FROM '"application/json"'::jsonb THEN
+        PERFORM seamq.check_string_attribute(envelope, 'datacontenttype', true,
+            '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}(?:;[ -~]{0,200})?$', NULL);
+    END IF;
+    -- Names and values of the extension attributes (the core ones pass both checks by
+    -- definition); the query runs only when there are some.
+    extensions := envelope - seamq.core_attributes();
+    IF extensions <> '{}'::jsonb THEN
+        FOR attribute, value IN SELECT key, v FROM jsonb_each(extensions) AS e(key, v) LOOP
+            IF attribute !~ '^(?:[a-z0-9]{1,20}|data_base64)$' THEN
+                RAISE EXCEPTION 'invalid envelope: attribute name "%" is not allowed', left(attribute, 100)
+                    USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id),
+                          HINT = 'CloudEvents attribute names are lowercase ASCII letters and digits, at most 20 characters.';
+            END IF;
+            IF NOT (jsonb_typeof(value) IN ('string', 'boolean')
+                        OR (jsonb_typeof(value) = 'number' AND value::numeric = trunc(value::numeric)
+                            AND value::numeric BETWEEN -2147483648 AND 2147483647)) THEN
+                RAISE EXCEPTION 'invalid envelope: extension attribute "%" must be a string, a boolean or a 32-bit integer, got %',
+                        attribute, left(value::text, 100)
+                    USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id);
+            END IF;
+        END LOOP;
+    END IF;
 
     NEW.id := event_id;
     NEW.type := event_type;
@@ -216,22 +247,43 @@ END;
 $$;
 
 -- Many events in one call, in array order. Takes the ordering-key locks in a fixed order
--- first, so two batches sharing keys cannot deadlock on each other.
+-- first, so two batches sharing keys cannot deadlock on each other. One INSERT for the
+-- whole batch (the trigger draws positions in array order): a statement per event would
+-- pay executor start-up and CHECK-constraint set-up each time.
 CREATE FUNCTION seamq.enqueue_many(envelopes jsonb[]) RETURNS text[]
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    envelope jsonb;
-    ids text[] := ARRAY[]::text[];
+    ids text[];
+    duplicate jsonb;
 BEGIN
     PERFORM pg_advisory_xact_lock(24225, key)
     FROM (SELECT DISTINCT hashtext(split_part(e ->> 'type', '.', 1) || '/' || (e ->> 'subject')) AS key
           FROM unnest(envelopes) AS u(e)
           WHERE jsonb_typeof(e) = 'object' AND e ? 'type' AND e ? 'subject') AS keys
     ORDER BY key;
-    FOREACH envelope IN ARRAY coalesce(envelopes, ARRAY[]::jsonb[]) LOOP
-        ids := ids || seamq.enqueue(envelope);
-    END LOOP;
+    WITH inserted AS (
+        INSERT INTO seamq.outbox_events (envelope)
+        SELECT e FROM unnest(envelopes) WITH ORDINALITY AS u(e, n) ORDER BY n
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id, position)
+    SELECT coalesce(array_agg(id ORDER BY position), ARRAY[]::text[]) INTO ids FROM inserted;
+    IF cardinality(ids) < coalesce(cardinality(envelopes), 0) THEN
+        -- The first envelope, in array order, that was not inserted: its id was in the
+        -- outbox already, or earlier in this batch.
+        SELECT e INTO duplicate
+        FROM unnest(envelopes) WITH ORDINALITY AS u(e, n)
+        WHERE NOT (e ->> 'id' = ANY (ids))
+           OR EXISTS (SELECT FROM unnest(envelopes) WITH ORDINALITY AS earlier(f, m)
+                      WHERE m < n AND f ->> 'id' = e ->> 'id')
+        ORDER BY n
+        LIMIT 1;
+        RAISE EXCEPTION 'event id "%" is already in the outbox', duplicate ->> 'id'
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = format('type %s, subject %s', duplicate ->> 'type', duplicate ->> 'subject'),
+                  HINT = 'Every event needs its own id (a new UUID). If this retries a transaction that '
+                         'committed, the event is already queued.';
+    END IF;
     RETURN ids;
 END;
 $$;
