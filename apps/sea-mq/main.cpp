@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
     seamq::cli::add_streams_commands(app);
     seamq::cli::add_consume_commands(app);
     seamq::cli::add_dlq_commands(app);
+    seamq::cli::add_publish_commands(app);
+    seamq::cli::add_tail_commands(app);
+    seamq::cli::add_status_commands(app);
+    seamq::cli::add_help_reference_command(app);  // hidden: prints docs/cli.md
 
     try {
         app.parse(argc, argv);

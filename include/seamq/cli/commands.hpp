@@ -22,5 +22,13 @@ void add_streams_commands(CLI::App& app);
 void add_consume_commands(CLI::App& app);
 //! `sea-mq dlq list|show|replay|purge` (src/cli/dlq_command.cpp).
 void add_dlq_commands(CLI::App& app);
+//! `sea-mq publish`: one event through its context's outbox (src/cli/publish_command.cpp).
+void add_publish_commands(CLI::App& app);
+//! `sea-mq tail SUBJECT`: follow a subject, pretty-printed (src/cli/tail_command.cpp).
+void add_tail_commands(CLI::App& app);
+//! `sea-mq status`: servers, relays, outbox lag, consumers, dead letters (src/cli/status_command.cpp).
+void add_status_commands(CLI::App& app);
+//! `sea-mq help-reference` (hidden): docs/cli.md from the command tree (src/cli/help_reference_command.cpp).
+void add_help_reference_command(CLI::App& app);
 
 }  // namespace seamq::cli
