@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "seamq/worker/worker.hpp"
+#include "src/worker/consumer_component.hpp"
 #include "src/worker/relay_component.hpp"
 
 namespace seamq::worker {
@@ -15,12 +16,7 @@ void add_configured_components(Worker& worker) {
         worker.add_component(make_relay_component(context, services));
     }
     for (const auto& consumer : config.consumers) {
-#ifdef SEAMQ_WORKER_HAVE_INBOX
-#error "build the inbox consumer component of `consumer` here"
-#else
-        services.logger.warn("consumer {} is configured, but this build has no inbox consumer (seamq_inbox)",
-                             consumer.name);
-#endif
+        worker.add_component(make_consumer_component(consumer, services));
     }
 }
 
