@@ -60,7 +60,7 @@ inline constexpr std::chrono::seconds max_retry_after{std::chrono::hours(24)};
 
 //! The handler kind "http": POSTs each envelope to a service endpoint as a CloudEvent in
 //! structured mode (`Content-Type: application/cloudevents+json; charset=utf-8`, body =
-//! the envelope's JSON exactly as it travelled), with `Idempotency-Key: <envelope id>`,
+//! Envelope::to_json(): the same members, compact), with `Idempotency-Key: <envelope id>`,
 //! `traceparent` (and `tracestate`) from the event and `User-Agent: sea-mq/<version>`.
 //!
 //! Outcomes: 2xx returns (success). 4xx other than 408 and 429, and 3xx (redirects are
