@@ -237,8 +237,8 @@ TEST(CliTailAndStatus, TailShowsTheRelayedEventsAndStatusReportsLeaderLagConsume
     for (std::size_t index = 0; index < events.size(); ++index) {
         for (const auto& expected :
              {"#" + std::to_string(index + 1) + " " + order_type, "  Nats-Msg-Id: " + events[index].first,
-              "    \"id\": \"" + events[index].first + "\"",
-              "      \"total_cents\": " + std::to_string(events[index].second)}) {
+              "      \"total_cents\": " + std::to_string(events[index].second),
+              "    \"id\": \"" + events[index].first + "\""}) {
             const auto found = text.find(expected, position);
             ASSERT_NE(found, std::string::npos)
                 << "'" << expected << "' after offset " << position << " in:\n"

@@ -92,7 +92,7 @@ TEST(CliReference, UsageErrorsExitTwoWithAMessage) {
         {{"publish", "--database", "postgresql://127.0.0.1:1/x", "--file", "e.json", "--type",
           "sea.event.a.v1"},
          "either --file"},
-        {{"publish", "--bogus"}, "bogus"},
+        {{"publish", "--database", "postgresql://127.0.0.1:1/x", "--file", "e.json", "--bogus"}, "--bogus"},
         {{"tail"}, "subject"},
         {{"tail", "sea.>", "--nats", "nats://127.0.0.1:1", "--timeout", "soon"}, "soon"},
         {{"tail", "sea.>", "--nats", "nats://127.0.0.1:1", "--output", "yaml"}, "yaml"},
