@@ -12,7 +12,7 @@ CREATE SEQUENCE seamq.outbox_events_position_seq AS bigint;
 
 CREATE TABLE seamq.outbox_events (
     id              text        PRIMARY KEY,
-    position        bigint      NOT NULL UNIQUE,
+    position        bigint      NOT NULL,
     context         text        NOT NULL,
     subject         text        NOT NULL,
     type            text        NOT NULL,
@@ -28,7 +28,12 @@ CREATE TABLE seamq.outbox_events (
     CONSTRAINT outbox_events_published_has_ack
         CHECK (status <> 'published' OR (published_at IS NOT NULL AND stream_sequence IS NOT NULL)),
     CONSTRAINT outbox_events_rejected_has_error
-        CHECK (status <> 'rejected' OR last_error IS NOT NULL)
+        CHECK (status <> 'rejected' OR last_error IS NOT NULL),
+    -- Unique through a hash index, on purpose not a btree: a btree on position would offer
+    -- the planner a second way to read pending rows in position order, walking past every
+    -- published row (70-200 ms a batch once 100k rows are published, instead of ~1 ms
+    -- through outbox_events_pending).
+    CONSTRAINT outbox_events_position_unique EXCLUDE USING hash (position WITH =)
 );
 ALTER SEQUENCE seamq.outbox_events_position_seq OWNED BY seamq.outbox_events.position;
 

@@ -44,6 +44,9 @@ struct RelayStatistics {
 struct RelayHooks {
     //! Time from handing a message to nats.c to its PubAck.
     std::function<void(std::chrono::nanoseconds)> on_puback_latency;
+    //! An event's PubAck arrived (a Duplicate one included); its row is marked published
+    //! with the round's bookkeeping. Used by the benchmark to time commit → PubAck.
+    std::function<void(const std::string& event_id)> on_published = {};
 };
 
 //! Publishes one context's committed outbox rows to JetStream, at least once, in commit

@@ -1,0 +1,1025 @@
+// The outbox benchmark (issue 4), all figures from one run on servers started here:
+//
+//  * ceiling: raw nats.c JetStream async publish of the very messages the relay sends
+//    (same subjects, payload bytes, Nats-Msg-Id and Nats-Expected-Stream headers), into
+//    a stream with the same settings;
+//  * relay: seamq::relay::Relay draining a pre-filled outbox;
+//  * latency: commit → PubAck under a steady offered load from concurrent producer
+//    transactions (an open-loop schedule, so a slow relay cannot slow the producers);
+//  * peer: the npm package pg-transactional-outbox (polling mode, and logical replication
+//    when the server allows it) relaying the same events with the npm nats client,
+//    driven by tests/node/bench_peer.mjs on the same servers, same workload.
+//
+// Writes <out>/outbox.json and <out>/outbox.md and prints the table. Absolute numbers
+// drift on a shared machine; the ratios are measured in the same run.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <span>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nats/nats.h>
+#include <nlohmann/json.hpp>
+
+#include "seamq/core/error.hpp"
+#include "seamq/nats/connection.hpp"
+#include "seamq/nats/jetstream.hpp"
+#include "seamq/postgres/connection.hpp"
+#include "seamq/postgres/migrate.hpp"
+#include "seamq/postgres/param.hpp"
+#include "seamq/relay/relay.hpp"
+#include "seamq/testing/nats_server.hpp"
+#include "seamq/testing/postgres_server.hpp"
+
+namespace seamq::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* stream_name = "SEA";
+constexpr const char* event_type = "sea.event.order-placed.v1";
+
+struct Settings {
+    int events = 200000;      //!< pre-filled outbox for the throughput figures
+    int keys = 1000;          //!< ordering keys (envelope subject), events spread round-robin
+    int padding = 160;        //!< bytes of filler in each event's data
+    double rate = 2000;       //!< offered load of the latency phases, events/s
+    int producers = 8;        //!< concurrent producer sessions of the latency phases
+    int steady_seconds = 20;  //!< measured part of a latency phase
+    int warmup_seconds = 3;   //!< left out of the latency figures
+    int ceiling_max_pending = 4096;
+    int peer_seconds = 45;      //!< time limit of one peer drain
+    int peer_batch_size = 100;  //!< pg-transactional-outbox nextMessagesBatchSize
+    int peer_pool_size = 20;    //!< its message-handler pool (concurrent transactions)
+    int peer_poll_ms = 10;      //!< its nextMessagesPollingIntervalInMs
+    bool peer = true;
+    bool replication = true;
+    fs::path output_dir = "build/bench";
+};
+
+std::int64_t wall_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void log(const std::string& line) {
+    std::cerr << "[bench] " << line << std::endl;
+}
+
+// --- events ----------------------------------------------------------------------
+
+struct Event {
+    std::string id;
+    std::string subject;   //!< ordering key
+    std::string envelope;  //!< JSON text as a producer sends it
+};
+
+std::string uuid4(std::mt19937_64& random) {
+    const std::uint64_t high = (random() & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;
+    const std::uint64_t low = (random() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+    char text[37];
+    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
+                  static_cast<unsigned>((high >> 16) & 0xFFFF), static_cast<unsigned>(high & 0xFFFF),
+                  static_cast<unsigned>(low >> 48), static_cast<unsigned long long>(low & 0xFFFFFFFFFFFFULL));
+    return text;
+}
+
+std::vector<Event> make_events(int count, const Settings& settings, std::mt19937_64& random) {
+    std::vector<Event> events;
+    events.reserve(static_cast<std::size_t>(count));
+    const std::string filler(static_cast<std::size_t>(settings.padding), 'x');
+    for (int n = 0; n < count; ++n) {
+        Event event;
+        event.id = uuid4(random);
+        event.subject = "order-" + std::to_string(n % settings.keys);
+        const json envelope = {
+            {"specversion", "1.0"},
+            {"id", event.id},
+            {"source", "/bench/orders"},
+            {"type", event_type},
+            {"subject", event.subject},
+            {"time", "2024-05-01T12:00:00.000000Z"},
+            {"datacontenttype", "application/json"},
+            {"data",
+             {{"order_id", event.subject}, {"line", n}, {"amount_cents", 1000 + n % 9000}, {"note", filler}}},
+        };
+        event.envelope = envelope.dump();
+        events.push_back(std::move(event));
+    }
+    return events;
+}
+
+// --- statistics ------------------------------------------------------------------
+
+double percentile(std::vector<double> values, double fraction) {
+    if (values.empty()) return 0;
+    std::sort(values.begin(), values.end());
+    const auto index = static_cast<std::size_t>(fraction * static_cast<double>(values.size() - 1) + 0.5);
+    return values[std::min(index, values.size() - 1)];
+}
+
+double round_to(double value, int digits) {
+    const double scale = std::pow(10.0, digits);
+    return std::round(value * scale) / scale;
+}
+
+// --- environment -----------------------------------------------------------------
+
+std::string command_output(const std::string& command) {
+    std::string output;
+    if (FILE* pipe = ::popen(command.c_str(), "r")) {
+        char buffer[512];
+        while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+        ::pclose(pipe);
+    }
+    while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+    return output;
+}
+
+std::string file_value(const fs::path& file, const std::string& key) {
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(key, 0) == 0) {
+            const auto colon = line.find(':');
+            if (colon == std::string::npos) continue;
+            auto value = line.substr(colon + 1);
+            value.erase(0, value.find_first_not_of(" \t"));
+            return value;
+        }
+    }
+    return "";
+}
+
+std::string read_text(const fs::path& file) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+std::string npm_version(const fs::path& node_dir, const std::string& package) {
+    try {
+        return json::parse(read_text(node_dir / "node_modules" / package / "package.json"))
+            .value("version", "");
+    } catch (const std::exception&) {
+        return "";
+    }
+}
+
+std::string load_average() {
+    auto text = read_text("/proc/loadavg");
+    const auto parts = text.find(' ', text.find(' ', text.find(' ') + 1) + 1);
+    return parts == std::string::npos ? text : text.substr(0, parts);
+}
+
+// --- CPU accounting --------------------------------------------------------------
+
+//! CPU seconds used so far by this process (relay, producers' clients, nats.c), by the
+//! PostgreSQL server (postmaster, live backends, and backends that ended), and by
+//! nats-server. Per-event CPU does not depend on what else runs on the machine, unlike
+//! throughput, so it shows where a phase's work goes.
+struct CpuSample {
+    double bench = 0, postgres = 0, nats = 0;
+};
+
+double process_cpu_seconds(pid_t pid, bool with_children, pid_t* parent = nullptr) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    std::getline(in, text);
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(text.substr(close + 2));
+    std::vector<std::string> values;
+    std::string value;
+    while (fields >> value) values.push_back(value);
+    // After "(comm) ": state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+    if (values.size() < 15) return 0;
+    if (parent != nullptr) *parent = static_cast<pid_t>(std::stol(values[1]));
+    double ticks = std::stod(values[11]) + std::stod(values[12]);
+    if (with_children) ticks += std::stod(values[13]) + std::stod(values[14]);
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+CpuSample cpu_sample(pid_t postmaster, pid_t nats_server) {
+    CpuSample sample;
+    // Children: the node peer once it ended (the servers end only after the last phase).
+    for (const int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+        rusage usage{};
+        ::getrusage(who, &usage);
+        sample.bench += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    }
+    sample.postgres = process_cpu_seconds(postmaster, true);
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+        pid_t parent = 0;
+        const double seconds = process_cpu_seconds(static_cast<pid_t>(std::stol(name)), false, &parent);
+        if (parent == postmaster) sample.postgres += seconds;
+    }
+    sample.nats = process_cpu_seconds(nats_server, false);
+    return sample;
+}
+
+//! CPU milliseconds per 1,000 events between two samples, per component.
+json cpu_per_1000(const CpuSample& before, const CpuSample& after, std::size_t events) {
+    const double scale = 1e6 / static_cast<double>(std::max<std::size_t>(events, 1));
+    const double bench = (after.bench - before.bench) * scale,
+                 postgres = (after.postgres - before.postgres) * scale,
+                 nats = (after.nats - before.nats) * scale;
+    return json{{"client", round_to(bench, 1)},
+                {"postgres", round_to(postgres, 1)},
+                {"nats_server", round_to(nats, 1)},
+                {"total", round_to(bench + postgres + nats, 1)}};
+}
+
+// --- servers and streams ---------------------------------------------------------
+
+nats::StreamConfig stream_config() {
+    nats::StreamConfig config;
+    config.name = stream_name;
+    config.subjects = {"sea.>"};
+    config.storage = nats::StorageType::file;
+    config.replicas = 1;
+    return config;  // duplicate window: the default 2 minutes
+}
+
+//! A fresh, empty stream for each phase, always with the same settings.
+void reset_stream(nats::JetStream& jetstream) {
+    jetstream.delete_stream(stream_name);
+    jetstream.add_stream(stream_config());
+}
+
+std::uint64_t stream_messages(nats::JetStream& jetstream) {
+    const auto info = jetstream.stream_info(stream_name);
+    return info ? info->state.messages : 0;
+}
+
+// --- ceiling: raw nats.c ---------------------------------------------------------
+
+struct Published {
+    std::string subject;
+    std::string id;
+    std::string payload;
+};
+
+struct CeilingCounters {
+    std::atomic<std::uint64_t> acked{0};
+    std::atomic<std::uint64_t> failed{0};
+};
+
+void on_ceiling_ack(jsCtx*, natsMsg* message, jsPubAck* ack, jsPubAckErr*, void* closure) {
+    auto& counters = *static_cast<CeilingCounters*>(closure);
+    if (ack != nullptr) {
+        ++counters.acked;
+    } else {
+        ++counters.failed;
+    }
+    natsMsg_Destroy(message);  // with an AckHandler the message is ours
+}
+
+void check_nats(natsStatus status, const char* what) {
+    if (status != NATS_OK) raise(Errc::internal, "ceiling: {} failed: {}", what, natsStatus_GetText(status));
+}
+
+json run_ceiling(const std::string& url, const std::vector<Published>& messages, const Settings& settings) {
+    CeilingCounters counters;
+    natsOptions* options = nullptr;
+    natsConnection* connection = nullptr;
+    jsCtx* context = nullptr;
+    check_nats(natsOptions_Create(&options), "natsOptions_Create");
+    check_nats(natsOptions_SetURL(options, url.c_str()), "natsOptions_SetURL");
+    check_nats(natsConnection_Connect(&connection, options), "connect");
+    jsOptions js_options;
+    jsOptions_Init(&js_options);
+    js_options.PublishAsync.MaxPending = settings.ceiling_max_pending;
+    js_options.PublishAsync.AckHandler = on_ceiling_ack;
+    js_options.PublishAsync.AckHandlerClosure = &counters;
+    check_nats(natsConnection_JetStream(&context, connection, &js_options), "JetStream context");
+    jsPubOptions publish_options;
+    jsPubOptions_Init(&publish_options);
+    publish_options.MaxWait = 5000;  // as the relay (publish_timeout)
+
+    std::uint64_t refused = 0;
+    const auto start = Clock::now();
+    for (const auto& message : messages) {
+        natsMsg* native = nullptr;
+        check_nats(natsMsg_Create(&native, message.subject.c_str(), nullptr, message.payload.data(),
+                                  static_cast<int>(message.payload.size())),
+                   "natsMsg_Create");
+        natsMsgHeader_Set(native, "Nats-Msg-Id", message.id.c_str());
+        natsMsgHeader_Set(native, "Nats-Expected-Stream", stream_name);
+        if (js_PublishMsgAsync(context, &native, &publish_options) != NATS_OK) {
+            natsMsg_Destroy(native);
+            ++refused;
+        }
+    }
+    jsPubOptions complete_options;
+    jsPubOptions_Init(&complete_options);
+    complete_options.MaxWait = 120000;
+    const natsStatus completed = js_PublishAsyncComplete(context, &complete_options);
+    const double elapsed = seconds_since(start);
+
+    jsCtx_Destroy(context);
+    natsConnection_Destroy(connection);
+    natsOptions_Destroy(options);
+    if (completed != NATS_OK)
+        raise(Errc::internal, "ceiling: acks incomplete: {}", natsStatus_GetText(completed));
+    return json{{"messages", messages.size()},
+                {"acked", counters.acked.load()},
+                {"failed", counters.failed.load() + refused},
+                {"seconds", round_to(elapsed, 3)},
+                {"msgs_per_s", round_to(static_cast<double>(counters.acked.load()) / elapsed, 0)}};
+}
+
+// --- producers ---------------------------------------------------------------------
+
+//! Runs `statement` (prepared, parameters from `parameters(event)`) in its own transaction
+//! for each event, on `producers` sessions, event n at start + n / rate (open loop: a
+//! producer that falls behind catches up without pause). Returns per-event commit times.
+struct ProducerRun {
+    std::vector<std::int64_t> scheduled_us;
+    std::vector<std::int64_t> committed_us;
+    double seconds = 0;
+    std::uint64_t failures = 0;
+};
+
+template <typename Parameters>
+ProducerRun run_producers(const std::string& conninfo, const std::vector<Event>& events,
+                          const std::string& statement, Parameters parameters, const Settings& settings) {
+    ProducerRun run;
+    const auto count = events.size();
+    run.scheduled_us.assign(count, 0);
+    run.committed_us.assign(count, 0);
+    std::atomic<std::uint64_t> failures{0};
+    const auto start = Clock::now() + 200ms;
+    const auto start_wall = wall_us() + 200000;
+    std::vector<std::thread> threads;
+    for (int producer = 0; producer < settings.producers; ++producer) {
+        threads.emplace_back([&, producer] {
+            postgres::Connection connection(
+                postgres::ConnectOptions{.conninfo = conninfo, .application_name = "bench-producer"});
+            connection.prepare("bench_produce", statement);
+            for (auto n = static_cast<std::size_t>(producer); n < count;
+                 n += static_cast<std::size_t>(settings.producers)) {
+                const auto offset = std::chrono::duration<double>(static_cast<double>(n) / settings.rate);
+                std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(offset));
+                run.scheduled_us[n] = start_wall + static_cast<std::int64_t>(offset.count() * 1e6);
+                try {
+                    connection.exec("BEGIN");
+                    const auto values = parameters(events[n]);
+                    connection.exec_prepared("bench_produce", std::span<const postgres::Param>(values));
+                    connection.exec("COMMIT");
+                    run.committed_us[n] = wall_us();
+                } catch (const Error& error) {
+                    ++failures;
+                    if (connection.in_transaction()) connection.exec("ROLLBACK");
+                    log(std::string("producer: ") + error.what());
+                }
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    run.seconds = seconds_since(start);
+    run.failures = failures.load();
+    return run;
+}
+
+//! Latency figures from commit to PubAck, for events scheduled after the warm-up.
+json latency_summary(const ProducerRun& run, const std::vector<std::int64_t>& acked_us,
+                     const Settings& settings) {
+    std::vector<double> latencies;
+    std::vector<double> commit_lag;  // how late producers committed against the schedule
+    std::uint64_t missing = 0, before_commit_returned = 0;
+    const auto warmup = static_cast<std::size_t>(settings.rate * settings.warmup_seconds);
+    for (std::size_t n = warmup; n < run.committed_us.size(); ++n) {
+        if (run.committed_us[n] == 0) continue;  // failed transaction
+        commit_lag.push_back(static_cast<double>(run.committed_us[n] - run.scheduled_us[n]) / 1000.0);
+        if (acked_us[n] == 0) {
+            ++missing;
+            continue;
+        }
+        auto latency = static_cast<double>(acked_us[n] - run.committed_us[n]) / 1000.0;
+        if (latency < 0) {
+            // The relay woke on the NOTIFY and had the PubAck before COMMIT returned.
+            ++before_commit_returned;
+            latency = 0;
+        }
+        latencies.push_back(latency);
+    }
+    const double offered = static_cast<double>(run.committed_us.size()) / run.seconds;
+    return json{{"events_measured", latencies.size()},
+                {"events_total", run.committed_us.size()},
+                {"offered_events_per_s", round_to(offered, 0)},
+                {"producer_failures", run.failures},
+                {"missing_acks", missing},
+                {"acked_before_commit_returned", before_commit_returned},
+                {"p50_ms", round_to(percentile(latencies, 0.50), 2)},
+                {"p90_ms", round_to(percentile(latencies, 0.90), 2)},
+                {"p99_ms", round_to(percentile(latencies, 0.99), 2)},
+                {"max_ms", round_to(percentile(latencies, 1.0), 2)},
+                {"producer_commit_lag_p99_ms", round_to(percentile(commit_lag, 0.99), 2)}};
+}
+
+std::unordered_map<std::string, std::size_t> index_by_id(const std::vector<Event>& events) {
+    std::unordered_map<std::string, std::size_t> index;
+    index.reserve(events.size());
+    for (std::size_t n = 0; n < events.size(); ++n) index.emplace(events[n].id, n);
+    return index;
+}
+
+// --- sea-mq outbox ---------------------------------------------------------------
+
+void prefill_outbox(const std::string& conninfo, const std::vector<Event>& events) {
+    postgres::Connection connection(conninfo);
+    constexpr std::size_t chunk = 5000;
+    for (std::size_t first = 0; first < events.size(); first += chunk) {
+        std::vector<std::string> envelopes;
+        for (std::size_t n = first; n < std::min(events.size(), first + chunk); ++n) {
+            envelopes.push_back(events[n].envelope);
+        }
+        connection.exec("BEGIN");
+        connection.exec("SELECT cardinality(seamq.enqueue_many($1::jsonb[]))",
+                        postgres::array_literal(envelopes));
+        connection.exec("COMMIT");
+    }
+}
+
+relay::RelayOptions relay_options(const std::string& conninfo) {
+    relay::RelayOptions options;
+    options.context = "sea";
+    options.database = conninfo;
+    options.expected_stream = stream_name;
+    options.instance_name = "bench-relay";
+    return options;  // everything else: the defaults a worker runs with
+}
+
+json relay_options_json(const relay::RelayOptions& options) {
+    return json{{"batch_size", options.batch_size},
+                {"max_in_flight", options.max_in_flight},
+                {"poll_interval_ms", options.poll_interval.count()},
+                {"publish_timeout_ms", options.publish_timeout.count()}};
+}
+
+json run_relay_drain(nats::Connection& nats, nats::JetStream& jetstream, const std::string& conninfo,
+                     std::size_t expected) {
+    reset_stream(jetstream);
+    relay::Relay relay(relay_options(conninfo), nats);
+    const auto start = Clock::now();
+    relay.start();
+    const auto deadline = start + std::chrono::seconds(60 + expected / 500);
+    while (relay.statistics().published < expected && Clock::now() < deadline)
+        std::this_thread::sleep_for(2ms);
+    const double elapsed = seconds_since(start);
+    relay.stop();
+    const auto statistics = relay.statistics();
+    const auto in_stream = stream_messages(jetstream);
+    if (statistics.published < expected) {
+        log("relay drain: only " + std::to_string(statistics.published) + " of " + std::to_string(expected) +
+            " published before the time limit");
+    }
+    return json{{"events", expected},
+                {"published", statistics.published},
+                {"duplicates", statistics.duplicates},
+                {"publish_errors", statistics.publish_errors},
+                {"rounds", statistics.rounds},
+                {"stream_messages", in_stream},
+                {"seconds", round_to(elapsed, 3)},
+                {"msgs_per_s", round_to(static_cast<double>(statistics.published) / elapsed, 0)}};
+}
+
+json run_relay_latency(nats::Connection& nats, nats::JetStream& jetstream, const std::string& conninfo,
+                       const std::vector<Event>& events, const Settings& settings) {
+    reset_stream(jetstream);
+    const auto index = index_by_id(events);
+    std::vector<std::int64_t> acked_us(events.size(), 0);
+    std::atomic<std::size_t> acked{0};
+    relay::RelayHooks hooks;
+    hooks.on_published = [&](const std::string& id) {
+        if (const auto found = index.find(id); found != index.end() && acked_us[found->second] == 0) {
+            acked_us[found->second] = wall_us();
+            ++acked;
+        }
+    };
+    relay::Relay relay(relay_options(conninfo), nats, hooks);
+    relay.start();
+    if (!seamq::testing::wait_until([&] { return relay.is_leader(); }, 10s))
+        raise(Errc::internal, "relay never led");
+
+    const auto run = run_producers(
+        conninfo, events, "SELECT seamq.enqueue($1::jsonb)",
+        [](const Event& event) { return std::vector<postgres::Param>{event.envelope}; }, settings);
+    seamq::testing::wait_until([&] { return acked.load() >= events.size() - run.failures; }, 30s, 5ms);
+    relay.stop();
+    auto summary = latency_summary(run, acked_us, settings);
+    summary["stream_messages"] = stream_messages(jetstream);
+    return summary;
+}
+
+// --- the peer ------------------------------------------------------------------------
+
+//! The same INSERT as the package's initializeMessageStorage (one message per call);
+//! the segment is the ordering key, processed sequentially as sea-mq's.
+constexpr const char* peer_insert_sql =
+    "INSERT INTO public.outbox (id, aggregate_type, aggregate_id, message_type, segment, payload, metadata, "
+    "concurrency) VALUES ($1::uuid, 'order', $2, $3, $2, $4::jsonb, NULL, 'sequential') ON CONFLICT (id) DO "
+    "NOTHING";
+
+std::vector<postgres::Param> peer_parameters(const Event& event) {
+    return {event.id, event.subject, event_type, event.envelope};
+}
+
+void prefill_peer(const std::string& conninfo, const std::vector<Event>& events) {
+    postgres::Connection connection(conninfo);
+    constexpr std::size_t chunk = 10000;
+    for (std::size_t first = 0; first < events.size(); first += chunk) {
+        std::vector<std::string> ids, subjects, envelopes;
+        for (std::size_t n = first; n < std::min(events.size(), first + chunk); ++n) {
+            ids.push_back(events[n].id);
+            subjects.push_back(events[n].subject);
+            envelopes.push_back(events[n].envelope);
+        }
+        connection.exec(
+            "INSERT INTO public.outbox (id, aggregate_type, aggregate_id, message_type, segment, payload, "
+            "concurrency) "
+            "SELECT i::uuid, 'order', s, $4, s, e::jsonb, 'sequential' "
+            "FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(i, s, e, n) ORDER BY n",
+            postgres::array_literal(ids), postgres::array_literal(subjects),
+            postgres::array_literal(envelopes), event_type);
+    }
+}
+
+struct PeerEndpoints {
+    std::string nats_url;
+    unsigned short pg_port = 0;
+    std::string database;
+};
+
+//! Runs tests/node/bench_peer.mjs for one phase and returns its result document.
+//! `while_running` is called once the peer's listener is up (for the latency phases).
+template <typename WhileRunning>
+json run_peer(const PeerEndpoints& endpoints, const std::string& mode, const std::string& phase,
+              std::size_t expect, int time_limit_seconds, const Settings& settings, const fs::path& work_dir,
+              WhileRunning while_running) {
+    const fs::path config_file = work_dir / (mode + "-" + phase + ".config.json");
+    const fs::path result_file = work_dir / (mode + "-" + phase + ".result.json");
+    const fs::path ready_file = work_dir / (mode + "-" + phase + ".ready");
+    const json config = {
+        {"mode", mode},
+        {"phase", phase},
+        {"nats_url", endpoints.nats_url},
+        {"stream", stream_name},
+        {"postgres",
+         {{"host", "127.0.0.1"},
+          {"port", endpoints.pg_port},
+          {"user", "postgres"},
+          {"database", endpoints.database}}},
+        {"expect", expect},
+        {"time_limit_ms", time_limit_seconds * 1000},
+        {"batch_size", settings.peer_batch_size},
+        {"pool_size", settings.peer_pool_size},
+        {"poll_interval_ms", settings.peer_poll_ms},
+        {"publication", "bench_outbox_pub"},
+        {"replication_slot", "bench_outbox_slot"},
+        {"result_file", result_file.string()},
+        {"ready_file", ready_file.string()},
+        {"record_acks", phase == "steady"},
+    };
+    std::ofstream(config_file) << config.dump(2);
+    fs::remove(result_file);
+    fs::remove(ready_file);
+    seamq::testing::ChildProcess node(seamq::testing::ChildProcess::Options{
+        .argv = {"node", (seamq::testing::node_dir() / "bench_peer.mjs").string(), config_file.string()},
+        .log_file = work_dir / (mode + "-" + phase + ".log")});
+    if (!seamq::testing::wait_until([&] { return fs::exists(ready_file) || !node.running(); }, 30s)) {
+        raise(Errc::internal, "peer {} {}: not ready within 30 s; see {}", mode, phase,
+              (work_dir / (mode + "-" + phase + ".log")).string());
+    }
+    while_running();
+    const auto status = node.wait_for_exit(std::chrono::seconds(time_limit_seconds + 60));
+    if (!status) {
+        node.kill();
+        raise(Errc::internal, "peer {} {}: did not finish; see its log in {}", mode, phase,
+              work_dir.string());
+    }
+    if (!fs::exists(result_file)) {
+        raise(Errc::internal, "peer {} {}: exited ({}) without a result: {}", mode, phase,
+              seamq::testing::ChildProcess::exit_code(*status),
+              read_text(work_dir / (mode + "-" + phase + ".log")).substr(0, 2000));
+    }
+    return json::parse(read_text(result_file));
+}
+
+json peer_drain(const PeerEndpoints& endpoints, const std::string& mode, nats::JetStream& jetstream,
+                std::size_t expected, const Settings& settings, const fs::path& work_dir) {
+    reset_stream(jetstream);
+    auto result =
+        run_peer(endpoints, mode, "drain", expected, settings.peer_seconds, settings, work_dir, [] {});
+    const double seconds = result.at("seconds").get<double>();
+    const auto acked = result.at("acked").get<std::uint64_t>();
+    json summary = {{"events", expected},
+                    {"acked", acked},
+                    {"errors", result.value("errors", 0)},
+                    {"seconds", round_to(seconds, 3)},
+                    {"finished", acked >= expected},
+                    {"time_limit_s", settings.peer_seconds},
+                    {"stream_messages", stream_messages(jetstream)},
+                    {"msgs_per_s", round_to(static_cast<double>(acked) / seconds, 1)}};
+    return summary;
+}
+
+json peer_latency(const PeerEndpoints& endpoints, const std::string& mode, nats::JetStream& jetstream,
+                  const std::string& conninfo, const std::vector<Event>& events, const Settings& settings,
+                  const fs::path& work_dir) {
+    reset_stream(jetstream);
+    ProducerRun run;
+    const int time_limit = settings.warmup_seconds + settings.steady_seconds + 40;
+    auto result = run_peer(endpoints, mode, "steady", events.size(), time_limit, settings, work_dir, [&] {
+        run = run_producers(conninfo, events, peer_insert_sql, peer_parameters, settings);
+    });
+    const auto index = index_by_id(events);
+    std::vector<std::int64_t> acked_us(events.size(), 0);
+    for (const auto& ack : result.at("acks")) {
+        if (const auto found = index.find(ack.at(0).get<std::string>()); found != index.end()) {
+            acked_us[found->second] = ack.at(1).get<std::int64_t>();
+        }
+    }
+    auto summary = latency_summary(run, acked_us, settings);
+    summary["stream_messages"] = stream_messages(jetstream);
+    return summary;
+}
+
+// --- report ----------------------------------------------------------------------
+
+std::string format_number(const json& value) {
+    if (value.is_null()) return "n/a";
+    if (value.is_number_float()) {
+        std::ostringstream out;
+        const double number = value.get<double>();
+        out << std::fixed << std::setprecision(number >= 100 ? 0 : 2) << number;
+        return out.str();
+    }
+    return value.dump();
+}
+
+std::string markdown(const json& report) {
+    std::ostringstream out;
+    const auto& figures = report.at("figures");
+    const auto& targets = report.at("targets");
+    out << "## sea-mq outbox benchmark\n\n";
+    out << "| figure | value | target | met |\n|---|---:|---:|:---:|\n";
+    const std::vector<std::pair<std::string, std::string>> rows = {
+        {"ceiling_msgs_per_s", "raw nats.c JetStream async publish, msg/s"},
+        {"relay_msgs_per_s", "relay draining the pre-filled outbox, msg/s"},
+        {"relay_vs_ceiling", "relay / ceiling"},
+        {"latency_p50_ms", "commit → PubAck p50 at the steady load, ms"},
+        {"latency_p99_ms", "commit → PubAck p99 at the steady load, ms"},
+        {"peer_msgs_per_s", "pg-transactional-outbox (polling), msg/s"},
+        {"peer_latency_p99_ms", "pg-transactional-outbox (polling) p99, ms"},
+        {"relay_vs_peer", "relay / peer (polling)"},
+        {"peer_replication_msgs_per_s", "pg-transactional-outbox (logical replication), msg/s"},
+        {"peer_replication_latency_p99_ms", "pg-transactional-outbox (logical replication) p99, ms"},
+        {"relay_vs_peer_replication", "relay / peer (logical replication)"},
+    };
+    for (const auto& [key, label] : rows) {
+        if (!figures.contains(key)) continue;
+        std::string target = "", met = "";
+        if (targets.contains(key)) {
+            const auto& goal = targets.at(key);
+            target = goal.at("op").get<std::string>() + " " + format_number(goal.at("value"));
+            met = goal.value("met", false) ? "yes" : "**no**";
+        }
+        out << "| `" << key << "` " << label << " | " << format_number(figures.at(key)) << " | " << target
+            << " | " << met << " |\n";
+    }
+    const auto& environment = report.at("environment");
+    out << "\n**Workload**: " << report.at("workload").at("description").get<std::string>() << "\n\n";
+    out << "**Machine**: " << environment.at("cpu_model").get<std::string>() << ", "
+        << environment.at("cores").get<int>() << " cores, " << environment.at("memory").get<std::string>()
+        << ", " << environment.at("kernel").get<std::string>() << "; load average at start "
+        << environment.at("load_average_start").get<std::string>() << ", at end "
+        << environment.at("load_average_end").get<std::string>() << ".\n\n";
+    out << "**Versions**: nats-server " << environment.at("nats_server").get<std::string>() << ", nats.c "
+        << environment.at("nats_c").get<std::string>() << ", "
+        << environment.at("postgresql").get<std::string>() << ", node "
+        << environment.at("node").get<std::string>() << ", pg-transactional-outbox "
+        << environment.at("pg_transactional_outbox").get<std::string>() << ", npm nats "
+        << environment.at("npm_nats").get<std::string>() << ", npm pg "
+        << environment.at("npm_pg").get<std::string>() << ".\n\n";
+    out << "**Settings**: `" << report.at("settings").dump() << "`\n";
+    for (const auto& note : report.at("notes")) out << "\n* " << note.get<std::string>();
+    out << "\n";
+    return out.str();
+}
+
+// --- main --------------------------------------------------------------------------
+
+int run(const Settings& settings) {
+    const auto bench_start = Clock::now();
+    json report;
+    json notes = json::array();
+    json phases;
+    json environment = {
+        {"cpu_model", file_value("/proc/cpuinfo", "model name")},
+        {"cores", static_cast<int>(std::thread::hardware_concurrency())},
+        {"memory", file_value("/proc/meminfo", "MemTotal")},
+        {"load_average_start", load_average()},
+        {"nats_server", command_output("nats-server --version 2>&1")},
+        {"nats_c", nats_GetVersion()},
+        {"node", command_output("node --version 2>&1")},
+        {"pg_transactional_outbox", npm_version(seamq::testing::node_dir(), "pg-transactional-outbox")},
+        {"npm_nats", npm_version(seamq::testing::node_dir(), "nats")},
+        {"npm_pg", npm_version(seamq::testing::node_dir(), "pg")},
+    };
+    utsname system{};
+    ::uname(&system);
+    environment["kernel"] = std::string(system.sysname) + " " + system.release;
+
+    log("starting nats-server and PostgreSQL");
+    seamq::testing::NatsServer nats_server;
+    seamq::testing::PostgresServer postgres_server;
+    {
+        // Logical decoding for the peer's replication mode; the same server for all phases.
+        postgres::Connection admin(postgres_server.connection_string());
+        admin.exec("ALTER SYSTEM SET wal_level = 'logical'");
+        admin.exec("ALTER SYSTEM SET max_replication_slots = 4");
+        admin.exec("ALTER SYSTEM SET max_wal_senders = 4");
+    }
+    postgres_server.restart();
+    const std::string seamq_db = postgres_server.create_database("seamq");
+    const std::string peer_db = postgres_server.create_database("peer");
+    {
+        postgres::Connection connection(seamq_db);
+        postgres::migrate(connection, postgres::embedded_migrations());
+        environment["postgresql"] = connection.exec("SELECT version()").get<std::string>(0, 0);
+        json server_settings;
+        for (const char* name : {"fsync", "synchronous_commit", "wal_level", "shared_buffers",
+                                 "max_connections", "wal_writer_delay", "commit_delay"}) {
+            server_settings[name] = connection.exec(std::string("SHOW ") + name).get<std::string>(0, 0);
+        }
+        environment["postgresql_settings"] = server_settings;
+    }
+
+    nats::Connection nats(nats::ConnectionOptions::from_urls(nats_server.url(), "bench"));
+    nats::JetStream jetstream(nats);
+
+    // Runs a phase and adds its CPU per 1,000 events, per component.
+    // (0 events: as many as the phase reports "acked", for the time-limited peer drains.)
+    const auto postmaster =
+        static_cast<pid_t>(std::stol(read_text(postgres_server.data_dir() / "postmaster.pid")));
+    const auto measured = [&](std::size_t events, auto phase) {
+        const auto before = cpu_sample(postmaster, nats_server.pid());
+        json result = phase();
+        if (events == 0) events = result.at("acked").get<std::size_t>();
+        result["cpu_ms_per_1000_events"] =
+            cpu_per_1000(before, cpu_sample(postmaster, nats_server.pid()), events);
+        return result;
+    };
+    std::mt19937_64 random(std::random_device{}());
+    log("generating " + std::to_string(settings.events) + " events");
+    const auto drain_events = make_events(settings.events, settings, random);
+    double payload_bytes = 0;
+
+    // 1. Pre-fill the outbox, then publish the very same messages raw (the ceiling).
+    log("pre-filling the sea-mq outbox");
+    auto start = Clock::now();
+    prefill_outbox(seamq_db, drain_events);
+    phases["prefill_outbox"] = {{"events", drain_events.size()},
+                                {"seconds", round_to(seconds_since(start), 2)}};
+    std::vector<Published> published;
+    {
+        postgres::Connection connection(seamq_db);
+        const auto rows = connection.exec(
+            "SELECT type, id, envelope::text FROM seamq.outbox_events WHERE status = 'pending' ORDER BY "
+            "position");
+        published.reserve(static_cast<std::size_t>(rows.rows()));
+        for (int row = 0; row < rows.rows(); ++row) {
+            published.push_back(Published{std::string(rows.text(row, 0)), std::string(rows.text(row, 1)),
+                                          std::string(rows.text(row, 2))});
+            payload_bytes += static_cast<double>(rows.text(row, 2).size());
+        }
+        payload_bytes /= std::max<double>(1.0, static_cast<double>(rows.rows()));
+    }
+    log("ceiling: raw nats.c async publish of " + std::to_string(published.size()) + " messages");
+    reset_stream(jetstream);
+    phases["ceiling"] =
+        measured(published.size(), [&] { return run_ceiling(nats_server.url(), published, settings); });
+    phases["ceiling"]["stream_messages"] = stream_messages(jetstream);
+    published.clear();
+    published.shrink_to_fit();
+
+    // 2. The relay drains the same rows.
+    log("relay: draining " + std::to_string(drain_events.size()) + " events");
+    phases["relay"] = measured(
+        drain_events.size(), [&] { return run_relay_drain(nats, jetstream, seamq_db, drain_events.size()); });
+
+    // 3. Commit → PubAck at the steady load.
+    const auto steady_count =
+        static_cast<int>(settings.rate * (settings.warmup_seconds + settings.steady_seconds));
+    log("relay latency: " + std::to_string(steady_count) + " events at " + std::to_string(settings.rate) +
+        "/s from " + std::to_string(settings.producers) + " producers");
+    const auto relay_steady_events = make_events(steady_count, settings, random);
+    phases["relay_latency"] = measured(relay_steady_events.size(), [&] {
+        return run_relay_latency(nats, jetstream, seamq_db, relay_steady_events, settings);
+    });
+
+    // 4. The peer, same events, same stream settings.
+    if (settings.peer) {
+        const PeerEndpoints endpoints{nats_server.url(), postgres_server.port(), "peer"};
+        const fs::path work_dir = seamq::testing::test_root() / "peer";
+        fs::create_directories(work_dir);
+        postgres::Connection peer(peer_db);
+        // The table and polling function from the package's own DatabaseSetup.
+        run_peer(endpoints, "polling", "setup", 0, 60, settings, work_dir, [] {});
+
+        log("peer (polling): draining the same " + std::to_string(drain_events.size()) + " events, at most " +
+            std::to_string(settings.peer_seconds) + " s");
+        prefill_peer(peer_db, drain_events);
+        phases["peer_polling"] = measured(0, [&] {
+            return peer_drain(endpoints, "polling", jetstream, drain_events.size(), settings, work_dir);
+        });
+        peer.exec("TRUNCATE public.outbox");
+        log("peer (polling) latency at the steady load");
+        const auto peer_steady_events = make_events(steady_count, settings, random);
+        phases["peer_polling_latency"] =
+            peer_latency(endpoints, "polling", jetstream, peer_db, peer_steady_events, settings, work_dir);
+
+        if (settings.replication) {
+            try {
+                peer.exec("TRUNCATE public.outbox");
+                peer.exec(
+                    "CREATE PUBLICATION bench_outbox_pub FOR TABLE public.outbox WITH (publish = 'insert')");
+                peer.exec("SELECT pg_create_logical_replication_slot('bench_outbox_slot', 'pgoutput')");
+                log("peer (logical replication): draining the same events, at most " +
+                    std::to_string(settings.peer_seconds) + " s");
+                prefill_peer(peer_db, drain_events);
+                phases["peer_replication"] = measured(0, [&] {
+                    return peer_drain(endpoints, "replication", jetstream, drain_events.size(), settings,
+                                      work_dir);
+                });
+                peer.exec("TRUNCATE public.outbox");
+                peer.exec("SELECT pg_drop_replication_slot('bench_outbox_slot')");
+                peer.exec("SELECT pg_create_logical_replication_slot('bench_outbox_slot', 'pgoutput')");
+                log("peer (logical replication) latency at the steady load");
+                const auto replication_steady_events = make_events(steady_count, settings, random);
+                phases["peer_replication_latency"] =
+                    peer_latency(endpoints, "replication", jetstream, peer_db, replication_steady_events,
+                                 settings, work_dir);
+                peer.exec("SELECT pg_drop_replication_slot('bench_outbox_slot')");
+            } catch (const std::exception& error) {
+                phases["peer_replication_error"] = error.what();
+                notes.push_back(std::string("pg-transactional-outbox logical replication mode failed: ") +
+                                error.what());
+            }
+        }
+    }
+
+    // Figures, ratios, targets.
+    json figures;
+    const auto ratio = [](double numerator, double denominator) {
+        return denominator > 0 ? json(round_to(numerator / denominator, 3)) : json(nullptr);
+    };
+    const double ceiling = phases["ceiling"]["msgs_per_s"].get<double>();
+    const double relay_rate = phases["relay"]["msgs_per_s"].get<double>();
+    figures["ceiling_msgs_per_s"] = ceiling;
+    figures["relay_msgs_per_s"] = relay_rate;
+    figures["relay_vs_ceiling"] = ratio(relay_rate, ceiling);
+    figures["latency_p50_ms"] = phases["relay_latency"]["p50_ms"];
+    figures["latency_p99_ms"] = phases["relay_latency"]["p99_ms"];
+    if (phases.contains("peer_polling")) {
+        const double peer_rate = phases["peer_polling"]["msgs_per_s"].get<double>();
+        figures["peer_msgs_per_s"] = peer_rate;
+        figures["peer_latency_p99_ms"] = phases["peer_polling_latency"]["p99_ms"];
+        figures["relay_vs_peer"] = ratio(relay_rate, peer_rate);
+        if (!phases["peer_polling"]["finished"].get<bool>()) {
+            notes.push_back("The polling peer did not finish the " + std::to_string(settings.events) +
+                            "-event drain within its " + std::to_string(settings.peer_seconds) +
+                            " s limit; its rate is events acknowledged / time spent.");
+        }
+    }
+    if (phases.contains("peer_replication")) {
+        const double peer_rate = phases["peer_replication"]["msgs_per_s"].get<double>();
+        figures["peer_replication_msgs_per_s"] = peer_rate;
+        figures["peer_replication_latency_p99_ms"] = phases["peer_replication_latency"]["p99_ms"];
+        figures["relay_vs_peer_replication"] = ratio(relay_rate, peer_rate);
+    }
+    json targets = {
+        {"relay_vs_ceiling", {{"op", ">="}, {"value", 0.6}}},
+        {"latency_p99_ms", {{"op", "<="}, {"value", 10.0}}},
+        {"relay_vs_peer", {{"op", ">="}, {"value", 50.0}}},
+    };
+    for (auto& [key, goal] : targets.items()) {
+        if (!figures.contains(key) || figures[key].is_null()) continue;
+        const double value = figures[key].get<double>();
+        goal["met"] =
+            goal["op"] == ">=" ? value >= goal["value"].get<double>() : value <= goal["value"].get<double>();
+    }
+
+    environment["load_average_end"] = load_average();
+    environment["nats_server_config"] = "single node, JetStream file store, loopback";
+    const auto relay_settings = relay_options(seamq_db);
+    report["figures"] = figures;
+    report["targets"] = targets;
+    report["phases"] = phases;
+    report["environment"] = environment;
+    report["workload"] = {
+        {"events", settings.events},
+        {"ordering_keys", settings.keys},
+        {"message_bytes_avg", round_to(payload_bytes, 0)},
+        {"steady_rate_events_per_s", settings.rate},
+        {"steady_producers", settings.producers},
+        {"steady_seconds", settings.steady_seconds},
+        {"warmup_seconds", settings.warmup_seconds},
+        {"description",
+         std::to_string(settings.events) + " events of ~" + std::to_string(static_cast<int>(payload_bytes)) +
+             " bytes (JSON envelope, Nats-Msg-Id = event id) over " + std::to_string(settings.keys) +
+             " ordering keys, one type `" + event_type + "`, stream `" + stream_name +
+             "` (sea.>, file storage, R1, 2 min duplicate window) re-created for each phase; latency: one "
+             "event per "
+             "transaction, " +
+             std::to_string(static_cast<int>(settings.rate)) + " events/s offered by " +
+             std::to_string(settings.producers) + " sessions for " + std::to_string(settings.steady_seconds) +
+             " s after " + std::to_string(settings.warmup_seconds) +
+             " s warm-up; commit = COMMIT returned to the "
+             "producer, PubAck = the relay got it."},
+    };
+    report["settings"] = {
+        {"relay", relay_options_json(relay_settings)},
+        {"ceiling_max_pending", settings.ceiling_max_pending},
+        {"ceiling_publish_max_wait_ms", 5000},
+        {"peer",
+         {{"batch_size", settings.peer_batch_size},
+          {"handler_pool_size", settings.peer_pool_size},
+          {"poll_interval_ms", settings.peer_poll_ms},
+          {"segment", "ordering key, concurrency sequential"},
+          {"replication_concurrency", "segment mutex"},
+          {"drain_time_limit_s", settings.peer_seconds}}},
+    };
+    report["notes"] = notes;
+    report["bench_seconds"] = round_to(seconds_since(bench_start), 1);
+
+    fs::create_directories(settings.output_dir);
+    std::ofstream(settings.output_dir / "outbox.json") << report.dump(2) << "\n";
+    const auto table = markdown(report);
+    std::ofstream(settings.output_dir / "outbox.md") << table;
+    std::cout << table << std::flush;
+    log("wrote " + (settings.output_dir / "outbox.json").string() + " and outbox.md in " +
+        std::to_string(static_cast<int>(seconds_since(bench_start))) + " s");
+    return 0;
+}
+
+}  // namespace
+}  // namespace seamq::bench
+
+int main(int argc, char** argv) {
+    seamq::bench::Settings settings;
+    CLI::App app{"sea-mq outbox benchmark: relay vs raw JetStream publish vs pg-transactional-outbox"};
+    app.add_option("--events", settings.events, "pre-filled outbox size for the throughput figures")
+        ->check(CLI::Range(1000, 5000000));
+    app.add_option("--keys", settings.keys, "ordering keys")->check(CLI::Range(1, 1000000));
+    app.add_option("--rate", settings.rate, "offered load of the latency phases, events/s")
+        ->check(CLI::Range(10.0, 100000.0));
+    app.add_option("--producers", settings.producers, "producer sessions")->check(CLI::Range(1, 64));
+    app.add_option("--steady-seconds", settings.steady_seconds, "measured seconds of a latency phase")
+        ->check(CLI::Range(1, 600));
+    app.add_option("--warmup-seconds", settings.warmup_seconds)->check(CLI::Range(0, 60));
+    app.add_option("--peer-seconds", settings.peer_seconds, "time limit of one peer drain")
+        ->check(CLI::Range(5, 3600));
+    app.add_option("--peer-batch-size", settings.peer_batch_size)->check(CLI::Range(1, 10000));
+    app.add_option("--peer-pool-size", settings.peer_pool_size)->check(CLI::Range(1, 100));
+    app.add_option("--peer-poll-ms", settings.peer_poll_ms)->check(CLI::Range(1, 10000));
+    app.add_flag("!--no-peer", settings.peer, "skip the pg-transactional-outbox phases");
+    app.add_flag("!--no-replication", settings.replication, "skip its logical replication mode");
+    app.add_option("--out", settings.output_dir, "directory for outbox.json and outbox.md");
+    CLI11_PARSE(app, argc, argv);
+    try {
+        return seamq::bench::run(settings);
+    } catch (const std::exception& error) {
+        std::cerr << "seamq-bench-outbox: " << error.what() << std::endl;
+        return 1;
+    }
+}
