@@ -113,7 +113,25 @@ void NatsServer::restart() {
     start();
 }
 
-void NatsServer::pause() { process_.signal(SIGSTOP); }
+namespace {
+
+//! The state letter of /proc/<pid>/stat ('T' when stopped), or 0 when unreadable.
+char process_state(pid_t pid) {
+    std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    std::getline(stat_file, stat);
+    const auto close = stat.rfind(')');
+    return close == std::string::npos || close + 2 >= stat.size() ? '\0' : stat[close + 2];
+}
+
+}  // namespace
+
+void NatsServer::pause() {
+    process_.signal(SIGSTOP);
+    // SIGSTOP is asynchronous: a thread already running may still answer one request.
+    wait_until([&] { return process_state(process_.pid()) == 'T'; }, std::chrono::seconds(5),
+               std::chrono::milliseconds(5));
+}
 
 void NatsServer::resume() { process_.signal(SIGCONT); }
 
