@@ -1,5 +1,7 @@
 #include "seamq/relay/relay.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -10,14 +12,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include <libpq-fe.h>
-#include <poll.h>
-#include <spdlog/spdlog.h>
-
 #include "seamq/nats/error.hpp"
 #include "seamq/nats/jetstream.hpp"
 #include "seamq/postgres/connection.hpp"
 #include "seamq/postgres/param.hpp"
+#include "seamq/postgres/transaction.hpp"
 
 namespace seamq::relay {
 
@@ -30,32 +29,34 @@ constexpr std::int32_t relay_lock_space = 24226;
 //! The channel seamq.outbox_events' insert trigger notifies, with the context as payload.
 constexpr std::string_view outbox_channel = "seamq_outbox";
 
-// Rows whose outcome is known but not yet recorded (their bookkeeping statement is still
-// running) are left out by position, so the next round can start before that statement
-// finishes. Generic plans: `<> ALL` over a few thousand int8s costs less than planning.
 constexpr std::string_view select_pending_sql = R"sql(
-    SELECT position, id, subject, type, envelope::text AS envelope,
+    SELECT id, subject, type, envelope::text AS envelope,
            envelope ->> 'traceparent' AS traceparent, envelope ->> 'tracestate' AS tracestate
     FROM seamq.outbox_events
-    WHERE context = $1 AND status = 'pending' AND position <> ALL ($3::bigint[])
+    WHERE context = $1 AND status = 'pending'
     ORDER BY position
     LIMIT $2)sql";
 
-// One statement records a round (atomic on its own, one round trip): published rows get
-// their stream sequence, rejected ones their reason, and rows that failed for now stay
-// pending with attempts and last_error.
-constexpr std::string_view record_outcomes_sql = R"sql(
+constexpr std::string_view mark_published_sql = R"sql(
     UPDATE seamq.outbox_events AS o
-    SET status = u.status,
-        published_at = CASE WHEN u.status = 'published' THEN now() END,
-        stream_sequence = u.sequence,
-        attempts = o.attempts + 1,
-        last_error = u.error
-    FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS u(position, status, sequence, error)
-    WHERE o.position = u.position AND o.status = 'pending')sql";
+    SET status = 'published', published_at = now(), stream_sequence = u.sequence,
+        attempts = o.attempts + 1, last_error = NULL
+    FROM unnest($1::text[], $2::bigint[]) AS u(id, sequence)
+    WHERE o.id = u.id AND o.status = 'pending')sql";
+
+constexpr std::string_view mark_rejected_sql = R"sql(
+    UPDATE seamq.outbox_events AS o
+    SET status = 'rejected', attempts = o.attempts + 1, last_error = u.error
+    FROM unnest($1::text[], $2::text[]) AS u(id, error)
+    WHERE o.id = u.id AND o.status = 'pending')sql";
+
+constexpr std::string_view mark_failed_sql = R"sql(
+    UPDATE seamq.outbox_events AS o
+    SET attempts = o.attempts + 1, last_error = u.error
+    FROM unnest($1::text[], $2::text[]) AS u(id, error)
+    WHERE o.id = u.id AND o.status = 'pending')sql";
 
 struct Row {
-    std::int64_t position = 0;
     std::string id;
     std::string ordering_key;
     nats::OutgoingMessage message;
@@ -101,130 +102,11 @@ struct ResultQueue {
     }
 };
 
-//! Outcomes of published rows, as the parameters of record_outcomes_sql.
-struct Outcomes {
-    std::vector<std::string> positions;
-    std::vector<std::optional<std::string>> statuses, sequences, errors;
-    //! Positions settled for good (published or rejected): the next rounds must skip them
-    //! until they are recorded. Rows that failed for now are not here: they are read again.
-    std::vector<std::int64_t> settled;
-
-    void add(std::int64_t position, std::string status, std::optional<std::string> sequence,
-             std::optional<std::string> error) {
-        positions.push_back(std::to_string(position));
-        if (status != "pending") settled.push_back(position);
-        statuses.emplace_back(std::move(status));
-        sequences.push_back(std::move(sequence));
-        errors.push_back(std::move(error));
-    }
-    bool empty() const noexcept { return positions.empty(); }
-    std::size_t size() const noexcept { return positions.size(); }
-    void append(Outcomes&& other) {
-        const auto move_all = [](auto& to, auto& from) {
-            to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
-        };
-        move_all(positions, other.positions);
-        move_all(statuses, other.statuses);
-        move_all(sequences, other.sequences);
-        move_all(errors, other.errors);
-        move_all(settled, other.settled);
-    }
-};
-
-//! Records outcomes on a session of its own, one statement at a time, without making the
-//! relay wait: while a statement runs, the relay publishes the next round, and outcomes
-//! arriving meanwhile are merged into the following statement. The rows it has not
-//! recorded yet stay pending in the table, so a failure only means publishing them again
-//! with the same ids (absorbed by the stream's duplicate window).
-class Bookkeeper {
-public:
-    explicit Bookkeeper(postgres::ConnectOptions options) : connection_(std::move(options)) {}
-
-    //! Queues `outcomes` and sends them if the session is free.
-    void add(Outcomes&& outcomes) {
-        if (outcomes.empty()) return;
-        waiting_.append(std::move(outcomes));
-        pump();
-    }
-
-    //! Collects a finished statement's result (throws its error) and sends what waits.
-    //! Never blocks.
-    void pump() {
-        if (running_) {
-            PGconn* native = connection_.native_handle();
-            if (PQconsumeInput(native) == 0) connection_.throw_error("recording published outbox rows");
-            if (PQisBusy(native) != 0) return;
-            while (PGresult* raw = PQgetResult(native)) {
-                const postgres::Result result(raw);  // owns it, also while the error unwinds
-                if (PQresultStatus(raw) != PGRES_COMMAND_OK)
-                    connection_.throw_error("recording published outbox rows", raw);
-            }
-            running_.reset();
-        }
-        if (!waiting_.empty()) send();
-    }
-
-    //! Waits until everything queued is recorded; false on timeout.
-    bool flush(std::chrono::milliseconds timeout) {
-        const auto deadline = Clock::now() + timeout;
-        pump();
-        while (busy()) {
-            const auto remaining =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (remaining.count() <= 0) return false;
-            pollfd descriptor{connection_.socket(), POLLIN, 0};
-            ::poll(&descriptor, 1, static_cast<int>(std::min<std::int64_t>(remaining.count(), 100)));
-            pump();
-        }
-        return true;
-    }
-
-    bool busy() const noexcept { return running_.has_value() || !waiting_.empty(); }
-    std::size_t unrecorded() const noexcept { return (running_ ? running_->size() : 0) + waiting_.size(); }
-    int socket() const noexcept { return connection_.socket(); }
-
-    //! Positions settled but not recorded, as a bigint[] literal for select_pending_sql.
-    std::string settled_positions() const {
-        std::string literal = "{";
-        const auto append = [&](const Outcomes& outcomes) {
-            for (const auto position : outcomes.settled) {
-                if (literal.size() > 1) literal += ',';
-                literal += std::to_string(position);
-            }
-        };
-        if (running_) append(*running_);
-        append(waiting_);
-        return literal + "}";
-    }
-
-private:
-    void send() {
-        Outcomes batch = std::move(waiting_);
-        waiting_ = Outcomes{};
-        const std::string positions = postgres::array_literal(batch.positions);
-        const std::string statuses = postgres::array_literal(batch.statuses);
-        const std::string sequences = postgres::array_literal(batch.sequences);
-        const std::string errors = postgres::array_literal(batch.errors);
-        const std::string sql(record_outcomes_sql);
-        const char* values[] = {positions.c_str(), statuses.c_str(), sequences.c_str(), errors.c_str()};
-        if (PQsendQueryParams(connection_.native_handle(), sql.c_str(), 4, nullptr, values, nullptr, nullptr,
-                              0) == 0) {
-            connection_.throw_error("sending the bookkeeping of published outbox rows");
-        }
-        running_ = std::move(batch);
-    }
-
-    postgres::Connection connection_;
-    std::optional<Outcomes> running_;  //!< sent, result not collected yet
-    Outcomes waiting_;                 //!< arrived while a statement ran
-};
-
 struct Relay::Sessions {
     // The lock session only holds the leadership: it must not be busy with, or broken by,
     // the work session's statements.
     std::unique_ptr<postgres::Connection> lock;
     std::unique_ptr<postgres::Connection> work;
-    std::unique_ptr<Bookkeeper> bookkeeper;
     std::optional<postgres::AdvisoryKey> key;
     ResultQueue queue;
     std::unique_ptr<nats::JetStream> jetstream;
@@ -240,8 +122,7 @@ Relay::Relay(RelayOptions options, nats::Connection& nats, RelayHooks hooks)
       sessions_(std::make_unique<Sessions>()) {
     if (options_.context.empty()) raise(Errc::invalid_argument, "a relay needs a context name");
     if (options_.database.empty()) {
-        raise(Errc::invalid_argument, "relay for context '{}' has no database connection string",
-              options_.context);
+        raise(Errc::invalid_argument, "relay for context '{}' has no database connection string", options_.context);
     }
     if (options_.batch_size == 0) raise(Errc::invalid_argument, "relay batch_size must be at least 1");
     if (options_.max_in_flight == 0) raise(Errc::invalid_argument, "relay max_in_flight must be at least 1");
@@ -256,9 +137,7 @@ Relay::Relay(RelayOptions options, nats::Connection& nats, RelayHooks hooks)
     sessions_->jetstream = std::make_unique<nats::JetStream>(nats_, std::move(js_options));
 }
 
-Relay::~Relay() {
-    stop();
-}
+Relay::~Relay() { stop(); }
 
 void Relay::start() {
     if (thread_.joinable()) return;
@@ -286,8 +165,7 @@ RelayStatistics Relay::statistics() const {
 void Relay::sleep_interruptibly(std::chrono::milliseconds duration) {
     const auto deadline = Clock::now() + duration;
     while (!stopping_ && Clock::now() < deadline) {
-        std::this_thread::sleep_for(
-            std::min<Clock::duration>(std::chrono::milliseconds(50), deadline - Clock::now()));
+        std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), deadline - Clock::now()));
     }
 }
 
@@ -296,9 +174,8 @@ void Relay::run() {
     while (!stopping_) {
         try {
             if (!sessions.lock || !sessions.lock->is_alive()) {
-                sessions.lock = std::make_unique<postgres::Connection>(
-                    postgres::ConnectOptions{.conninfo = options_.database,
-                                             .application_name = options_.instance_name + "/leadership"});
+                sessions.lock = std::make_unique<postgres::Connection>(postgres::ConnectOptions{
+                    .conninfo = options_.database, .application_name = options_.instance_name + "/leadership"});
                 sessions.key = sessions.lock->advisory_key(relay_lock_space, "relay/" + options_.context);
             }
             if (!sessions.lock->try_advisory_lock(*sessions.key)) {
@@ -315,14 +192,12 @@ void Relay::run() {
             sleep_interruptibly(std::chrono::milliseconds(500));
         }
         if (leader_.exchange(false)) {
-            spdlog::info("relay {}: no longer leading context '{}'", options_.instance_name,
-                         options_.context);
+            spdlog::info("relay {}: no longer leading context '{}'", options_.instance_name, options_.context);
         }
         // Whatever went wrong, the next leader starts from a clean slate: a fresh lock
         // session (releasing the lock if this one still holds it) and work session.
         sessions.lock.reset();
         sessions.work.reset();
-        sessions.bookkeeper.reset();
     }
 }
 
@@ -332,58 +207,44 @@ void Relay::lead() {
         postgres::ConnectOptions{.conninfo = options_.database, .application_name = options_.instance_name});
     sessions.work->listen(outbox_channel);
     sessions.work->prepare("seamq_relay_select", select_pending_sql);
-    sessions.bookkeeper = std::make_unique<Bookkeeper>(postgres::ConnectOptions{
-        .conninfo = options_.database, .application_name = options_.instance_name + "/bookkeeping"});
     sessions.backoff = std::chrono::milliseconds(0);
     auto last_lock_check = Clock::now();
     auto last_round = Clock::time_point{};
-    // A dead lock session means the lock is gone and a standby may lead already.
-    const auto still_leading = [&] {
-        if (Clock::now() - last_lock_check <= std::chrono::milliseconds(500)) return true;
-        if (!sessions.lock->ping()) {
-            spdlog::warn("relay {}: leadership session lost", options_.instance_name);
-            return false;
-        }
-        last_lock_check = Clock::now();
-        return true;
-    };
-    // Whatever ends the leadership, what was published gets recorded if it can be.
-    struct FlushOnExit {
-        Bookkeeper& bookkeeper;
-        ~FlushOnExit() {
-            try {
-                bookkeeper.flush(std::chrono::seconds(10));
-            } catch (const Error&) {
-                // not recorded: those rows are published again, with the same ids
-            }
-        }
-    } flush_on_exit{*sessions.bookkeeper};
 
     while (!stopping_) {
         // Rows committed before LISTEN took effect are found by this first round.
         const std::size_t rows = publish_round();
         last_round = Clock::now();
-        if (!still_leading()) return;
+        if (Clock::now() - last_lock_check > std::chrono::milliseconds(500)) {
+            // A dead lock session means the lock is gone and a standby may lead already.
+            if (!sessions.lock->ping()) {
+                spdlog::warn("relay {}: leadership session lost", options_.instance_name);
+                return;
+            }
+            last_lock_check = Clock::now();
+        }
         if (sessions.backoff.count() > 0) {
-            // Record the round (its failed rows' attempts) before retrying them.
-            sessions.bookkeeper->flush(options_.publish_timeout);
             std::uniform_int_distribution<long> jitter(0, sessions.backoff.count() / 2);
             sleep_interruptibly(sessions.backoff + std::chrono::milliseconds(jitter(sessions.random)));
             continue;
         }
         if (rows == options_.batch_size) continue;  // more are waiting
-        // Idle: wait for a NOTIFY (or the poll interval), collecting the bookkeeping
-        // result meanwhile, and waking often enough to stop promptly and to keep
-        // checking the lock session.
+        // Idle: wait for a NOTIFY (or the poll interval), waking often enough to stop
+        // promptly and to keep checking the lock session.
         while (!stopping_ && Clock::now() - last_round < options_.poll_interval) {
-            const auto wait =
-                std::min<std::chrono::milliseconds>(std::chrono::milliseconds(200), options_.poll_interval);
-            pollfd descriptors[2] = {{sessions.work->socket(), POLLIN, 0},
-                                     {sessions.bookkeeper->socket(), POLLIN, 0}};
-            ::poll(descriptors, sessions.bookkeeper->busy() ? 2 : 1, static_cast<int>(wait.count()));
-            sessions.bookkeeper->pump();
-            if (!sessions.work->consume_notifications().empty()) break;
-            if (!still_leading()) return;
+            const auto wait = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(200),
+                                                                  options_.poll_interval);
+            if (sessions.work->wait_for_notification(wait)) {
+                sessions.work->consume_notifications();
+                break;
+            }
+            if (Clock::now() - last_lock_check > std::chrono::milliseconds(500)) {
+                if (!sessions.lock->ping()) {
+                    spdlog::warn("relay {}: leadership session lost", options_.instance_name);
+                    return;
+                }
+                last_lock_check = Clock::now();
+            }
         }
     }
 }
@@ -393,18 +254,14 @@ std::size_t Relay::publish_round() {
     auto& work = *sessions.work;
     auto& jetstream = *sessions.jetstream;
 
-    // Collect the previous round's bookkeeping if it is done, so fewer rows are skipped.
-    sessions.bookkeeper->pump();
     const auto result = work.exec_prepared("seamq_relay_select", options_.context,
-                                           static_cast<std::int64_t>(options_.batch_size),
-                                           sessions.bookkeeper->settled_positions());
+                                           static_cast<std::int64_t>(options_.batch_size));
     const auto row_count = static_cast<std::size_t>(result.rows());
     if (row_count == 0) return 0;
     ++counters_->rounds;
-    const int position_column = result.column("position"), id_column = result.column("id"),
-              key_column = result.column("subject"), type_column = result.column("type"),
-              envelope_column = result.column("envelope"), traceparent_column = result.column("traceparent"),
-              tracestate_column = result.column("tracestate");
+    const int id_column = result.column("id"), key_column = result.column("subject"),
+              type_column = result.column("type"), envelope_column = result.column("envelope"),
+              traceparent_column = result.column("traceparent"), tracestate_column = result.column("tracestate");
 
     // Per ordering key, its rows in position order; only the head of each is in flight.
     std::vector<Row> rows;
@@ -413,7 +270,6 @@ std::size_t Relay::publish_round() {
     std::unordered_map<std::string, std::size_t> index_by_id;
     for (int i = 0; i < static_cast<int>(row_count); ++i) {
         Row row;
-        row.position = result.get<std::int64_t>(i, position_column);
         row.id = result.text(i, id_column);
         row.ordering_key = result.text(i, key_column);
         row.message.subject = result.text(i, type_column);
@@ -432,21 +288,22 @@ std::size_t Relay::publish_round() {
         rows.push_back(std::move(row));
     }
 
-    Outcomes outcomes;
-    std::size_t failures = 0;
-    std::string first_failure;
+    std::vector<std::string> published_ids, published_sequences;
+    std::vector<std::string> rejected_ids, rejected_errors;
+    std::vector<std::string> failed_ids, failed_errors;
     std::size_t in_flight = 0;
     std::deque<std::string> keys_waiting_for_capacity;
     bool transient_failure = false;
 
     const auto fail = [&](const Row& row, const std::string& error) {
-        outcomes.add(row.position, "pending", std::nullopt, error);
-        if (failures++ == 0) first_failure = error;
+        failed_ids.push_back(row.id);
+        failed_errors.push_back(error);
         ++counters_->publish_errors;
         transient_failure = true;
     };
     const auto reject = [&](const Row& row, const std::string& error) {
-        outcomes.add(row.position, "rejected", std::nullopt, error);
+        rejected_ids.push_back(row.id);
+        rejected_errors.push_back(error);
         ++counters_->rejected;
         spdlog::error("relay {}: event {} ({}) rejected for good: {}", options_.instance_name, row.id,
                       row.message.subject, error);
@@ -503,7 +360,8 @@ std::size_t Relay::publish_round() {
         if (found == index_by_id.end()) continue;  // a late result from an earlier round
         Row& row = rows[found->second];
         if (outcome->ok()) {
-            outcomes.add(row.position, "published", std::to_string(outcome->ack->sequence), std::nullopt);
+            published_ids.push_back(row.id);
+            published_sequences.push_back(std::to_string(outcome->ack->sequence));
             ++counters_->published;
             if (outcome->ack->duplicate) ++counters_->duplicates;
             if (hooks_.on_puback_latency) hooks_.on_puback_latency(Clock::now() - row.sent_at);
@@ -511,8 +369,8 @@ std::size_t Relay::publish_round() {
             dispatch_next(row.ordering_key);
             continue;
         }
-        const std::string error = fmt::format("{} (status {}, JetStream error {})", outcome->error,
-                                              outcome->status, outcome->js_error_code);
+        const std::string error = fmt::format("{} (status {}, JetStream error {})", outcome->error, outcome->status,
+                                              outcome->js_error_code);
         bool permanent = outcome->kind == nats::ErrorKind::permanent;
         if (!permanent && (outcome->status == NATS_NO_RESPONDERS || outcome->js_error_code == 10076)) {
             // No responders means an election, or that no stream captures the subject.
@@ -532,13 +390,26 @@ std::size_t Relay::publish_round() {
         }
     }
 
-    // Recorded in the background (see Bookkeeper) while the next round runs.
-    sessions.bookkeeper->add(std::move(outcomes));
+    // One transaction records the round: if it fails, every row stays pending and is
+    // published again with the same id, which the stream's duplicate window absorbs.
+    postgres::Transaction transaction(work);
+    if (!published_ids.empty()) {
+        transaction.exec(mark_published_sql, postgres::array_literal(published_ids),
+                         postgres::array_literal(published_sequences));
+    }
+    if (!rejected_ids.empty()) {
+        transaction.exec(mark_rejected_sql, postgres::array_literal(rejected_ids),
+                         postgres::array_literal(rejected_errors));
+    }
+    if (!failed_ids.empty()) {
+        transaction.exec(mark_failed_sql, postgres::array_literal(failed_ids), postgres::array_literal(failed_errors));
+    }
+    transaction.commit();
 
     if (transient_failure) {
         sessions.backoff = std::clamp(sessions.backoff * 2, options_.retry_initial, options_.retry_max);
-        spdlog::warn("relay {}: {} of {} events not published yet ({}); retrying in {} ms",
-                     options_.instance_name, failures, row_count, first_failure, sessions.backoff.count());
+        spdlog::warn("relay {}: {} of {} events not published yet ({}); retrying in {} ms", options_.instance_name,
+                     failed_ids.size(), row_count, failed_errors.front(), sessions.backoff.count());
     } else {
         sessions.backoff = std::chrono::milliseconds(0);
     }
