@@ -87,6 +87,7 @@ public:
 private:
     void lead();
     std::size_t publish_round();
+    bool work_pending();
     void sleep_interruptibly(std::chrono::milliseconds duration);
 
     RelayOptions options_;
