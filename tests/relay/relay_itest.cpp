@@ -97,16 +97,23 @@ TEST_F(RelayTest, PermanentlyRejectedEventsAreKeptAndReportedWithoutBlockingOthe
 
 TEST_F(RelayTest, NatsKilledAndRestartedWhilePublishingLosesAndDuplicatesNothing) {
     add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
-    enqueue_events(database, "e-", 0, 20000, 50);
     auto options = fast_options(database);
     options.batch_size = 200;  // many rounds, so the kill lands mid-stream
     Relay relay(options, *connection);
     relay.start();
+    enqueue_events(database, "e-", 0, 5000, 50);
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 5000; }, 30s));
 
-    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") >= 3000; }, 30s));
+    // Producers keep committing while the relay publishes; NATS dies in the middle and
+    // stays down while more events commit.
+    std::thread producer([&] { enqueue_events(database, "e-", 5000, 15000, 50); });
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") >= 5500; }, 30s));
     nats_server.kill();
-    std::this_thread::sleep_for(1500ms);  // the relay sees failures and backs off
+    // Down for longer than the PubAck timeout (2 s): publishes buffered by the client
+    // while reconnecting time out, and the relay must retry them with the same ids.
+    std::this_thread::sleep_for(3500ms);
     const auto published_while_down = count_rows(database, "status = 'published'");
+    producer.join();
     nats_server.start();
 
     ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 20000; }, 60s))
