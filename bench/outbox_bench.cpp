@@ -62,7 +62,7 @@ struct Settings {
     int keys = 1000;          //!< ordering keys (envelope subject), events spread round-robin
     int padding = 160;        //!< bytes of filler in each event's data
     double rate = 2000;       //!< offered load of the latency phases, events/s
-    int producers = 8;        //!< concurrent producer sessions of the latency phases
+    int producers = 16;       //!< concurrent producer sessions of the latency phases
     int steady_seconds = 20;  //!< measured part of a latency phase
     int warmup_seconds = 3;   //!< left out of the latency figures
     int ceiling_max_pending = 4096;
