@@ -87,7 +87,6 @@ public:
 private:
     void lead();
     std::size_t publish_round();
-    bool work_pending();
     void sleep_interruptibly(std::chrono::milliseconds duration);
 
     RelayOptions options_;
