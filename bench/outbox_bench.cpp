@@ -72,6 +72,7 @@ struct Settings {
     int peer_poll_ms = 10;      //!< its nextMessagesPollingIntervalInMs
     bool peer = true;
     bool replication = true;
+    bool profile_sql = false;  //!< pg_stat_statements' top statements per phase
     fs::path output_dir = "build/bench";
 };
 
@@ -246,6 +247,25 @@ CpuSample cpu_sample(pid_t postmaster, pid_t nats_server) {
 }
 
 //! CPU milliseconds per 1,000 events between two samples, per component.
+//! The statements that took the most server time since the last reset (--profile-sql).
+json top_statements(const std::string& conninfo) {
+    postgres::Connection connection(conninfo);
+    const auto rows = connection.exec(
+        "SELECT calls, round(total_exec_time::numeric, 1)::text, round(mean_exec_time::numeric, 3)::text, "
+        "rows, "
+        "left(regexp_replace(query, '\\s+', ' ', 'g'), 120) FROM pg_stat_statements "
+        "ORDER BY total_exec_time DESC LIMIT 10");
+    json top = json::array();
+    for (int row = 0; row < rows.rows(); ++row) {
+        top.push_back({{"calls", rows.get<std::int64_t>(row, 0)},
+                       {"total_ms", std::stod(std::string(rows.text(row, 1)))},
+                       {"mean_ms", std::stod(std::string(rows.text(row, 2)))},
+                       {"rows", rows.get<std::int64_t>(row, 3)},
+                       {"query", std::string(rows.text(row, 4))}});
+    }
+    return top;
+}
+
 json cpu_per_1000(const CpuSample& before, const CpuSample& after, std::size_t events) {
     const double scale = 1e6 / static_cast<double>(std::max<std::size_t>(events, 1));
     const double bench = (after.bench - before.bench) * scale,
@@ -469,12 +489,13 @@ void prefill_outbox(const std::string& conninfo, const std::vector<Event>& event
     }
 }
 
-relay::RelayOptions relay_options(const std::string& conninfo) {
+relay::RelayOptions relay_options(const std::string& conninfo, bool keep_published = true) {
     relay::RelayOptions options;
     options.context = "sea";
     options.database = conninfo;
     options.expected_stream = stream_name;
     options.instance_name = "bench-relay";
+    options.keep_published = keep_published;
     return options;  // everything else: the defaults a worker runs with
 }
 
@@ -482,13 +503,14 @@ json relay_options_json(const relay::RelayOptions& options) {
     return json{{"batch_size", options.batch_size},
                 {"max_in_flight", options.max_in_flight},
                 {"poll_interval_ms", options.poll_interval.count()},
-                {"publish_timeout_ms", options.publish_timeout.count()}};
+                {"publish_timeout_ms", options.publish_timeout.count()},
+                {"keep_published", options.keep_published}};
 }
 
 json run_relay_drain(nats::Connection& nats, nats::JetStream& jetstream, const std::string& conninfo,
-                     std::size_t expected) {
+                     std::size_t expected, bool keep_published) {
     reset_stream(jetstream);
-    relay::Relay relay(relay_options(conninfo), nats);
+    relay::Relay relay(relay_options(conninfo, keep_published), nats);
     const auto start = Clock::now();
     relay.start();
     const auto deadline = start + std::chrono::seconds(60 + expected / 500);
@@ -696,6 +718,8 @@ std::string markdown(const json& report) {
         {"ceiling_msgs_per_s", "raw nats.c JetStream async publish, msg/s"},
         {"relay_msgs_per_s", "relay draining the pre-filled outbox, msg/s"},
         {"relay_vs_ceiling", "relay / ceiling"},
+        {"relay_delete_msgs_per_s", "relay draining, published rows deleted (keep_published off), msg/s"},
+        {"relay_delete_vs_ceiling", "relay (rows deleted) / ceiling"},
         {"latency_p50_ms", "commit → PubAck p50 at the steady load, ms"},
         {"latency_p99_ms", "commit → PubAck p99 at the steady load, ms"},
         {"peer_msgs_per_s", "pg-transactional-outbox (polling), msg/s"},
@@ -768,6 +792,8 @@ int run(const Settings& settings) {
         admin.exec("ALTER SYSTEM SET wal_level = 'logical'");
         admin.exec("ALTER SYSTEM SET max_replication_slots = 4");
         admin.exec("ALTER SYSTEM SET max_wal_senders = 4");
+        if (settings.profile_sql)
+            admin.exec("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
     }
     postgres_server.restart();
     const std::string seamq_db = postgres_server.create_database("seamq");
@@ -775,6 +801,7 @@ int run(const Settings& settings) {
     {
         postgres::Connection connection(seamq_db);
         postgres::migrate(connection, postgres::embedded_migrations());
+        if (settings.profile_sql) connection.exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         environment["postgresql"] = connection.exec("SELECT version()").get<std::string>(0, 0);
         json server_settings;
         for (const char* name : {"fsync", "synchronous_commit", "wal_level", "shared_buffers",
@@ -792,11 +819,13 @@ int run(const Settings& settings) {
     const auto postmaster =
         static_cast<pid_t>(std::stol(read_text(postgres_server.data_dir() / "postmaster.pid")));
     const auto measured = [&](std::size_t events, auto phase) {
+        if (settings.profile_sql) postgres::Connection(seamq_db).exec("SELECT pg_stat_statements_reset()");
         const auto before = cpu_sample(postmaster, nats_server.pid());
         json result = phase();
         if (events == 0) events = result.at("acked").get<std::size_t>();
         result["cpu_ms_per_1000_events"] =
             cpu_per_1000(before, cpu_sample(postmaster, nats_server.pid()), events);
+        if (settings.profile_sql) result["sql_top"] = top_statements(seamq_db);
         return result;
     };
     std::mt19937_64 random(std::random_device{}());
@@ -834,8 +863,19 @@ int run(const Settings& settings) {
 
     // 2. The relay drains the same rows.
     log("relay: draining " + std::to_string(drain_events.size()) + " events");
-    phases["relay"] = measured(
-        drain_events.size(), [&] { return run_relay_drain(nats, jetstream, seamq_db, drain_events.size()); });
+    phases["relay"] = measured(drain_events.size(), [&] {
+        return run_relay_drain(nats, jetstream, seamq_db, drain_events.size(), true);
+    });
+    {
+        // The same drain with keep_published off, on a fresh outbox of as many events.
+        postgres::Connection(seamq_db).exec("TRUNCATE seamq.outbox_events");
+        const auto delete_events = make_events(settings.events, settings, random);
+        prefill_outbox(seamq_db, delete_events);
+        log("relay: draining " + std::to_string(delete_events.size()) + " events, deleting published rows");
+        phases["relay_delete"] = measured(delete_events.size(), [&] {
+            return run_relay_drain(nats, jetstream, seamq_db, delete_events.size(), false);
+        });
+    }
 
     // 3. Commit → PubAck at the steady load.
     const auto steady_count =
@@ -908,6 +948,9 @@ int run(const Settings& settings) {
     figures["ceiling_msgs_per_s"] = ceiling;
     figures["relay_msgs_per_s"] = relay_rate;
     figures["relay_vs_ceiling"] = ratio(relay_rate, ceiling);
+    const double relay_delete_rate = phases["relay_delete"]["msgs_per_s"].get<double>();
+    figures["relay_delete_msgs_per_s"] = relay_delete_rate;
+    figures["relay_delete_vs_ceiling"] = ratio(relay_delete_rate, ceiling);
     figures["latency_p50_ms"] = phases["relay_latency"]["p50_ms"];
     figures["latency_p99_ms"] = phases["relay_latency"]["p99_ms"];
     if (phases.contains("peer_polling")) {
@@ -929,6 +972,7 @@ int run(const Settings& settings) {
     }
     json targets = {
         {"relay_vs_ceiling", {{"op", ">="}, {"value", 0.6}}},
+        {"relay_delete_vs_ceiling", {{"op", ">="}, {"value", 0.6}}},
         {"latency_p99_ms", {{"op", "<="}, {"value", 10.0}}},
         {"relay_vs_peer", {{"op", ">="}, {"value", 50.0}}},
     };
@@ -1014,6 +1058,8 @@ int main(int argc, char** argv) {
     app.add_option("--peer-poll-ms", settings.peer_poll_ms)->check(CLI::Range(1, 10000));
     app.add_flag("!--no-peer", settings.peer, "skip the pg-transactional-outbox phases");
     app.add_flag("!--no-replication", settings.replication, "skip its logical replication mode");
+    app.add_flag("--profile-sql", settings.profile_sql,
+                 "add each phase's top statements (pg_stat_statements) to outbox.json");
     app.add_option("--out", settings.output_dir, "directory for outbox.json and outbox.md");
     CLI11_PARSE(app, argc, argv);
     try {

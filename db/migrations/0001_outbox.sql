@@ -224,8 +224,11 @@ BEGIN
     -- per second). Protocol, lock spaces and the race it closes: db/migrations/README.md.
     IF NOT pg_try_advisory_xact_lock_shared(24228, hashtext(NEW.context)) THEN
         PERFORM pg_notify('seamq_outbox', NEW.context);  -- the relay is about to sleep
-    ELSIF pg_try_advisory_xact_lock_shared(24227, hashtext(NEW.context)) THEN
-        PERFORM pg_notify('seamq_outbox', NEW.context);  -- no relay is awake
+    ELSIF pg_try_advisory_lock_shared(24227, hashtext(NEW.context)) THEN
+        -- No relay is awake. Released at once: held until commit, it would keep a relay
+        -- from ever waking up while producers keep committing.
+        PERFORM pg_advisory_unlock_shared(24227, hashtext(NEW.context));
+        PERFORM pg_notify('seamq_outbox', NEW.context);
     END IF;
     RETURN NEW;
 END;

@@ -115,11 +115,15 @@ void visit(Visitor& v, RelaySettings& s) {
     v.field("poll_interval", s.poll_interval,
             "Longest pause between outbox polls when no NOTIFY arrives (NOTIFY wakes the relay at once).",
             positive_duration);
-    v.field("batch_size", s.batch_size, "Outbox rows claimed per round.", positive);
+    v.field("batch_size", s.batch_size, "Outbox rows read per query at most.", positive);
     v.field("max_in_flight", s.max_in_flight, "Published events awaiting their PubAck at most.", positive);
     v.field("publish_timeout", s.publish_timeout,
             "Time a PubAck may take; after it the event is published again with the same Nats-Msg-Id.",
             positive_duration);
+    v.field("keep_published", s.keep_published,
+            "Keep published rows, marked with published_at and their stream sequence (the application deletes "
+            "them when it wants), or delete each row once its PubAck arrived: a fraction of the database work. "
+            "Rejected rows are always kept.");
 }
 
 template <typename Visitor>

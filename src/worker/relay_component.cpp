@@ -77,6 +77,7 @@ public:
         options.poll_interval = std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.poll_interval);
         options.publish_timeout =
             std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.publish_timeout);
+        options.keep_published = context.relay.keep_published;
 
         auto& latency = services.metrics.family(observability::metric::relay_puback_latency_seconds)
                             .with({context.name});

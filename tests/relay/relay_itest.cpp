@@ -1,14 +1,14 @@
 // The relay against real PostgreSQL and nats-server: what is committed arrives exactly
 // once, what is rolled back never does, and crashes of the relay, of NATS and of
 // PostgreSQL lose and duplicate nothing.
-#include "seamq/relay/relay.hpp"
-
-#include <signal.h>
-
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "tests/relay/relay_fixture.hpp"
+#include <signal.h>
+
+#include "seamq/relay/relay.hpp"
 
 namespace seamq::relay::testing {
 namespace {
@@ -61,15 +61,19 @@ TEST_F(RelayTest, PermanentlyRejectedEventsAreKeptAndReportedWithoutBlockingOthe
         producer.exec("BEGIN");
         for (int n = 0; n < 30; ++n) {
             producer.exec(
-                "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'good-' || $1::int, 'source', "
-                "'/t', 'type', 'sea.event.order-placed.v1', 'subject', 'key-' || ($1::int % 3), 'data', '{}'::jsonb))",
+                "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'good-' || $1::int, "
+                "'source', "
+                "'/t', 'type', 'sea.event.order-placed.v1', 'subject', 'key-' || ($1::int % 3), 'data', "
+                "'{}'::jsonb))",
                 n);
             if (n == 10) {
                 producer.exec(
-                    "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'unrouted', 'source', "
+                    "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'unrouted', "
+                    "'source', "
                     "'/t', 'type', 'sea.command.cancel-order.v1', 'subject', 'key-1', 'data', '{}'::jsonb))");
                 producer.exec(
-                    "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', 'source', "
+                    "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', "
+                    "'source', "
                     "'/t', 'type', 'sea.event.order-placed.v1', 'subject', 'key-2', "
                     "'data', jsonb_build_object('blob', repeat('x', 4096))))");
             }
@@ -87,12 +91,48 @@ TEST_F(RelayTest, PermanentlyRejectedEventsAreKeptAndReportedWithoutBlockingOthe
     EXPECT_EQ(events.size(), 30U);
     // Later events of the rejected events' keys went on.
     EXPECT_EQ(count_rows(database, "status = 'published' AND subject IN ('key-1', 'key-2')"), 20);
-    EXPECT_EQ(count_rows(database, "id = 'unrouted' AND status = 'rejected' AND last_error LIKE "
-                                   "'%no JetStream stream captures subject ''sea.command.cancel-order.v1''%'"),
+    EXPECT_EQ(count_rows(database,
+                         "id = 'unrouted' AND status = 'rejected' AND last_error LIKE "
+                         "'%no JetStream stream captures subject ''sea.command.cancel-order.v1''%'"),
               1);
-    EXPECT_EQ(count_rows(database, "id = 'too-large' AND status = 'rejected' AND last_error LIKE '%maximum%'"), 1)
+    EXPECT_EQ(
+        count_rows(database, "id = 'too-large' AND status = 'rejected' AND last_error LIKE '%maximum%'"), 1)
         << "last_error should say the message exceeds the stream's maximum size";
     EXPECT_EQ(relay.statistics().rejected, 2U);
+}
+
+TEST_F(RelayTest, WithoutKeepPublishedAcknowledgedRowsAreDeletedAndRejectedOnesKept) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.event.>"});
+    auto options = fast_options(database);
+    options.keep_published = false;
+    options.batch_size = 100;  // many queries while producers commit
+    Relay relay(options, *connection);
+    relay.start();
+    enqueue_events(database, "e-", 0, 1000, 10);
+    enqueue_events(database, "unrouted-", 0, 1, 1, "sea.command.cancel-order.v1");
+    enqueue_events(database, "e-", 1000, 1000, 10);
+
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "true") == 1; }, 30s))
+        << count_rows(database, "status = 'pending'") << " pending, "
+        << count_rows(database, "status = 'published'") << " published rows left";
+    relay.stop();
+    EXPECT_EQ(count_rows(database, "id = 'unrouted-0' AND status = 'rejected'"), 1);
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    EXPECT_EQ(events.size(), 2000U);
+    expect_exactly_once(events, "e-", 0, 2000);
+    // Per key, the stream order is the commit order (n grows along each key).
+    std::map<std::string, int> last_by_key;
+    for (const auto& event : events) {
+        const int n = event.envelope.at("data").at("n").get<int>();
+        const std::string key = event.envelope.at("subject").get<std::string>();
+        if (const auto last = last_by_key.find(key); last != last_by_key.end()) {
+            EXPECT_LT(last->second, n) << "key " << key << " out of order";
+        }
+        last_by_key[key] = n;
+    }
+    EXPECT_EQ(relay.statistics().published, 2000U);
+    EXPECT_EQ(relay.statistics().rejected, 1U);
 }
 
 TEST_F(RelayTest, NatsKilledAndRestartedWhilePublishingLosesAndDuplicatesNothing) {
@@ -200,8 +240,8 @@ TEST_F(RelayTest, TwoRelaysOneLeadsAndTheOtherTakesOverKeepingPerKeyOrder) {
                             "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', $1::text, "
                             "'source', '/t', 'type', 'sea.event.order-placed.v1', 'subject', $2::text, "
                             "'data', jsonb_build_object('producer', $3::int, 'n', $4::int)))",
-                            "p" + std::to_string(p) + "-" + std::to_string(i), "key-" + std::to_string(i % keys), p,
-                            i);
+                            "p" + std::to_string(p) + "-" + std::to_string(i),
+                            "key-" + std::to_string(i % keys), p, i);
                     }
                     producer.exec("COMMIT");
                 }
@@ -220,15 +260,17 @@ TEST_F(RelayTest, TwoRelaysOneLeadsAndTheOtherTakesOverKeepingPerKeyOrder) {
     const auto killed_at = std::chrono::steady_clock::now();
     const auto published_at_kill = count_rows(database, "status = 'published'");
     ASSERT_TRUE(wait_until([&] { return current_leader(database) == survivor; }, 10s));
-    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") > published_at_kill; }, 10s));
-    const auto handover = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                                 killed_at);
+    ASSERT_TRUE(
+        wait_until([&] { return count_rows(database, "status = 'published'") > published_at_kill; }, 10s));
+    const auto handover =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
     std::cout << "hand-over after kill -9 of the leader: " << handover.count() << " ms\n";
     EXPECT_LT(handover, 5s);
 
     for (auto& thread : threads) thread.join();
     ASSERT_FALSE(producer_failed);
-    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == keys * per_key; }, 60s));
+    ASSERT_TRUE(
+        wait_until([&] { return count_rows(database, "status = 'published'") == keys * per_key; }, 60s));
 
     const auto events = read_stream(*jetstream, "SEA_EVENTS");
     EXPECT_EQ(events.size(), static_cast<std::size_t>(keys * per_key));

@@ -21,6 +21,12 @@ inline constexpr std::int32_t ordering_lock_space = 0x5EA1;  // 24225
 //! Advisory-lock space of relay leadership: (space, hashtext('relay/' || context)),
 //! held on a dedicated session by the active relay of a context.
 inline constexpr std::int32_t relay_lock_space = 0x5EA2;  // 24226
+//! "awake": (space, hashtext(context)), held exclusively by a relay while it polls; a
+//! producer that cannot take it shared knows the relay will see its row without a NOTIFY.
+inline constexpr std::int32_t awake_lock_space = 0x5EA3;  // 24227
+//! "gate": (space, hashtext(context)), held shared by producers that skipped the NOTIFY,
+//! taken exclusively by a relay about to sleep (db/migrations/README.md, "Waking the relay").
+inline constexpr std::int32_t gate_lock_space = 0x5EA4;  // 24228
 
 //! outbox_events.status.
 enum class Status { pending, published, rejected };

@@ -14,19 +14,24 @@ namespace seamq::relay {
 
 //! How one context's relay runs. Defaults suit a worker; tests shorten the intervals.
 struct RelayOptions {
-    std::string context;          //!< bounded context whose outbox rows this relay publishes, e.g. "sea"
-    std::string database;         //!< libpq conninfo or postgresql:// URL of the context's database
-    std::string expected_stream;  //!< sent as Nats-Expected-Stream; "" to skip the check
-    std::string instance_name;    //!< names this relay in logs and in pg_stat_activity
-    std::size_t batch_size = 1000;    //!< rows read per round
+    std::string context;               //!< bounded context whose outbox rows this relay publishes, e.g. "sea"
+    std::string database;              //!< libpq conninfo or postgresql:// URL of the context's database
+    std::string expected_stream;       //!< sent as Nats-Expected-Stream; "" to skip the check
+    std::string instance_name;         //!< names this relay in logs and in pg_stat_activity
+    std::size_t batch_size = 1000;     //!< rows read per query, at most
     std::size_t max_in_flight = 1000;  //!< messages awaiting their PubAck at once
-    //! Fallback poll when no NOTIFY arrives (a NOTIFY wakes the relay at once).
+    //! Fallback poll of a sleeping relay when no NOTIFY arrives (a NOTIFY wakes it at once).
     std::chrono::milliseconds poll_interval{1000};
     //! How often a standby tries to take the leadership; bounds the failover time.
     std::chrono::milliseconds election_interval{1000};
     std::chrono::milliseconds publish_timeout{5000};  //!< PubAck wait (MaxWait) per message
     std::chrono::milliseconds retry_initial{100};     //!< first backoff after a transient failure
     std::chrono::milliseconds retry_max{5000};        //!< backoff ceiling
+    //! After its PubAck a row is marked `published` (with published_at and the stream
+    //! sequence) and kept, or deleted. Deleting costs the database about a twentieth of
+    //! the update; kept rows stay until the application removes them (the stream has
+    //! every published event anyway). Rejected rows are always kept.
+    bool keep_published = true;
 };
 
 //! Counters since start; read at any time from any thread.
@@ -35,7 +40,7 @@ struct RelayStatistics {
     std::uint64_t duplicates = 0;      //!< PubAcks that said Duplicate (stored before)
     std::uint64_t publish_errors = 0;  //!< transient failures (retried later with the same id)
     std::uint64_t rejected = 0;        //!< rows marked rejected for good
-    std::uint64_t rounds = 0;          //!< batches processed as leader
+    std::uint64_t rounds = 0;          //!< queries that found pending rows, as leader
     std::uint64_t leadership_changes = 0;
     bool leader = false;
 };
@@ -56,13 +61,20 @@ struct RelayHooks {
 //! PostgreSQL advisory lock for it on a dedicated session publishes, the others wait
 //! and retry every election_interval. Losing that session ends the leadership.
 //!
-//! Each round reads up to batch_size pending rows in position order and publishes them
+//! The leader keeps a window of pending rows read in position order and publishes them
 //! with JetStream async publish, Nats-Msg-Id = event id, with at most one message in
 //! flight per ordering key: a failed message is never overtaken by a later one of the
-//! same key. A row is marked published only after its PubAck (a Duplicate ack counts);
-//! a transient failure (timeout, no responders during an election, disconnected) leaves
-//! it pending and backs off; a permanent one (no stream for the subject, too large,
-//! wrong stream) marks it rejected with the reason, and the key's later rows go on.
+//! same key. Reading, publishing and recording overlap: while PubAcks arrive, a second
+//! session records the previous ones (marked published only after the PubAck; a
+//! Duplicate ack counts) and the window reads rows committed meanwhile. A transient
+//! failure (timeout, no responders during an election, disconnected) leaves the row
+//! pending and backs off; a permanent one (no stream for the subject, too large, wrong
+//! stream) marks it rejected with the reason, and the key's later rows go on.
+//!
+//! Waking: an idle relay sleeps on LISTEN seamq_outbox. While awake it polls (every
+//! millisecond, for 50 ms after the last row) and holds the context's "awake" advisory
+//! lock, which tells producers to skip their NOTIFY: a NOTIFY serializes commits
+//! database-wide. db/migrations/README.md, "Waking the relay", has the protocol.
 class Relay {
 public:
     //! `nats` must outlive the relay; the relay opens its own JetStream context on it.
@@ -82,11 +94,11 @@ public:
     RelayStatistics statistics() const;
     const RelayOptions& options() const noexcept { return options_; }
 
-    struct Round;  //!< one batch in flight (defined in relay.cpp)
-
 private:
+    class Leader;    //!< one term of leadership: the publish window (relay.cpp)
+    class Recorder;  //!< records outcomes on a session of its own (relay.cpp)
+
     void lead();
-    std::size_t publish_round();
     void sleep_interruptibly(std::chrono::milliseconds duration);
 
     RelayOptions options_;

@@ -90,6 +90,7 @@ struct RelaySettings {
     int batch_size = 100;
     int max_in_flight = 1000;
     Duration publish_timeout{std::chrono::seconds(5)};
+    bool keep_published = true;
 };
 
 //! `contexts[]:` one bounded context: its database and its relay.
