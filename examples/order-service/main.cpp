@@ -40,10 +40,12 @@ int main(int argc, char** argv) {
             const int total = quantity * 1250;
 
             seamq::postgres::Transaction transaction(connection);
-            transaction.exec("INSERT INTO shop.orders (order_id, customer_id, total_cents) VALUES ($1, $2, $3)",
-                             order_id, customer_id, total);
+            transaction.exec(
+                "INSERT INTO shop.orders (order_id, customer_id, total_cents) VALUES ($1, $2, $3)", order_id,
+                customer_id, total);
             const auto event =
-                seamq::envelope::EnvelopeBuilder("sea.event.order-placed.v1", "/examples/order-service", order_id)
+                seamq::envelope::EnvelopeBuilder("sea.event.order-placed.v1", "/examples/order-service",
+                                                 order_id)
                     .data(nlohmann::json{
                         {"order_id", order_id},
                         {"customer", {{"id", customer_id}, {"email", customer_id + "@example.org"}}},

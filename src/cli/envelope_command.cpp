@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <system_error>
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/contracts/contracts.hpp"
@@ -39,6 +40,7 @@ std::string read_bounded(std::istream& in, std::size_t limit) {
 
 int validate_files(const ValidateOptions& options) {
     const envelope::Limits limits{options.max_bytes};
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): the CLI reads its environment on one thread
     const bool schemas_given = !options.schemas.empty() || std::getenv("SEAMQ_SCHEMAS_DIR");
     const fs::path schemas = envelope::schemas_dir(options.schemas);
     // Contracts come from the schemas directory; an installed binary without the
@@ -65,7 +67,8 @@ int validate_files(const ValidateOptions& options) {
         } else {
             std::ifstream in(file, std::ios::binary);
             if (!in) {
-                std::cerr << name << ": (root): io: cannot open the file (" << std::strerror(errno)
+                std::cerr << name << ": (root): io: cannot open the file ("
+                          << std::error_code(errno, std::generic_category()).message()
                           << "); it was not validated\n";
                 all_valid = false;
                 continue;

@@ -1,8 +1,8 @@
 // `sea-mq relay run`: one context's relay in the foreground, for operators who want a
 // relay without a worker (a sidecar, a debugging session) and for process-level tests.
-#include <signal.h>
-
 #include <iostream>
+
+#include <signal.h>
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/nats/connection.hpp"

@@ -1,12 +1,12 @@
 #include "seamq/testing/nats_server.hpp"
 
-#include <nats/nats.h>
-#include <signal.h>
-
 #include <fstream>
-#include <httplib.h>
 #include <map>
 #include <sstream>
+
+#include <httplib.h>
+#include <nats/nats.h>
+#include <signal.h>
 
 #include "seamq/core/error.hpp"
 
@@ -70,11 +70,17 @@ void NatsServer::write_config() {
     if (!out) raise(Errc::io, "cannot write nats-server config {}", config_file_.string());
 }
 
-std::string NatsServer::url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+std::string NatsServer::url() const {
+    return "nats://127.0.0.1:" + std::to_string(port_);
+}
 
-std::string NatsServer::monitor_url() const { return "http://127.0.0.1:" + std::to_string(monitor_port_); }
+std::string NatsServer::monitor_url() const {
+    return "http://127.0.0.1:" + std::to_string(monitor_port_);
+}
 
-bool NatsServer::running() { return process_.running(); }
+bool NatsServer::running() {
+    return process_.running();
+}
 
 void NatsServer::start() {
     if (process_.running()) return;
@@ -94,8 +100,8 @@ void NatsServer::start() {
             started_once_ = true;
             return;
         } catch (const Error&) {
-            const bool port_taken = !process_.running() && tail_of(log_file_).find("address already in use") !=
-                                                               std::string::npos;
+            const bool port_taken =
+                !process_.running() && tail_of(log_file_).find("address already in use") != std::string::npos;
             if (!port_taken || started_once_ || attempt >= 4) throw;
             port_ = free_port();
             monitor_port_ = free_port();
@@ -104,9 +110,13 @@ void NatsServer::start() {
     }
 }
 
-void NatsServer::stop() { process_.stop(std::chrono::seconds(15), SIGTERM); }
+void NatsServer::stop() {
+    process_.stop(std::chrono::seconds(15), SIGTERM);
+}
 
-void NatsServer::kill() { process_.kill(); }
+void NatsServer::kill() {
+    process_.kill();
+}
 
 void NatsServer::restart() {
     stop();
@@ -133,14 +143,16 @@ void NatsServer::pause() {
                std::chrono::milliseconds(5));
 }
 
-void NatsServer::resume() { process_.signal(SIGCONT); }
+void NatsServer::resume() {
+    process_.signal(SIGCONT);
+}
 
 std::optional<nlohmann::json> NatsServer::monitor(const std::string& path_and_query) const {
     httplib::Client client("127.0.0.1", monitor_port_);
     client.set_connection_timeout(std::chrono::seconds(1));
     client.set_read_timeout(std::chrono::seconds(2));
-    const auto path = path_and_query.empty() || path_and_query.front() != '/' ? "/" + path_and_query
-                                                                               : path_and_query;
+    const auto path =
+        path_and_query.empty() || path_and_query.front() != '/' ? "/" + path_and_query : path_and_query;
     auto response = client.Get(path.c_str());
     if (!response) return std::nullopt;
     auto body = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
@@ -225,7 +237,8 @@ std::size_t NatsCluster::wait_meta_leader(std::chrono::milliseconds timeout) con
     std::optional<std::size_t> leader;
     if (!wait_until([&] { return (leader = meta_leader()).has_value(); }, timeout)) {
         std::string logs;
-        for (const auto& node : nodes_) logs += "\n--- " + node->name() + ":\n" + tail_of(node->log_file(), 800);
+        for (const auto& node : nodes_)
+            logs += "\n--- " + node->name() + ":\n" + tail_of(node->log_file(), 800);
         raise(Errc::timeout, "no JetStream meta leader within {} ms{}", timeout.count(), logs);
     }
     return *leader;
@@ -241,16 +254,18 @@ std::optional<std::size_t> NatsCluster::stream_leader(const std::string& stream)
         jsCtx* js = nullptr;
         jsStreamInfo* info = nullptr;
         std::optional<std::size_t> result;
-        if (natsOptions_Create(&options) == NATS_OK && natsOptions_SetURL(options, node->url().c_str()) == NATS_OK &&
-            natsOptions_SetTimeout(options, 1000) == NATS_OK && natsOptions_SetMaxReconnect(options, 0) == NATS_OK &&
+        if (natsOptions_Create(&options) == NATS_OK &&
+            natsOptions_SetURL(options, node->url().c_str()) == NATS_OK &&
+            natsOptions_SetTimeout(options, 1000) == NATS_OK &&
+            natsOptions_SetMaxReconnect(options, 0) == NATS_OK &&
             natsConnection_Connect(&connection, options) == NATS_OK) {
             jsOptions js_options;
             jsOptions_Init(&js_options);
             js_options.Wait = 2000;
             jsErrCode error_code{};
             if (natsConnection_JetStream(&js, connection, &js_options) == NATS_OK &&
-                js_GetStreamInfo(&info, js, stream.c_str(), nullptr, &error_code) == NATS_OK && info != nullptr &&
-                info->Cluster != nullptr && info->Cluster->Leader != nullptr) {
+                js_GetStreamInfo(&info, js, stream.c_str(), nullptr, &error_code) == NATS_OK &&
+                info != nullptr && info->Cluster != nullptr && info->Cluster->Leader != nullptr) {
                 result = index_of(info->Cluster->Leader);
             }
         }
@@ -263,7 +278,8 @@ std::optional<std::size_t> NatsCluster::stream_leader(const std::string& stream)
     return std::nullopt;
 }
 
-std::size_t NatsCluster::wait_stream_leader(const std::string& stream, std::chrono::milliseconds timeout) const {
+std::size_t NatsCluster::wait_stream_leader(const std::string& stream,
+                                            std::chrono::milliseconds timeout) const {
     std::optional<std::size_t> leader;
     if (!wait_until([&] { return (leader = stream_leader(stream)).has_value(); }, timeout,
                     std::chrono::milliseconds(200))) {

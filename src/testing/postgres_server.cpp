@@ -1,14 +1,14 @@
 #include "seamq/testing/postgres_server.hpp"
 
-#include <libpq-fe.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <sys/wait.h>
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "seamq/core/error.hpp"
 
@@ -65,8 +65,8 @@ PostgresServer::PostgresServer() {
 
     const auto bin = postgres_bin_dir();
     ChildProcess initdb(ChildProcess::Options{
-        .argv = {(bin / "initdb").string(), "-D", data_dir_.string(), "-U", "postgres", "--auth=trust",
-                 "-E", "UTF8", "--locale=C", "--no-sync"},
+        .argv = {(bin / "initdb").string(), "-D", data_dir_.string(), "-U", "postgres", "--auth=trust", "-E",
+                 "UTF8", "--locale=C", "--no-sync"},
         .log_file = dir_->path() / "initdb.log",
         .run_as_user = run_as_,
         .env = {},
@@ -95,7 +95,9 @@ std::string PostgresServer::url(const std::string& database) const {
     return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + database;
 }
 
-bool PostgresServer::running() { return process_.running(); }
+bool PostgresServer::running() {
+    return process_.running();
+}
 
 void PostgresServer::start() {
     if (process_.running()) return;
@@ -104,8 +106,8 @@ void PostgresServer::start() {
     for (int attempt = 0;; ++attempt) {
         process_ = ChildProcess(ChildProcess::Options{
             .argv = {(bin / "postgres").string(), "-D", data_dir_.string(), "-p", std::to_string(port_), "-k",
-                     socket_dir_.string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c",
-                     "fsync=on", "-c", "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] "},
+                     socket_dir_.string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
+                     "-c", "fsync=on", "-c", "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] "},
             .log_file = log_file_,
             .run_as_user = run_as_,
             .env = {},
@@ -116,8 +118,8 @@ void PostgresServer::start() {
             started_once_ = true;
             return;
         } catch (const Error&) {
-            const bool port_taken = !process_.running() &&
-                                    tail_of(log_file_).find("could not bind") != std::string::npos;
+            const bool port_taken =
+                !process_.running() && tail_of(log_file_).find("could not bind") != std::string::npos;
             if (!port_taken || started_once_ || attempt >= 4) throw;
             port_ = free_port();
         }
@@ -142,9 +144,13 @@ void PostgresServer::wait_ready(std::chrono::milliseconds timeout) {
 }
 
 // SIGINT is PostgreSQL's fast shutdown: it ends sessions, checkpoints and exits.
-void PostgresServer::stop() { process_.stop(std::chrono::seconds(30), SIGINT); }
+void PostgresServer::stop() {
+    process_.stop(std::chrono::seconds(30), SIGINT);
+}
 
-void PostgresServer::kill() { process_.kill(); }
+void PostgresServer::kill() {
+    process_.kill();
+}
 
 void PostgresServer::restart() {
     stop();

@@ -1,24 +1,24 @@
 #include "seamq/testing/process.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <netinet/in.h>
 #include <random>
 #include <sstream>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <thread>
 #include <utility>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "seamq/core/error.hpp"
 
@@ -47,9 +47,15 @@ const bool environment_exported = [] {
 
 }  // namespace
 
-fs::path source_dir() { return from_environment("SEAMQ_SOURCE_DIR", SEAMQ_SOURCE_DIR); }
-fs::path bin_dir() { return from_environment("SEAMQ_BIN_DIR", SEAMQ_BIN_DIR); }
-fs::path node_dir() { return from_environment("SEAMQ_NODE_DIR", SEAMQ_NODE_DIR); }
+fs::path source_dir() {
+    return from_environment("SEAMQ_SOURCE_DIR", SEAMQ_SOURCE_DIR);
+}
+fs::path bin_dir() {
+    return from_environment("SEAMQ_BIN_DIR", SEAMQ_BIN_DIR);
+}
+fs::path node_dir() {
+    return from_environment("SEAMQ_NODE_DIR", SEAMQ_NODE_DIR);
+}
 
 fs::path test_root() {
     (void)environment_exported;
@@ -58,8 +64,9 @@ fs::path test_root() {
     fs::create_directories(root, ec);
     if (ec) raise(Errc::io, "cannot create test root {}: {}", root.string(), ec.message());
     // Servers that run as the `postgres` user must be able to reach their directories.
-    fs::permissions(root, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                              fs::perms::others_read | fs::perms::others_exec,
+    fs::permissions(root,
+                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                        fs::perms::others_read | fs::perms::others_exec,
                     ec);
     return root;
 }
@@ -74,7 +81,9 @@ TempDir::TempDir(const std::string& prefix) {
                                fs::perms::others_read | fs::perms::others_exec);
 }
 
-TempDir::TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+TempDir::TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) {
+    other.path_.clear();
+}
 
 TempDir::~TempDir() {
     if (path_.empty()) return;

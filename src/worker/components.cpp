@@ -1,10 +1,10 @@
 // Which components a configuration asks for: a relay per context that enables one, an
 // inbox consumer per configured consumer.
+#include "src/worker/consumer_component.hpp"
+#include "src/worker/relay_component.hpp"
 #include <fmt/format.h>
 
 #include "seamq/worker/worker.hpp"
-#include "src/worker/consumer_component.hpp"
-#include "src/worker/relay_component.hpp"
 
 namespace seamq::worker {
 

@@ -120,10 +120,11 @@ void visit(Visitor& v, RelaySettings& s) {
     v.field("publish_timeout", s.publish_timeout,
             "Time a PubAck may take; after it the event is published again with the same Nats-Msg-Id.",
             positive_duration);
-    v.field("keep_published", s.keep_published,
-            "Keep published rows, marked with published_at and their stream sequence (the application deletes "
-            "them when it wants), or delete each row once its PubAck arrived: a fraction of the database work. "
-            "Rejected rows are always kept.");
+    v.field(
+        "keep_published", s.keep_published,
+        "Keep published rows, marked with published_at and their stream sequence (the application deletes "
+        "them when it wants), or delete each row once its PubAck arrived: a fraction of the database work. "
+        "Rejected rows are always kept.");
 }
 
 template <typename Visitor>

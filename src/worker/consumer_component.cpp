@@ -54,9 +54,10 @@ std::unique_ptr<inbox::Handler> make_handler(const HandlerSettings& settings) {
 class ConsumerComponent final : public Component {
 public:
     ConsumerComponent(const ConsumerSettings& settings, const WorkerServices& services)
-        : name_(settings.name), jetstream_(services.jetstream),
-          logger_(services.logger.with({.component = "consumer", .context = settings.context,
-                                        .consumer = settings.name})) {
+        : name_(settings.name),
+          jetstream_(services.jetstream),
+          logger_(services.logger.with(
+              {.component = "consumer", .context = settings.context, .consumer = settings.name})) {
         const auto* context = services.config.find_context(settings.context);
         if (context == nullptr) {
             raise(Errc::config, "consumer '{}' names context '{}', which is not configured", settings.name,
@@ -65,7 +66,8 @@ public:
         using namespace observability;
         const std::vector<std::string> labels{settings.context, settings.name};
         auto handler = std::make_shared<MeasuredHandler>(
-            make_handler(settings.handler), services.metrics.family(metric::inbox_handler_latency_seconds).with(labels),
+            make_handler(settings.handler),
+            services.metrics.family(metric::inbox_handler_latency_seconds).with(labels),
             services.metrics.family(metric::inbox_failed_total).with(labels));
 
         inbox::ConsumerOptions options;
@@ -82,18 +84,18 @@ public:
         options.instance_name = "sea-mq-worker/consumer/" + settings.name;
         consumer_ = std::make_unique<inbox::InboxConsumer>(options, services.nats, std::move(handler));
 
-        registrations_.push_back(services.metrics.family(metric::inbox_processed_total)
-                                     .add_callback(labels, [this] {
-                                         return std::optional<double>(consumer_->statistics().processed);
-                                     }));
-        registrations_.push_back(services.metrics.family(metric::inbox_duplicates_total)
-                                     .add_callback(labels, [this] {
-                                         return std::optional<double>(consumer_->statistics().duplicates);
-                                     }));
-        registrations_.push_back(services.metrics.family(metric::dead_lettered_total)
-                                     .add_callback(labels, [this] {
-                                         return std::optional<double>(consumer_->statistics().dead_lettered);
-                                     }));
+        registrations_.push_back(
+            services.metrics.family(metric::inbox_processed_total).add_callback(labels, [this] {
+                return std::optional<double>(consumer_->statistics().processed);
+            }));
+        registrations_.push_back(
+            services.metrics.family(metric::inbox_duplicates_total).add_callback(labels, [this] {
+                return std::optional<double>(consumer_->statistics().duplicates);
+            }));
+        registrations_.push_back(
+            services.metrics.family(metric::dead_lettered_total).add_callback(labels, [this] {
+                return std::optional<double>(consumer_->statistics().dead_lettered);
+            }));
         // JetStream's own view, asked at scrape time (no answer: the sample is left out).
         registrations_.push_back(services.metrics.family(metric::consumer_num_pending)
                                      .add_callback(labels, [this]() -> std::optional<double> {
@@ -124,7 +126,8 @@ public:
         const bool in_time = consumer_->stop(deadline);
         const auto statistics = consumer_->statistics();
         logger_.info("consumer stopped: processed {}, duplicates {}, retried {}, dead-lettered {}",
-                     statistics.processed, statistics.duplicates, statistics.retried, statistics.dead_lettered);
+                     statistics.processed, statistics.duplicates, statistics.retried,
+                     statistics.dead_lettered);
         return in_time;
     }
 

@@ -33,9 +33,10 @@ private:
         valid_ = false;
         try {
             if (!connection_ || !connection_->is_alive()) {
-                connection_ = std::make_unique<postgres::Connection>(postgres::ConnectOptions{
-                    .conninfo = database_, .connect_timeout = std::chrono::seconds(2),
-                    .application_name = "sea-mq-worker/metrics"});
+                connection_ = std::make_unique<postgres::Connection>(
+                    postgres::ConnectOptions{.conninfo = database_,
+                                             .connect_timeout = std::chrono::seconds(2),
+                                             .application_name = "sea-mq-worker/metrics"});
             }
             const auto result = connection_->exec(
                 "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 "
@@ -74,13 +75,14 @@ public:
         options.instance_name = "sea-mq-worker/relay/" + context.name;
         options.batch_size = static_cast<std::size_t>(context.relay.batch_size);
         options.max_in_flight = static_cast<std::size_t>(context.relay.max_in_flight);
-        options.poll_interval = std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.poll_interval);
+        options.poll_interval =
+            std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.poll_interval);
         options.publish_timeout =
             std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.publish_timeout);
         options.keep_published = context.relay.keep_published;
 
-        auto& latency = services.metrics.family(observability::metric::relay_puback_latency_seconds)
-                            .with({context.name});
+        auto& latency =
+            services.metrics.family(observability::metric::relay_puback_latency_seconds).with({context.name});
         relay_ = std::make_unique<relay::Relay>(
             options, services.nats,
             relay::RelayHooks{.on_puback_latency = [&latency](std::chrono::nanoseconds elapsed) {
@@ -89,23 +91,26 @@ public:
 
         using namespace observability;
         const std::vector<std::string> labels{context.name};
-        registrations_.push_back(services.metrics.family(metric::relay_published_total)
-                                     .add_callback(labels, [this] {
-                                         return std::optional<double>(relay_->statistics().published);
-                                     }));
-        registrations_.push_back(services.metrics.family(metric::relay_publish_errors_total)
-                                     .add_callback(labels, [this] {
-                                         const auto statistics = relay_->statistics();
-                                         return std::optional<double>(statistics.publish_errors +
-                                                                      statistics.rejected);
-                                     }));
+        registrations_.push_back(
+            services.metrics.family(metric::relay_published_total).add_callback(labels, [this] {
+                return std::optional<double>(relay_->statistics().published);
+            }));
+        registrations_.push_back(
+            services.metrics.family(metric::relay_publish_errors_total).add_callback(labels, [this] {
+                const auto statistics = relay_->statistics();
+                return std::optional<double>(statistics.publish_errors + statistics.rejected);
+            }));
         registrations_.push_back(services.metrics.family(metric::relay_leader).add_callback(labels, [this] {
             return std::optional<double>(relay_->is_leader() ? 1.0 : 0.0);
         }));
-        registrations_.push_back(services.metrics.family(metric::outbox_pending_rows)
-                                     .add_callback(labels, [this] { return backlog_.pending(); }));
-        registrations_.push_back(services.metrics.family(metric::outbox_oldest_pending_age_seconds)
-                                     .add_callback(labels, [this] { return backlog_.oldest_age_seconds(); }));
+        registrations_.push_back(
+            services.metrics.family(metric::outbox_pending_rows).add_callback(labels, [this] {
+                return backlog_.pending();
+            }));
+        registrations_.push_back(
+            services.metrics.family(metric::outbox_oldest_pending_age_seconds).add_callback(labels, [this] {
+                return backlog_.oldest_age_seconds();
+            }));
     }
 
     ~RelayComponent() override {
@@ -124,7 +129,8 @@ public:
         relay_->stop();
         const auto statistics = relay_->statistics();
         logger_.info("relay stopped: published {} (duplicates {}), rejected {}, transient errors {}",
-                     statistics.published, statistics.duplicates, statistics.rejected, statistics.publish_errors);
+                     statistics.published, statistics.duplicates, statistics.rejected,
+                     statistics.publish_errors);
         return true;
     }
 
@@ -138,7 +144,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Component> make_relay_component(const ContextSettings& context, const WorkerServices& services) {
+std::unique_ptr<Component> make_relay_component(const ContextSettings& context,
+                                                const WorkerServices& services) {
     return std::make_unique<RelayComponent>(context, services);
 }
 

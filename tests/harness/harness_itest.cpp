@@ -1,13 +1,13 @@
 // The harness itself, against real servers: a cluster survives the loss of a stream
 // leader, PostgreSQL keeps committed rows across restarts and crashes, and children die
 // with their parent.
+#include <string>
+#include <sys/wait.h>
+
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <string>
 
 #include "seamq/testing/nats_server.hpp"
 #include "seamq/testing/postgres_server.hpp"
@@ -69,8 +69,8 @@ public:
             options.MaxWait = 2000;
             jsPubAck* ack = nullptr;
             jsErrCode error_code{};
-            const natsStatus status =
-                js_Publish(&ack, js_, subject.c_str(), id.data(), static_cast<int>(id.size()), &options, &error_code);
+            const natsStatus status = js_Publish(&ack, js_, subject.c_str(), id.data(),
+                                                 static_cast<int>(id.size()), &options, &error_code);
             if (status == NATS_OK) {
                 std::pair<uint64_t, bool> result{ack->Sequence, ack->Duplicate};
                 jsPubAck_Destroy(ack);
@@ -149,8 +149,8 @@ TEST(NatsClusterHarness, SurvivesLossOfStreamLeaderAndKilledNodeCatchesUp) {
         },
         30s, 200ms))
         << "no new stream leader after killing n" << old_leader;
-    const auto election = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                                 killed_at);
+    const auto election =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
     std::cout << "stream leader n" << old_leader << " killed; n" << *new_leader << " leads after "
               << election.count() << " ms\n";
 
@@ -164,8 +164,10 @@ TEST(NatsClusterHarness, SurvivesLossOfStreamLeaderAndKilledNodeCatchesUp) {
 
     // The killed node rejoins on its old store and catches up with what it missed.
     cluster.start(old_leader);
-    ASSERT_TRUE(wait_until([&] { return messages_on_node(cluster.node(old_leader), "ORDERS") == 200; }, 30s, 200ms))
-        << "rejoined node holds " << messages_on_node(cluster.node(old_leader), "ORDERS") << " of 200 messages";
+    ASSERT_TRUE(
+        wait_until([&] { return messages_on_node(cluster.node(old_leader), "ORDERS") == 200; }, 30s, 200ms))
+        << "rejoined node holds " << messages_on_node(cluster.node(old_leader), "ORDERS")
+        << " of 200 messages";
     cluster.wait_meta_leader();
 }
 
@@ -213,7 +215,8 @@ TEST(PostgresHarness, RestartKeepsCommittedRowsAndDropsUncommittedOnes) {
     EXPECT_FALSE(postgres.running());
     postgres.start();
     EXPECT_EQ(postgres.query_value("SELECT count(*) FROM facts", "harness"), "501");
-    EXPECT_EQ(postgres.query_value("SELECT body FROM facts WHERE id = 501", "harness"), "just before the crash");
+    EXPECT_EQ(postgres.query_value("SELECT body FROM facts WHERE id = 501", "harness"),
+              "just before the crash");
     EXPECT_EQ(postgres.query_value("SELECT count(*) FROM facts WHERE id = 1000", "harness"), "0");
 }
 

@@ -1,8 +1,8 @@
 // The suite's leak check must fail when a test leaks: a live process or a directory.
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 #include "seamq/testing/process.hpp"
 
@@ -11,10 +11,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string janitor() { return std::string(std::getenv("SEAMQ_BIN_DIR")) + "/../tests/seamq-test-janitor"; }
+std::string janitor() {
+    return std::string(std::getenv("SEAMQ_BIN_DIR")) + "/../tests/seamq-test-janitor";
+}
 
-int run_janitor(const std::string& verb, const std::filesystem::path& root, const std::filesystem::path& log) {
-    ChildProcess janitor_process(ChildProcess::Options{.argv = {janitor(), verb, root.string()}, .log_file = log});
+int run_janitor(const std::string& verb, const std::filesystem::path& root,
+                const std::filesystem::path& log) {
+    ChildProcess janitor_process(
+        ChildProcess::Options{.argv = {janitor(), verb, root.string()}, .log_file = log});
     const auto status = janitor_process.wait_for_exit(30s);
     return status ? ChildProcess::exit_code(*status) : -1;
 }
@@ -32,7 +36,8 @@ TEST(Janitor, FailsOnALeakedProcessAndOnALeftoverDirectory) {
     EXPECT_FALSE(std::filesystem::exists(root / "pg-leftover")) << "check removes what it reports";
 
     std::filesystem::create_directories(root / "nats-n0");
-    ChildProcess leaked(ChildProcess::Options{.argv = {"sleep", "300"}, .working_directory = root / "nats-n0"});
+    ChildProcess leaked(
+        ChildProcess::Options{.argv = {"sleep", "300"}, .working_directory = root / "nats-n0"});
     EXPECT_EQ(run_janitor("check", root, log), 1) << "a live process under the root is a leak";
     leaked.kill();
 

@@ -250,7 +250,8 @@ TEST_F(Outbox, TypeGrammarIsTheSchemasAndAgreesWithTheCxxValidator) {
         types.push_back(pick(words) + "." + pick(kinds) + "." + pick(words) + "." + pick(versions));
     }
     const auto verdicts = connection_.exec(
-        "SELECT t ~ seamq.type_pattern(), seamq.is_valid_type(t) FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) "
+        "SELECT t ~ seamq.type_pattern(), seamq.is_valid_type(t) FROM unnest($1::text[]) WITH ORDINALITY AS "
+        "u(t, n) "
         "ORDER BY n",
         postgres::array_literal(types));
     ASSERT_EQ(verdicts.rows(), static_cast<int>(types.size()));
@@ -260,7 +261,8 @@ TEST_F(Outbox, TypeGrammarIsTheSchemasAndAgreesWithTheCxxValidator) {
         const bool cxx_valid = !envelope::subject_problem(types[i]).has_value();
         EXPECT_EQ(sql_valid, cxx_valid) << "type '" << types[i] << "'";
         // The insert trigger's lookahead-free form of the same grammar.
-        EXPECT_EQ(verdicts.get<bool>(static_cast<int>(i), 1), sql_valid) << "is_valid_type('" << types[i] << "')";
+        EXPECT_EQ(verdicts.get<bool>(static_cast<int>(i), 1), sql_valid)
+            << "is_valid_type('" << types[i] << "')";
         valid += sql_valid ? 1 : 0;
     }
     EXPECT_GT(valid, 40);  // the corpus holds both kinds

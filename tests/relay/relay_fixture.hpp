@@ -3,14 +3,13 @@
 // Shared setup of the relay tests: a real PostgreSQL with sea-mq's migrations, a real
 // nats-server with the `sea` context's stream, and ways to fill the outbox and read the
 // stream back in order.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "seamq/nats/connection.hpp"
@@ -64,7 +63,8 @@ inline void enqueue_events(const std::string& conninfo, const std::string& prefi
         connection.exec("BEGIN");
         connection.exec(
             "SELECT count(seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', $1 || g, 'source', "
-            "'/tests/relay', 'type', $4::text, 'subject', 'key-' || (g % $3), 'data', jsonb_build_object('n', g)))) "
+            "'/tests/relay', 'type', $4::text, 'subject', 'key-' || (g % $3), 'data', "
+            "jsonb_build_object('n', g)))) "
             "FROM generate_series($2::int, $2::int + $5::int - 1) AS g",
             prefix, start, keys, type, chunk);
         connection.exec(commit ? "COMMIT" : "ROLLBACK");
@@ -117,8 +117,8 @@ inline void expect_exactly_once(const std::vector<StoredEvent>& events, const st
         if (found == seen.end()) {
             ++missing;
         } else {
-            EXPECT_EQ(found->second, 1) << "event " << found->first << " is in the stream " << found->second
-                                        << " times";
+            EXPECT_EQ(found->second, 1)
+                << "event " << found->first << " is in the stream " << found->second << " times";
         }
     }
     EXPECT_EQ(missing, 0) << missing << " committed events never reached the stream";
@@ -129,7 +129,8 @@ protected:
     void SetUp() override {
         database = postgres_server.create_database("orders");
         apply_migrations(database);
-        connection = std::make_unique<nats::Connection>(nats::ConnectionOptions::from_urls(nats_server.url()));
+        connection =
+            std::make_unique<nats::Connection>(nats::ConnectionOptions::from_urls(nats_server.url()));
         jetstream = std::make_unique<nats::JetStream>(*connection);
     }
 

@@ -3,14 +3,14 @@
 // the tests is still alive or a temporary directory was left under ROOT, so a leak
 // breaks `make test` instead of going unnoticed. It never kills anything: it only
 // reports what it finds, by PID, and removes leftover directories.
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -44,8 +44,8 @@ std::vector<Survivor> processes_under(const fs::path& root) {
         const std::string command = read_cmdline(entry.path());
         std::error_code cwd_error;
         const auto cwd = fs::read_symlink(entry.path() / "cwd", cwd_error).string();
-        const bool in_root = command.find(prefix) != std::string::npos ||
-                             (!cwd_error && cwd.rfind(prefix, 0) == 0);
+        const bool in_root =
+            command.find(prefix) != std::string::npos || (!cwd_error && cwd.rfind(prefix, 0) == 0);
         if (in_root) found.push_back({name, command.empty() ? cwd : command});
     }
     return found;
@@ -84,8 +84,8 @@ int check(const fs::path& root) {
         usleep(100 * 1000);
     }
     for (const auto& s : survivors) {
-        std::cerr << "janitor: LEAK: process " << s.pid << " started by a test is still running: "
-                  << s.command << "\n";
+        std::cerr << "janitor: LEAK: process " << s.pid
+                  << " started by a test is still running: " << s.command << "\n";
         ++failures;
     }
     std::error_code ec;

@@ -277,7 +277,8 @@ TEST(WorkerProcess, RelaysUnderLoadAndSigtermLosesAndDoublesNothing) {
     apply_streams(nats.url(), setup.dir.path() / "streams.yaml");
     auto worker = setup.start(database_url, setup.log_file);
     Answer ready;
-    ASSERT_TRUE(testing::wait_until([&] { return (ready = get_json(setup.admin_port, "/readyz")).status == 200; }, 20s))
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return (ready = get_json(setup.admin_port, "/readyz")).status == 200; }, 20s))
         << read_file(setup.log_file);
 
     // Producers commit 3,000 events in transactions of 10 at a steady pace while the
@@ -311,7 +312,10 @@ TEST(WorkerProcess, RelaysUnderLoadAndSigtermLosesAndDoublesNothing) {
 
     auto successor = setup.start(database_url, setup.dir.path() / "successor.log");
     ASSERT_TRUE(testing::wait_until(
-        [&] { return relay::testing::count_rows(postgres.connection_string("sea"), "status = 'published'") == total; },
+        [&] {
+            return relay::testing::count_rows(postgres.connection_string("sea"), "status = 'published'") ==
+                   total;
+        },
         60s));
     successor.signal(SIGTERM);
     const auto successor_status = successor.wait_for_exit(20s);

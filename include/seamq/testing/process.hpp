@@ -1,12 +1,11 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace seamq::testing {
@@ -51,11 +50,11 @@ unsigned short free_port();
 class ChildProcess {
 public:
     struct Options {
-        std::vector<std::string> argv{};              //!< argv[0] is looked up in PATH
-        std::filesystem::path log_file{};             //!< stdout+stderr; /dev/null if empty
-        std::optional<std::string> run_as_user{};     //!< switch to this user (root only)
-        std::map<std::string, std::string> env{};     //!< added to (or replacing in) environ
-        std::filesystem::path working_directory{};    //!< unchanged if empty
+        std::vector<std::string> argv{};            //!< argv[0] is looked up in PATH
+        std::filesystem::path log_file{};           //!< stdout+stderr; /dev/null if empty
+        std::optional<std::string> run_as_user{};   //!< switch to this user (root only)
+        std::map<std::string, std::string> env{};   //!< added to (or replacing in) environ
+        std::filesystem::path working_directory{};  //!< unchanged if empty
     };
 
     ChildProcess() = default;

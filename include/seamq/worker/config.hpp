@@ -59,7 +59,7 @@ struct NatsSettings {
     bool retry_on_failed_connect = true;
     Duration reconnect_wait{std::chrono::milliseconds(500)};
     Duration reconnect_jitter{std::chrono::milliseconds(250)};
-    ByteSize reconnect_buffer_bytes{8 * 1024 * 1024};
+    ByteSize reconnect_buffer_bytes{std::int64_t{8} * 1024 * 1024};
     Duration ping_interval{std::chrono::seconds(20)};
     int max_pings_out = 3;
     std::string jetstream_domain;
