@@ -69,7 +69,7 @@ void add_relay_commands(CLI::App& app) {
     run->add_option("--expected-stream", arguments->relay.expected_stream,
                     "Stream that must capture the events (Nats-Expected-Stream)");
     run->add_option("--name", arguments->relay.instance_name, "Name in logs and pg_stat_activity");
-    run->add_option("--batch-size", arguments->relay.batch_size, "Rows per round")
+    run->add_option("--batch-size", arguments->relay.batch_size, "Rows read per query at most")
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));
     run->add_option("--poll-ms", arguments->poll_ms, "Fallback poll interval without NOTIFY")
@@ -81,6 +81,11 @@ void add_relay_commands(CLI::App& app) {
     run->add_option("--publish-timeout-ms", arguments->publish_timeout_ms, "PubAck wait per message")
         ->capture_default_str()
         ->check(CLI::Range(100, 600000));
+    run->add_option("--max-in-flight", arguments->relay.max_in_flight, "Messages awaiting their PubAck at most")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    run->add_flag("!--delete-published", arguments->relay.keep_published,
+                  "Delete each row once its PubAck arrived instead of marking it published");
     run->callback([arguments] { run_relay(*arguments); });
 }
 
