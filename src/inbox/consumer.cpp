@@ -1,6 +1,8 @@
 #include "seamq/inbox/consumer.hpp"
 
 #include <algorithm>
+#include <future>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <set>
@@ -48,7 +50,24 @@ ON CONFLICT (consumer, message_id) DO UPDATE
  WHERE row.status <> 'processed'
 RETURNING first_seen_at::text)";
 
+// claim_sql for a whole batch in one round trip (handlers whose effects are all in the
+// transaction): returns the ids claimed; the others were processed before (duplicates).
+// Rows are locked in id order, so two workers claiming overlapping batches cannot deadlock
+// on each other's claims.
+constexpr std::string_view claim_batch_sql = R"(
+INSERT INTO seamq.inbox_messages AS row
+       (consumer, message_id, status, attempts, first_seen_at, processed_at, stream, stream_sequence)
+SELECT $1, delivery.message_id, 'processed', 1, now(), now(), delivery.stream, delivery.stream_sequence
+  FROM unnest($2::text[], $3::text[], $4::bigint[]) AS delivery(message_id, stream, stream_sequence)
+ ORDER BY delivery.message_id
+ON CONFLICT (consumer, message_id) DO UPDATE
+   SET status = 'processed', attempts = row.attempts + 1, processed_at = now(),
+       stream = EXCLUDED.stream, stream_sequence = EXCLUDED.stream_sequence
+ WHERE row.status <> 'processed'
+RETURNING message_id)";
+
 constexpr const char* claim_statement = "seamq_inbox_claim";
+constexpr const char* claim_batch_statement = "seamq_inbox_claim_batch";
 constexpr const char* failure_statement = "seamq_inbox_failure";
 
 std::string shorten(std::string text, std::size_t limit = 1000) {
@@ -76,14 +95,16 @@ bool is_database_failure(const postgres::SqlError& error) {
 //! What happened to one message of a batch.
 enum class Outcome { pending, processed, duplicate, failed, permanent, poison, skipped, unsettled };
 
+struct InboxConsumer::BatchItem {
+    nats::Message message;
+    nats::MessageMetadata metadata;
+    std::optional<envelope::Envelope> envelope;
+    Outcome outcome = Outcome::pending;
+    std::string error;
+};
+
 struct InboxConsumer::Batch {
-    struct Item {
-        nats::Message message;
-        nats::MessageMetadata metadata;
-        std::optional<envelope::Envelope> envelope;
-        Outcome outcome = Outcome::pending;
-        std::string error;
-    };
+    using Item = BatchItem;
     std::vector<Item> items;
 };
 
@@ -102,6 +123,11 @@ struct InboxConsumer::Session {
     std::string ack_inbox;
     nats::Subscription ack_replies;
     std::uint64_t ack_counter = 0;
+    // The last batch's acks whose confirmation has not arrived yet; collected before the
+    // next batch's acks go out (or when idle, or stopping), so the wait overlaps work.
+    std::set<std::string> awaiting_confirmation;
+    std::size_t acks_sent = 0;
+    std::chrono::steady_clock::time_point confirmation_deadline{};
 };
 
 void check_options(const ConsumerOptions& options) {
@@ -145,6 +171,7 @@ InboxConsumer::InboxConsumer(ConsumerOptions options, nats::Connection& nats,
       counters_(std::make_unique<Counters>()),
       session_(std::make_unique<Session>()) {
     if (!handler_) raise(Errc::config, "consumer '{}': no handler given", options_.name);
+    batch_handler_ = dynamic_cast<BatchHandler*>(handler_.get());
     options_.retention.consumer = options_.name;
     check_options(options_);
     if (options_.dead_letter_stream.empty())
@@ -267,6 +294,7 @@ void InboxConsumer::connect_database() {
     session_->database.reset();
     auto connection = std::make_unique<postgres::Connection>(connect_options);
     connection->prepare(claim_statement, claim_sql);
+    connection->prepare(claim_batch_statement, claim_batch_sql);
     connection->prepare(failure_statement, failure_sql);
     session_->database = std::move(connection);
 }
@@ -285,6 +313,9 @@ void InboxConsumer::maybe_run_retention() {
 
 void InboxConsumer::run() {
     std::chrono::milliseconds backoff{100};
+    // The next batch is fetched and validated on a helper thread while this one's
+    // transaction runs: NATS and the envelope checks overlap PostgreSQL.
+    std::future<Batch> next;
     while (!stopping_) {
         try {
             if (!session_->jetstream || !session_->pull) {
@@ -294,8 +325,14 @@ void InboxConsumer::run() {
             }
             connect_database();
             maybe_run_retention();
-            auto messages = session_->pull->fetch(options_.batch_size, options_.fetch_wait);
-            if (!messages.empty()) process(std::move(messages));
+            if (!next.valid()) next = std::async(std::launch::async, [this] { return prepare(fetch()); });
+            auto batch = next.get();
+            if (batch.items.empty()) {
+                collect_confirmations();
+            } else {
+                if (!stopping_) next = std::async(std::launch::async, [this] { return prepare(fetch()); });
+                process(batch);
+            }
             backoff = std::chrono::milliseconds(100);
         } catch (const std::exception& error) {
             ++counters_->infrastructure_errors;
@@ -308,6 +345,34 @@ void InboxConsumer::run() {
             backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
         }
     }
+    if (next.valid()) {
+        // Fetched while stopping, never handled: back to JetStream for another worker now.
+        try {
+            for (auto& item : next.get().items) item.message.nak();
+        } catch (const std::exception& error) {
+            spdlog::debug("inbox consumer {}: returning the prefetched batch: {}", options_.name,
+                          error.what());
+        }
+    }
+    try {
+        collect_confirmations();
+    } catch (const std::exception& error) {
+        spdlog::debug("inbox consumer {}: last ack confirmations: {}", options_.name, error.what());
+    }
+}
+
+std::vector<nats::Message> InboxConsumer::fetch() {
+    // Whatever is there now, up to a batch, without waiting for the batch to fill: under a
+    // steady load the batch grows with the time the previous one took, so latency stays
+    // about one batch's processing time. Only an idle consumer waits, for one message.
+    auto& pull = *session_->pull;
+    auto messages = pull.fetch_no_wait(options_.batch_size);
+    if (!messages.empty()) return messages;
+    messages = pull.fetch(1, options_.fetch_wait);
+    if (messages.empty() || options_.batch_size == 1) return messages;
+    auto more = pull.fetch_no_wait(options_.batch_size - 1);
+    std::move(more.begin(), more.end(), std::back_inserter(messages));
+    return messages;
 }
 
 std::chrono::milliseconds InboxConsumer::retry_delay(std::uint64_t delivery) {
@@ -320,7 +385,7 @@ std::chrono::milliseconds InboxConsumer::retry_delay(std::uint64_t delivery) {
         static_cast<std::int64_t>(static_cast<double>(base.count()) * factor(session_->random)));
 }
 
-void InboxConsumer::process(std::vector<nats::Message> messages) {
+InboxConsumer::Batch InboxConsumer::prepare(std::vector<nats::Message> messages) const {
     Batch batch;
     batch.items.reserve(messages.size());
     for (auto& message : messages) {
@@ -341,6 +406,10 @@ void InboxConsumer::process(std::vector<nats::Message> messages) {
         }
         batch.items.push_back(std::move(item));
     }
+    return batch;
+}
+
+void InboxConsumer::process(Batch& batch) {
     try {
         handle_in_transaction(batch);
     } catch (const std::exception& error) {
@@ -363,12 +432,138 @@ void InboxConsumer::process(std::vector<nats::Message> messages) {
     settle(batch);
 }
 
+namespace {
+
+Delivery delivery_of(const std::string& consumer, InboxConsumer::BatchItem& item);
+
+}  // namespace
+
 void InboxConsumer::handle_in_transaction(Batch& batch) {
-    std::vector<Batch::Item*> candidates;
+    std::vector<BatchItem*> candidates;
     for (auto& item : batch.items) {
         if (item.outcome == Outcome::pending) candidates.push_back(&item);
     }
     if (candidates.empty()) return;
+    if (candidates.size() > 1 && handler_->effects_only_in_transaction()) {
+        // A copy of one envelope twice in a batch would make the batch claim touch its row
+        // twice: such batches take the savepoint path, which sees the second as a duplicate.
+        std::set<std::string_view> ids;
+        bool distinct = true;
+        for (const auto* item : candidates) distinct = distinct && ids.insert(item->envelope->id()).second;
+        if (distinct && handle_at_once(candidates)) return;
+        // A handler failed: the batch was rolled back; the failed message keeps its outcome
+        // and is not handled again, the others are handled again under savepoints.
+        candidates.erase(
+            std::remove_if(candidates.begin(), candidates.end(),
+                           [](const BatchItem* item) { return item->outcome != Outcome::pending; }),
+            candidates.end());
+        if (candidates.empty()) return;
+    }
+    handle_with_savepoints(candidates);
+}
+
+bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
+    auto& connection = *session_->database;
+    const auto started = std::chrono::steady_clock::now();
+    auto last_progress = started;
+    postgres::Transaction transaction(connection);
+    std::vector<std::string> ids, streams, sequences;
+    ids.reserve(candidates.size());
+    streams.reserve(candidates.size());
+    sequences.reserve(candidates.size());
+    for (const auto* item : candidates) {
+        ids.push_back(item->envelope->id());
+        streams.push_back(item->metadata.stream);
+        sequences.push_back(std::to_string(item->metadata.stream_sequence));
+    }
+    const auto claimed_rows =
+        connection.exec_prepared(claim_batch_statement, options_.name, postgres::array_literal(ids),
+                                 postgres::array_literal(streams), postgres::array_literal(sequences));
+    std::set<std::string, std::less<>> claimed;
+    for (int row = 0; row < claimed_rows.rows(); ++row) claimed.emplace(claimed_rows.text(row, 0));
+
+    if (batch_handler_ != nullptr) {
+        std::vector<Delivery> deliveries;
+        std::vector<BatchEntry> entries;
+        deliveries.reserve(candidates.size());
+        entries.reserve(candidates.size());
+        for (auto* item : candidates) {
+            if (!claimed.contains(item->envelope->id())) {
+                item->outcome = Outcome::duplicate;
+                continue;
+            }
+            deliveries.push_back(delivery_of(options_.name, *item));
+            entries.push_back(BatchEntry{*item->envelope, deliveries.back()});
+        }
+        if (!entries.empty()) {
+            try {
+                batch_handler_->handle_batch(entries, transaction);
+            } catch (const postgres::SqlError& error) {
+                if (is_database_failure(error)) throw;
+                return give_up_batch(transaction, candidates, nullptr, error.what());
+            } catch (const std::exception& error) {
+                return give_up_batch(transaction, candidates, nullptr, error.what());
+            }
+        }
+        for (auto* item : candidates) {
+            if (item->outcome == Outcome::pending) item->outcome = Outcome::processed;
+        }
+        transaction.commit();
+        ++counters_->transactions;
+        if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
+        return true;
+    }
+
+    BatchItem* failed = nullptr;
+    for (std::size_t i = 0; i < candidates.size() && failed == nullptr; ++i) {
+        auto& item = *candidates[i];
+        if (!claimed.contains(item.envelope->id())) {
+            item.outcome = Outcome::duplicate;
+            continue;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_progress > options_.ack_wait / 3) {
+            for (std::size_t j = i; j < candidates.size(); ++j) candidates[j]->message.in_progress();
+            last_progress = now;
+        }
+        try {
+            handler_->handle(*item.envelope, delivery_of(options_.name, item), transaction);
+            item.outcome = Outcome::processed;
+        } catch (const PermanentFailure& error) {
+            item.outcome = Outcome::permanent;
+            item.error = error.what();
+            failed = &item;
+        } catch (const postgres::SqlError& error) {
+            if (is_database_failure(error)) throw;
+            item.outcome = Outcome::failed;
+            item.error = error.what();
+            failed = &item;
+        } catch (const std::exception& error) {
+            item.outcome = Outcome::failed;
+            item.error = error.what();
+            failed = &item;
+        }
+    }
+    if (failed != nullptr) return give_up_batch(transaction, candidates, failed, {});
+    transaction.commit();
+    ++counters_->transactions;
+    if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
+    return true;
+}
+
+bool InboxConsumer::give_up_batch(postgres::Transaction& transaction, std::vector<BatchItem*>& candidates,
+                                  const BatchItem* failed, std::string_view reason) {
+    transaction.rollback();
+    for (auto* item : candidates) {
+        if (item != failed) item->outcome = Outcome::pending;
+    }
+    if (failed == nullptr)
+        spdlog::debug("inbox consumer {}: batch of {} failed ({}); handling its messages one by one",
+                      options_.name, candidates.size(), reason);
+    return false;
+}
+
+void InboxConsumer::handle_with_savepoints(std::vector<BatchItem*>& candidates) {
     auto& connection = *session_->database;
     const auto started = std::chrono::steady_clock::now();
     auto last_progress = started;
@@ -397,17 +592,7 @@ void InboxConsumer::handle_in_transaction(Batch& batch) {
             if (claimed.empty()) {
                 item.outcome = Outcome::duplicate;
             } else {
-                Delivery delivery;
-                delivery.consumer = options_.name;
-                delivery.stream = item.metadata.stream;
-                delivery.subject = std::string(item.message.subject());
-                delivery.message_id = item.envelope->id();
-                delivery.stream_sequence = item.metadata.stream_sequence;
-                delivery.delivery_count = item.metadata.num_delivered;
-                delivery.traceparent =
-                    item.envelope->traceparent().value_or(item.message.header("traceparent").value_or(""));
-                delivery.in_progress = [&item] { item.message.in_progress(); };
-                handler_->handle(*item.envelope, delivery, transaction);
+                handler_->handle(*item.envelope, delivery_of(options_.name, item), transaction);
                 item.outcome = Outcome::processed;
             }
         } catch (const PermanentFailure& error) {
@@ -435,6 +620,24 @@ void InboxConsumer::handle_in_transaction(Batch& batch) {
         if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
     }
 }
+
+namespace {
+
+Delivery delivery_of(const std::string& consumer, InboxConsumer::BatchItem& item) {
+    Delivery delivery;
+    delivery.consumer = consumer;
+    delivery.stream = item.metadata.stream;
+    delivery.subject = std::string(item.message.subject());
+    delivery.message_id = item.envelope->id();
+    delivery.stream_sequence = item.metadata.stream_sequence;
+    delivery.delivery_count = item.metadata.num_delivered;
+    delivery.traceparent =
+        item.envelope->traceparent().value_or(item.message.header("traceparent").value_or(""));
+    delivery.in_progress = [&item] { item.message.in_progress(); };
+    return delivery;
+}
+
+}  // namespace
 
 void InboxConsumer::settle(Batch& batch) {
     // Failed attempts are recorded in one small transaction of their own, so operators see
@@ -494,26 +697,33 @@ void InboxConsumer::acknowledge(Batch& batch, const std::vector<std::size_t>& in
         session.ack_replies = nats_.subscribe_sync(session.ack_inbox + ".*");
         natsSubscription_SetPendingLimits(session.ack_replies.native(), -1, -1);
     }
-    std::set<std::string> waiting;
+    // The previous batch's confirmations have had this batch's transaction to arrive.
+    collect_confirmations();
     for (const auto index : indices) {
         auto* item = &batch.items[index];
         const std::string ack_subject(item->message.reply());
-        const std::string reply = fmt::format("{}.{}", session.ack_inbox, ++session.ack_counter);
+        std::string reply = fmt::format("{}.{}", session.ack_inbox, ++session.ack_counter);
         if (natsConnection_PublishRequest(nats_.native(), ack_subject.c_str(), reply.c_str(), "+ACK", 4) ==
             NATS_OK)
-            waiting.insert(reply);
+            session.awaiting_confirmation.insert(std::move(reply));
         if (item->outcome == Outcome::processed) ++counters_->processed;
         if (item->outcome == Outcome::duplicate) ++counters_->duplicates;
         if (item->outcome == Outcome::skipped) ++counters_->skipped_replays;
     }
-    const auto deadline = std::chrono::steady_clock::now() + options_.ack_timeout;
+    session.acks_sent = indices.size();
+    session.confirmation_deadline = std::chrono::steady_clock::now() + options_.ack_timeout;
+}
+
+void InboxConsumer::collect_confirmations() {
+    auto& session = *session_;
+    auto& waiting = session.awaiting_confirmation;
     while (!waiting.empty()) {
         const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
+            session.confirmation_deadline - std::chrono::steady_clock::now());
         if (remaining <= std::chrono::milliseconds(0)) break;
         auto reply = session.ack_replies.next(remaining);
         if (!reply) break;
-        waiting.erase(std::string(reply->subject()));  // confirmations of earlier batches are ignored
+        waiting.erase(std::string(reply->subject()));  // late confirmations of given-up acks are ignored
     }
     if (!waiting.empty()) {
         // Not an error for exactly-once: an unconfirmed ack means a redelivery after
@@ -522,7 +732,8 @@ void InboxConsumer::acknowledge(Batch& batch, const std::vector<std::size_t>& in
         spdlog::warn(
             "inbox consumer {}: {} of {} acks not confirmed within {} ms; those messages will be "
             "redelivered and skipped as duplicates",
-            options_.name, waiting.size(), indices.size(), options_.ack_timeout.count());
+            options_.name, waiting.size(), session.acks_sent, options_.ack_timeout.count());
+        waiting.clear();
     }
 }
 

@@ -48,6 +48,13 @@ protected:
             "'processed'");
     }
 
+    //! Every message delivered and acknowledged: redeliveries of what a killed worker had in
+    //! flight (after the ack wait) have come back and been settled.
+    bool consumer_settled() const {
+        const auto info = jetstream->consumer_info("SEA_EVENTS", "projector");
+        return info && info->num_pending == 0 && info->num_ack_pending == 0;
+    }
+
     void expect_every_effect_once(int count) {
         EXPECT_EQ(query_count("SELECT count(*) FROM effects"), count)
             << "an effect happened twice or not at all";
@@ -75,8 +82,9 @@ TEST_F(ConsumerProcessTest, KilledWorkerRestartedAppliesEveryEffectExactlyOnce) 
 
     auto restarted = start_consumer("worker-b");
     ASSERT_TRUE(wait_until([&] { return processed() == total; }, 90s)) << processed() << " processed";
-    // Let redeliveries of what the killed worker had in flight (ack wait 3 s) arrive.
-    std::this_thread::sleep_for(4s);
+    // Redeliveries of what the killed worker had in flight (ack wait 3 s) must come back and
+    // be settled as duplicates, without a second effect.
+    ASSERT_TRUE(wait_until([&] { return consumer_settled(); }, 30s)) << "messages left unacknowledged";
     EXPECT_EQ(restarted.stop(), 0);
     expect_every_effect_once(total);
     EXPECT_GT(query_count("SELECT count(*) FROM effects WHERE worker LIKE 'worker-a%'"), 0);
@@ -93,7 +101,7 @@ TEST_F(ConsumerProcessTest, ThreeWorkersOnOneConsumerApplyEveryEffectExactlyOnce
     std::vector<ChildProcess> workers;
     for (const char* name : {"worker-1", "worker-2", "worker-3"}) workers.push_back(start_consumer(name));
     ASSERT_TRUE(wait_until([&] { return processed() == total; }, 120s)) << processed() << " processed";
-    std::this_thread::sleep_for(1s);
+    ASSERT_TRUE(wait_until([&] { return consumer_settled(); }, 30s)) << "messages left unacknowledged";
     for (auto& worker : workers) EXPECT_EQ(worker.stop(), 0);
     expect_every_effect_once(total);
     for (const char* name : {"worker-1", "worker-2", "worker-3"}) {

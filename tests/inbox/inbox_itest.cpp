@@ -9,6 +9,7 @@
 #include "seamq/dead_letters/dead_letter_queue.hpp"
 #include "seamq/inbox/retention.hpp"
 #include "seamq/inbox/sql_function_handler.hpp"
+#include "seamq/postgres/param.hpp"
 
 namespace seamq::inbox::testing {
 namespace {
@@ -240,6 +241,111 @@ TEST_F(InboxTest, SavepointsKeepOneFailureInABatchFromUndoingTheOthers) {
     EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE n % 2 = 0"), 20);
     EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE n % 2 = 1"), 0);
     EXPECT_LE(consumer.statistics().transactions, 5U) << "messages share transactions";
+}
+
+//! A set-based handler: one multi-row INSERT per batch. Refuses (a retryable failure) any
+//! batch or message holding order 213, after writing, so a rollback must undo the rest.
+class BatchEffectHandler : public BatchHandler {
+public:
+    void handle(const envelope::Envelope& envelope, const Delivery& delivery,
+                postgres::Transaction& transaction) override {
+        ++single_calls;
+        const BatchEntry entry{envelope, delivery};
+        apply(std::span(&entry, 1), transaction);
+    }
+    void handle_batch(std::span<const BatchEntry> entries, postgres::Transaction& transaction) override {
+        ++batch_calls;
+        if (entries.size() > largest_batch) largest_batch = entries.size();
+        apply(entries, transaction);
+    }
+    std::string describe() const override { return "test batch effect handler"; }
+
+    std::atomic<int> single_calls{0};
+    std::atomic<int> batch_calls{0};
+    std::atomic<std::size_t> largest_batch{0};
+
+private:
+    static void apply(std::span<const BatchEntry> entries, postgres::Transaction& transaction) {
+        std::vector<std::string> ids, numbers;
+        bool refused = false;
+        for (const auto& entry : entries) {
+            const int n = entry.envelope.data()->value("n", 0);
+            ids.push_back(entry.envelope.id());
+            numbers.push_back(std::to_string(n));
+            refused = refused || n == 213;
+        }
+        transaction.exec(
+            "INSERT INTO effects (message_id, n, worker) SELECT id, n, 'batch' FROM unnest($1::text[], "
+            "$2::integer[]) AS u(id, n)",
+            postgres::array_literal(ids), postgres::array_literal(numbers));
+        if (refused) throw std::runtime_error("order 213 refused");
+    }
+};
+
+TEST_F(InboxTest, BatchHandlerAppliesBatchesAtOnceAndRetriesAFailingMessageAlone) {
+    auto handler = std::make_shared<BatchEffectHandler>();
+    auto options = consumer_options("bulk");
+    options.batch_size = 100;
+    options.max_deliver = 2;
+    options.retry_delays = {100ms};
+    options.retry_jitter = 0;
+    const auto effects_of = [&](int first, int last) {
+        return query_count("SELECT count(*) FROM effects WHERE n BETWEEN " + std::to_string(first) + " AND " +
+                           std::to_string(last));
+    };
+
+    // 1. A backlog is applied in one handle_batch call, without calls per message.
+    publish_many("bulk-", 100, 40);
+    {
+        InboxConsumer consumer(options, *connection, handler);
+        consumer.start();
+        ASSERT_TRUE(wait_until([&] { return consumer.statistics().processed == 40; }, 20s));
+        EXPECT_EQ(handler->largest_batch.load(), 40U);
+        EXPECT_EQ(handler->single_calls.load(), 0);
+
+        // 2. A batch holding a failing message: rolled back, then message by message; only
+        // the failing one is retried (and dead-lettered after max_deliver).
+        publish_many("bulk-", 200, 20);
+        ASSERT_TRUE(wait_until(
+            [&] {
+                const auto statistics = consumer.statistics();
+                return statistics.processed == 59 && statistics.dead_lettered == 1;
+            },
+            20s));
+        consumer.stop();
+        EXPECT_EQ(consumer.statistics().retried, 1U);
+    }
+    EXPECT_GE(handler->single_calls.load(), 2) << "the failing batch was handled message by message";
+    EXPECT_EQ(effects_of(100, 139), 40);
+    EXPECT_EQ(effects_of(200, 219), 19);
+    EXPECT_EQ(effects_of(213, 213), 0) << "the refused batch's writes were rolled back";
+
+    // 3. One envelope twice in a batch (a republished copy): applied once, the copy is a duplicate.
+    publish(make_envelope("bulk-300", 300), "bulk-300");
+    publish(make_envelope("bulk-301", 301), "bulk-301");
+    publish(make_envelope("bulk-300", 300), "bulk-300/again");
+    {
+        InboxConsumer consumer(options, *connection, handler);
+        consumer.start();
+        ASSERT_TRUE(wait_until(
+            [&] { return consumer.statistics().processed + consumer.statistics().duplicates == 3; }, 20s));
+        consumer.stop();
+        EXPECT_EQ(consumer.statistics().processed, 2U);
+        EXPECT_EQ(consumer.statistics().duplicates, 1U);
+    }
+    EXPECT_EQ(effects_of(300, 301), 2);
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects"), 61);
+    EXPECT_EQ(query_count("SELECT count(DISTINCT message_id) FROM effects"), 61);
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'bulk' AND status = "
+                          "'processed'"),
+              61);
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'bulk' AND status = "
+                          "'failed' AND message_id = 'bulk-213' AND attempts = 2"),
+              1);
+    const auto info = jetstream->consumer_info("SEA_EVENTS", "bulk");
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->num_ack_pending, 0);
+    EXPECT_EQ(info->num_pending, 0U);
 }
 
 TEST_F(InboxTest, RetentionRemovesOnlyProcessedRowsOlderThanTheHorizon) {

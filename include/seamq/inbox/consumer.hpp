@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,7 +37,7 @@ struct ConsumerOptions {
     double retry_jitter = 0.1;  //!< each delay is scaled by a random factor in [1-j, 1+j]
     std::chrono::milliseconds ack_wait{std::chrono::seconds(30)};
     int max_ack_pending = 1000;  //!< JetStream's bound on unacknowledged messages, all workers together
-    int batch_size = 10;         //!< messages per fetch and per PostgreSQL transaction
+    int batch_size = 100;        //!< messages per fetch and per PostgreSQL transaction, at most
     //! How long one pull request waits for messages; bounds how fast request_stop() is seen.
     std::chrono::milliseconds fetch_wait{std::chrono::seconds(1)};
     std::string dead_letter_stream;  //!< "" for the context's by the naming rule (SEA_DLQ)
@@ -122,16 +123,33 @@ public:
     //! "consumer <name>", for logs and the worker's component list.
     std::string name() const { return "consumer " + options_.name; }
 
-    struct Batch;     //!< one fetched batch (defined in consumer.cpp)
-    struct Counters;  //!< atomics behind statistics()
+    struct Batch;      //!< one fetched batch (defined in consumer.cpp)
+    struct BatchItem;  //!< one message of a batch and what became of it (consumer.cpp)
+    struct Counters;   //!< atomics behind statistics()
 
 private:
-    void process(std::vector<nats::Message> messages);
+    //! Up to batch_size messages: what is there now, else waits up to fetch_wait for one.
+    std::vector<nats::Message> fetch();
+    //! Reads the metadata and validates each message (any thread: uses no session state).
+    Batch prepare(std::vector<nats::Message> messages) const;
+    void process(Batch& batch);
     void handle_in_transaction(Batch& batch);
+    //! The batch in one transaction, claimed in one statement, no savepoints (handlers with
+    //! effects_only_in_transaction()). False when a handler failed: rolled back, the failed
+    //! message's outcome set, the others pending again.
+    bool handle_at_once(std::vector<BatchItem*>& candidates);
+    //! Rolls back a batch handled at once; every message but `failed` is pending again.
+    bool give_up_batch(postgres::Transaction& transaction, std::vector<BatchItem*>& candidates,
+                       const BatchItem* failed, std::string_view reason);
+    //! The batch in one transaction, a savepoint and a claim per message.
+    void handle_with_savepoints(std::vector<BatchItem*>& candidates);
     void settle(Batch& batch);
     void dead_letter(Batch& batch, std::size_t index);
-    //! AckSync for a whole batch: every ack sent with a reply subject, confirmations awaited together.
+    //! AckSync for a whole batch: every ack sent with a reply subject; the confirmations are
+    //! awaited together, before the next batch's acks go out.
     void acknowledge(Batch& batch, const std::vector<std::size_t>& indices);
+    //! Waits (up to ack_timeout from when they were sent) for the last acks' confirmations.
+    void collect_confirmations();
     void connect_database();
     void maybe_run_retention();
     std::chrono::milliseconds retry_delay(std::uint64_t delivery);
@@ -140,6 +158,7 @@ private:
     ConsumerOptions options_;
     nats::Connection& nats_;
     std::shared_ptr<Handler> handler_;
+    BatchHandler* batch_handler_ = nullptr;  //!< handler_ when it is one
     envelope::Validator validator_;
     ConsumerHooks hooks_;
     std::unique_ptr<Counters> counters_;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -13,13 +14,13 @@ namespace seamq::inbox {
 //! What the consumer knows about one delivery, for handlers that need more than the
 //! envelope (logging, idempotency keys, progress reports).
 struct Delivery {
-    std::string consumer;           //!< durable consumer name
-    std::string stream;             //!< stream the message came from
-    std::string subject;            //!< NATS subject (= envelope type)
-    std::string message_id;         //!< the envelope id: the inbox key with `consumer`
+    std::string consumer;    //!< durable consumer name
+    std::string stream;      //!< stream the message came from
+    std::string subject;     //!< NATS subject (= envelope type)
+    std::string message_id;  //!< the envelope id: the inbox key with `consumer`
     std::uint64_t stream_sequence = 0;
     std::uint64_t delivery_count = 1;  //!< 1 on the first delivery
-    std::string traceparent;        //!< W3C trace context, "" if none
+    std::string traceparent;           //!< W3C trace context, "" if none
     //! Tells JetStream the work goes on (resets the ack wait); call it from handlers that
     //! may run longer than the consumer's ack_wait. Safe to call repeatedly.
     std::function<void()> in_progress;
@@ -49,6 +50,33 @@ public:
                         postgres::Transaction& transaction) = 0;
     //! Names the handler in logs and metrics, e.g. "sql" or "http POST http://...".
     virtual std::string describe() const = 0;
+    //! True when every effect of handle() goes through `transaction`, so that a rollback
+    //! undoes a call completely. The consumer then handles a batch in one transaction
+    //! without a savepoint per message; when a message fails, it rolls the batch back and
+    //! handles the others again under savepoints. Such a handler may be called more than
+    //! once for one delivery; its effects still commit once. False (the default, and the
+    //! HTTP handler): a savepoint per message, one call per delivery.
+    virtual bool effects_only_in_transaction() const { return false; }
+};
+
+//! One message of a batch given to BatchHandler::handle_batch.
+struct BatchEntry {
+    const envelope::Envelope& envelope;
+    const Delivery& delivery;
+};
+
+//! A handler that can apply a whole batch at once with set-based writes (one multi-row
+//! INSERT or UPDATE ... FROM unnest(...) for the batch instead of a statement per
+//! message), in the same transaction as the batch's inbox rows: one round trip for the
+//! batch's effects instead of one per message. Its effects must all go through the
+//! transaction. When handle_batch throws, the consumer rolls the batch back and handles
+//! each message on its own with handle(), under a savepoint, so that only the failing
+//! message is retried or dead-lettered.
+class BatchHandler : public Handler {
+public:
+    //! Applies `entries` (one or more messages, none of them a duplicate) through `transaction`.
+    virtual void handle_batch(std::span<const BatchEntry> entries, postgres::Transaction& transaction) = 0;
+    bool effects_only_in_transaction() const final { return true; }
 };
 
 }  // namespace seamq::inbox

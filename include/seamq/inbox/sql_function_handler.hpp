@@ -23,6 +23,9 @@ public:
     void handle(const envelope::Envelope& envelope, const Delivery& delivery,
                 postgres::Transaction& transaction) override;
     std::string describe() const override { return "sql " + function_; }
+    //! The function's writes are in the transaction (a function with effects elsewhere,
+    //! e.g. through dblink, breaks the exactly-once guarantee anyway).
+    bool effects_only_in_transaction() const override { return true; }
 
 private:
     std::string function_;
