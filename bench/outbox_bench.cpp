@@ -26,12 +26,11 @@
 #include <span>
 #include <sstream>
 #include <string>
-#include <sys/resource.h>
-#include <sys/utsname.h>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include <CLI/CLI.hpp>
 #include <nats/nats.h>
 #include <nlohmann/json.hpp>
@@ -49,13 +48,9 @@
 namespace seamq::bench {
 namespace {
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr const char* stream_name = "SEA";
-constexpr const char* event_type = "sea.event.order-placed.v1";
 
 struct Settings {
     int events = 200000;      //!< pre-filled outbox for the throughput figures
@@ -76,177 +71,6 @@ struct Settings {
     fs::path output_dir = "build/bench";
 };
 
-std::int64_t wall_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-void log(const std::string& line) {
-    std::cerr << "[bench] " << line << std::endl;
-}
-
-// --- events ----------------------------------------------------------------------
-
-struct Event {
-    std::string id;
-    std::string subject;   //!< ordering key
-    std::string envelope;  //!< JSON text as a producer sends it
-};
-
-std::string uuid4(std::mt19937_64& random) {
-    const std::uint64_t high = (random() & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;
-    const std::uint64_t low = (random() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
-    char text[37];
-    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
-                  static_cast<unsigned>((high >> 16) & 0xFFFF), static_cast<unsigned>(high & 0xFFFF),
-                  static_cast<unsigned>(low >> 48), static_cast<unsigned long long>(low & 0xFFFFFFFFFFFFULL));
-    return text;
-}
-
-std::vector<Event> make_events(int count, const Settings& settings, std::mt19937_64& random) {
-    std::vector<Event> events;
-    events.reserve(static_cast<std::size_t>(count));
-    const std::string filler(static_cast<std::size_t>(settings.padding), 'x');
-    for (int n = 0; n < count; ++n) {
-        Event event;
-        event.id = uuid4(random);
-        event.subject = "order-" + std::to_string(n % settings.keys);
-        const json envelope = {
-            {"specversion", "1.0"},
-            {"id", event.id},
-            {"source", "/bench/orders"},
-            {"type", event_type},
-            {"subject", event.subject},
-            {"time", "2024-05-01T12:00:00.000000Z"},
-            {"datacontenttype", "application/json"},
-            {"data",
-             {{"order_id", event.subject}, {"line", n}, {"amount_cents", 1000 + n % 9000}, {"note", filler}}},
-        };
-        event.envelope = envelope.dump();
-        events.push_back(std::move(event));
-    }
-    return events;
-}
-
-// --- statistics ------------------------------------------------------------------
-
-double percentile(std::vector<double> values, double fraction) {
-    if (values.empty()) return 0;
-    std::sort(values.begin(), values.end());
-    const auto index = static_cast<std::size_t>(fraction * static_cast<double>(values.size() - 1) + 0.5);
-    return values[std::min(index, values.size() - 1)];
-}
-
-double round_to(double value, int digits) {
-    const double scale = std::pow(10.0, digits);
-    return std::round(value * scale) / scale;
-}
-
-// --- environment -----------------------------------------------------------------
-
-std::string command_output(const std::string& command) {
-    std::string output;
-    if (FILE* pipe = ::popen(command.c_str(), "r")) {
-        char buffer[512];
-        while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-        ::pclose(pipe);
-    }
-    while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
-    return output;
-}
-
-std::string file_value(const fs::path& file, const std::string& key) {
-    std::ifstream in(file);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind(key, 0) == 0) {
-            const auto colon = line.find(':');
-            if (colon == std::string::npos) continue;
-            auto value = line.substr(colon + 1);
-            value.erase(0, value.find_first_not_of(" \t"));
-            return value;
-        }
-    }
-    return "";
-}
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-std::string npm_version(const fs::path& node_dir, const std::string& package) {
-    try {
-        return json::parse(read_text(node_dir / "node_modules" / package / "package.json"))
-            .value("version", "");
-    } catch (const std::exception&) {
-        return "";
-    }
-}
-
-std::string load_average() {
-    auto text = read_text("/proc/loadavg");
-    const auto parts = text.find(' ', text.find(' ', text.find(' ') + 1) + 1);
-    return parts == std::string::npos ? text : text.substr(0, parts);
-}
-
-// --- CPU accounting --------------------------------------------------------------
-
-//! CPU seconds used so far by this process (relay, producers' clients, nats.c), by the
-//! PostgreSQL server (postmaster, live backends, and backends that ended), and by
-//! nats-server. Per-event CPU does not depend on what else runs on the machine, unlike
-//! throughput, so it shows where a phase's work goes.
-struct CpuSample {
-    double bench = 0, postgres = 0, nats = 0;
-};
-
-double process_cpu_seconds(pid_t pid, bool with_children, pid_t* parent = nullptr) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text;
-    std::getline(in, text);
-    const auto close = text.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream fields(text.substr(close + 2));
-    std::vector<std::string> values;
-    std::string value;
-    while (fields >> value) values.push_back(value);
-    // After "(comm) ": state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
-    if (values.size() < 15) return 0;
-    if (parent != nullptr) *parent = static_cast<pid_t>(std::stol(values[1]));
-    double ticks = std::stod(values[11]) + std::stod(values[12]);
-    if (with_children) ticks += std::stod(values[13]) + std::stod(values[14]);
-    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-CpuSample cpu_sample(pid_t postmaster, pid_t nats_server) {
-    CpuSample sample;
-    // Children: the node peer once it ended (the servers end only after the last phase).
-    for (const int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
-        rusage usage{};
-        ::getrusage(who, &usage);
-        sample.bench += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-    }
-    sample.postgres = process_cpu_seconds(postmaster, true);
-    for (const auto& entry : fs::directory_iterator("/proc")) {
-        const auto name = entry.path().filename().string();
-        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-        pid_t parent = 0;
-        const double seconds = process_cpu_seconds(static_cast<pid_t>(std::stol(name)), false, &parent);
-        if (parent == postmaster) sample.postgres += seconds;
-    }
-    sample.nats = process_cpu_seconds(nats_server, false);
-    return sample;
-}
-
-//! CPU milliseconds per 1,000 events between two samples, per component.
 //! The statements that took the most server time since the last reset (--profile-sql).
 json top_statements(const std::string& conninfo) {
     postgres::Connection connection(conninfo);
@@ -264,17 +88,6 @@ json top_statements(const std::string& conninfo) {
                        {"query", std::string(rows.text(row, 4))}});
     }
     return top;
-}
-
-json cpu_per_1000(const CpuSample& before, const CpuSample& after, std::size_t events) {
-    const double scale = 1e6 / static_cast<double>(std::max<std::size_t>(events, 1));
-    const double bench = (after.bench - before.bench) * scale,
-                 postgres = (after.postgres - before.postgres) * scale,
-                 nats = (after.nats - before.nats) * scale;
-    return json{{"client", round_to(bench, 1)},
-                {"postgres", round_to(postgres, 1)},
-                {"nats_server", round_to(nats, 1)},
-                {"total", round_to(bench + postgres + nats, 1)}};
 }
 
 // --- servers and streams ---------------------------------------------------------
@@ -376,100 +189,10 @@ json run_ceiling(const std::string& url, const std::vector<Published>& messages,
                 {"msgs_per_s", round_to(static_cast<double>(counters.acked.load()) / elapsed, 0)}};
 }
 
-// --- producers ---------------------------------------------------------------------
-
-//! Runs `statement` (prepared, parameters from `parameters(event)`) in its own transaction
-//! for each event, on `producers` sessions, event n at start + n / rate (open loop: a
-//! producer that falls behind catches up without pause). Returns per-event commit times.
-struct ProducerRun {
-    std::vector<std::int64_t> scheduled_us;
-    std::vector<std::int64_t> committed_us;
-    double seconds = 0;
-    std::uint64_t failures = 0;
-};
-
-template <typename Parameters>
-ProducerRun run_producers(const std::string& conninfo, const std::vector<Event>& events,
-                          const std::string& statement, Parameters parameters, const Settings& settings) {
-    ProducerRun run;
-    const auto count = events.size();
-    run.scheduled_us.assign(count, 0);
-    run.committed_us.assign(count, 0);
-    std::atomic<std::uint64_t> failures{0};
-    const auto start = Clock::now() + 200ms;
-    const auto start_wall = wall_us() + 200000;
-    std::vector<std::thread> threads;
-    for (int producer = 0; producer < settings.producers; ++producer) {
-        threads.emplace_back([&, producer] {
-            postgres::Connection connection(
-                postgres::ConnectOptions{.conninfo = conninfo, .application_name = "bench-producer"});
-            connection.prepare("bench_produce", statement);
-            for (auto n = static_cast<std::size_t>(producer); n < count;
-                 n += static_cast<std::size_t>(settings.producers)) {
-                const auto offset = std::chrono::duration<double>(static_cast<double>(n) / settings.rate);
-                std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(offset));
-                run.scheduled_us[n] = start_wall + static_cast<std::int64_t>(offset.count() * 1e6);
-                try {
-                    connection.exec("BEGIN");
-                    const auto values = parameters(events[n]);
-                    connection.exec_prepared("bench_produce", std::span<const postgres::Param>(values));
-                    connection.exec("COMMIT");
-                    run.committed_us[n] = wall_us();
-                } catch (const Error& error) {
-                    ++failures;
-                    if (connection.in_transaction()) connection.exec("ROLLBACK");
-                    log(std::string("producer: ") + error.what());
-                }
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    run.seconds = seconds_since(start);
-    run.failures = failures.load();
-    return run;
-}
-
-//! Latency figures from commit to PubAck, for events scheduled after the warm-up.
-json latency_summary(const ProducerRun& run, const std::vector<std::int64_t>& acked_us,
-                     const Settings& settings) {
-    std::vector<double> latencies;
-    std::vector<double> commit_lag;  // how late producers committed against the schedule
-    std::uint64_t missing = 0, before_commit_returned = 0;
-    const auto warmup = static_cast<std::size_t>(settings.rate * settings.warmup_seconds);
-    for (std::size_t n = warmup; n < run.committed_us.size(); ++n) {
-        if (run.committed_us[n] == 0) continue;  // failed transaction
-        commit_lag.push_back(static_cast<double>(run.committed_us[n] - run.scheduled_us[n]) / 1000.0);
-        if (acked_us[n] == 0) {
-            ++missing;
-            continue;
-        }
-        auto latency = static_cast<double>(acked_us[n] - run.committed_us[n]) / 1000.0;
-        if (latency < 0) {
-            // The relay woke on the NOTIFY and had the PubAck before COMMIT returned.
-            ++before_commit_returned;
-            latency = 0;
-        }
-        latencies.push_back(latency);
-    }
-    const double offered = static_cast<double>(run.committed_us.size()) / run.seconds;
-    return json{{"events_measured", latencies.size()},
-                {"events_total", run.committed_us.size()},
-                {"offered_events_per_s", round_to(offered, 0)},
-                {"producer_failures", run.failures},
-                {"missing_acks", missing},
-                {"acked_before_commit_returned", before_commit_returned},
-                {"p50_ms", round_to(percentile(latencies, 0.50), 2)},
-                {"p90_ms", round_to(percentile(latencies, 0.90), 2)},
-                {"p99_ms", round_to(percentile(latencies, 0.99), 2)},
-                {"max_ms", round_to(percentile(latencies, 1.0), 2)},
-                {"producer_commit_lag_p99_ms", round_to(percentile(commit_lag, 0.99), 2)}};
-}
-
-std::unordered_map<std::string, std::size_t> index_by_id(const std::vector<Event>& events) {
-    std::unordered_map<std::string, std::size_t> index;
-    index.reserve(events.size());
-    for (std::size_t n = 0; n < events.size(); ++n) index.emplace(events[n].id, n);
-    return index;
+//! The steady load of the latency phases.
+SteadyLoad steady_load(const Settings& settings) {
+    return SteadyLoad{
+        .rate = settings.rate, .producers = settings.producers, .warmup_seconds = settings.warmup_seconds};
 }
 
 // --- sea-mq outbox ---------------------------------------------------------------
@@ -554,10 +277,11 @@ json run_relay_latency(nats::Connection& nats, nats::JetStream& jetstream, const
 
     const auto run = run_producers(
         conninfo, events, "SELECT seamq.enqueue($1::jsonb)",
-        [](const Event& event) { return std::vector<postgres::Param>{event.envelope}; }, settings);
+        [](const Event& event) { return std::vector<postgres::Param>{event.envelope}; },
+        steady_load(settings));
     seamq::testing::wait_until([&] { return acked.load() >= events.size() - run.failures; }, 30s, 5ms);
     relay.stop();
-    auto summary = latency_summary(run, acked_us, settings);
+    auto summary = latency_summary(run, acked_us, steady_load(settings));
     summary["stream_messages"] = stream_messages(jetstream);
     return summary;
 }
@@ -681,7 +405,7 @@ json peer_latency(const PeerEndpoints& endpoints, const std::string& mode, nats:
     ProducerRun run;
     const int time_limit = settings.warmup_seconds + settings.steady_seconds + 40;
     auto result = run_peer(endpoints, mode, "steady", events.size(), time_limit, settings, work_dir, [&] {
-        run = run_producers(conninfo, events, peer_insert_sql, peer_parameters, settings);
+        run = run_producers(conninfo, events, peer_insert_sql, peer_parameters, steady_load(settings));
     });
     const auto index = index_by_id(events);
     std::vector<std::int64_t> acked_us(events.size(), 0);
@@ -690,30 +414,18 @@ json peer_latency(const PeerEndpoints& endpoints, const std::string& mode, nats:
             acked_us[found->second] = ack.at(1).get<std::int64_t>();
         }
     }
-    auto summary = latency_summary(run, acked_us, settings);
+    auto summary = latency_summary(run, acked_us, steady_load(settings));
     summary["stream_messages"] = stream_messages(jetstream);
     return summary;
 }
 
 // --- report ----------------------------------------------------------------------
 
-std::string format_number(const json& value) {
-    if (value.is_null()) return "n/a";
-    if (value.is_number_float()) {
-        std::ostringstream out;
-        const double number = value.get<double>();
-        out << std::fixed << std::setprecision(number >= 100 ? 0 : 2) << number;
-        return out.str();
-    }
-    return value.dump();
-}
-
 std::string markdown(const json& report) {
     std::ostringstream out;
     const auto& figures = report.at("figures");
     const auto& targets = report.at("targets");
     out << "## sea-mq outbox benchmark\n\n";
-    out << "| figure | value | target | met |\n|---|---:|---:|:---:|\n";
     const std::vector<std::pair<std::string, std::string>> rows = {
         {"ceiling_msgs_per_s", "raw nats.c JetStream async publish, msg/s"},
         {"relay_msgs_per_s", "relay draining the pre-filled outbox, msg/s"},
@@ -729,24 +441,10 @@ std::string markdown(const json& report) {
         {"peer_replication_latency_p99_ms", "pg-transactional-outbox (logical replication) p99, ms"},
         {"relay_vs_peer_replication", "relay / peer (logical replication)"},
     };
-    for (const auto& [key, label] : rows) {
-        if (!figures.contains(key)) continue;
-        std::string target = "", met = "";
-        if (targets.contains(key)) {
-            const auto& goal = targets.at(key);
-            target = goal.at("op").get<std::string>() + " " + format_number(goal.at("value"));
-            met = goal.value("met", false) ? "yes" : "**no**";
-        }
-        out << "| `" << key << "` " << label << " | " << format_number(figures.at(key)) << " | " << target
-            << " | " << met << " |\n";
-    }
+    out << figure_rows_markdown(figures, targets, rows);
     const auto& environment = report.at("environment");
     out << "\n**Workload**: " << report.at("workload").at("description").get<std::string>() << "\n\n";
-    out << "**Machine**: " << environment.at("cpu_model").get<std::string>() << ", "
-        << environment.at("cores").get<int>() << " cores, " << environment.at("memory").get<std::string>()
-        << ", " << environment.at("kernel").get<std::string>() << "; load average at start "
-        << environment.at("load_average_start").get<std::string>() << ", at end "
-        << environment.at("load_average_end").get<std::string>() << ".\n\n";
+    out << machine_markdown(environment);
     out << "**Versions**: nats-server " << environment.at("nats_server").get<std::string>() << ", nats.c "
         << environment.at("nats_c").get<std::string>() << ", "
         << environment.at("postgresql").get<std::string>() << ", node "
@@ -767,21 +465,12 @@ int run(const Settings& settings) {
     json report;
     json notes = json::array();
     json phases;
-    json environment = {
-        {"cpu_model", file_value("/proc/cpuinfo", "model name")},
-        {"cores", static_cast<int>(std::thread::hardware_concurrency())},
-        {"memory", file_value("/proc/meminfo", "MemTotal")},
-        {"load_average_start", load_average()},
-        {"nats_server", command_output("nats-server --version 2>&1")},
-        {"nats_c", nats_GetVersion()},
-        {"node", command_output("node --version 2>&1")},
-        {"pg_transactional_outbox", npm_version(seamq::testing::node_dir(), "pg-transactional-outbox")},
-        {"npm_nats", npm_version(seamq::testing::node_dir(), "nats")},
-        {"npm_pg", npm_version(seamq::testing::node_dir(), "pg")},
-    };
-    utsname system{};
-    ::uname(&system);
-    environment["kernel"] = std::string(system.sysname) + " " + system.release;
+    json environment = machine_environment();
+    environment["node"] = command_output("node --version 2>&1");
+    environment["pg_transactional_outbox"] =
+        npm_version(seamq::testing::node_dir(), "pg-transactional-outbox");
+    environment["npm_nats"] = npm_version(seamq::testing::node_dir(), "nats");
+    environment["npm_pg"] = npm_version(seamq::testing::node_dir(), "pg");
 
     log("starting nats-server and PostgreSQL");
     seamq::testing::NatsServer nats_server;
@@ -802,22 +491,15 @@ int run(const Settings& settings) {
         postgres::Connection connection(seamq_db);
         postgres::migrate(connection, postgres::embedded_migrations());
         if (settings.profile_sql) connection.exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-        environment["postgresql"] = connection.exec("SELECT version()").get<std::string>(0, 0);
-        json server_settings;
-        for (const char* name : {"fsync", "synchronous_commit", "wal_level", "shared_buffers",
-                                 "max_connections", "wal_writer_delay", "commit_delay"}) {
-            server_settings[name] = connection.exec(std::string("SHOW ") + name).get<std::string>(0, 0);
-        }
-        environment["postgresql_settings"] = server_settings;
     }
+    add_postgres_environment(environment, seamq_db);
 
     nats::Connection nats(nats::ConnectionOptions::from_urls(nats_server.url(), "bench"));
     nats::JetStream jetstream(nats);
 
     // Runs a phase and adds its CPU per 1,000 events, per component.
     // (0 events: as many as the phase reports "acked", for the time-limited peer drains.)
-    const auto postmaster =
-        static_cast<pid_t>(std::stol(read_text(postgres_server.data_dir() / "postmaster.pid")));
+    const auto postmaster = postmaster_pid(postgres_server.data_dir());
     const auto measured = [&](std::size_t events, auto phase) {
         if (settings.profile_sql) postgres::Connection(seamq_db).exec("SELECT pg_stat_statements_reset()");
         const auto before = cpu_sample(postmaster, nats_server.pid());
@@ -830,7 +512,7 @@ int run(const Settings& settings) {
     };
     std::mt19937_64 random(std::random_device{}());
     log("generating " + std::to_string(settings.events) + " events");
-    const auto drain_events = make_events(settings.events, settings, random);
+    const auto drain_events = make_events(settings.events, settings.keys, settings.padding, random);
     double payload_bytes = 0;
 
     // 1. Pre-fill the outbox, then publish the very same messages raw (the ceiling).
@@ -869,7 +551,7 @@ int run(const Settings& settings) {
     {
         // The same drain with keep_published off, on a fresh outbox of as many events.
         postgres::Connection(seamq_db).exec("TRUNCATE seamq.outbox_events");
-        const auto delete_events = make_events(settings.events, settings, random);
+        const auto delete_events = make_events(settings.events, settings.keys, settings.padding, random);
         prefill_outbox(seamq_db, delete_events);
         log("relay: draining " + std::to_string(delete_events.size()) + " events, deleting published rows");
         phases["relay_delete"] = measured(delete_events.size(), [&] {
@@ -882,7 +564,7 @@ int run(const Settings& settings) {
         static_cast<int>(settings.rate * (settings.warmup_seconds + settings.steady_seconds));
     log("relay latency: " + std::to_string(steady_count) + " events at " + std::to_string(settings.rate) +
         "/s from " + std::to_string(settings.producers) + " producers");
-    const auto relay_steady_events = make_events(steady_count, settings, random);
+    const auto relay_steady_events = make_events(steady_count, settings.keys, settings.padding, random);
     phases["relay_latency"] = measured(relay_steady_events.size(), [&] {
         return run_relay_latency(nats, jetstream, seamq_db, relay_steady_events, settings);
     });
@@ -904,7 +586,7 @@ int run(const Settings& settings) {
         });
         peer.exec("TRUNCATE public.outbox");
         log("peer (polling) latency at the steady load");
-        const auto peer_steady_events = make_events(steady_count, settings, random);
+        const auto peer_steady_events = make_events(steady_count, settings.keys, settings.padding, random);
         phases["peer_polling_latency"] =
             peer_latency(endpoints, "polling", jetstream, peer_db, peer_steady_events, settings, work_dir);
 
@@ -925,7 +607,8 @@ int run(const Settings& settings) {
                 peer.exec("SELECT pg_drop_replication_slot('bench_outbox_slot')");
                 peer.exec("SELECT pg_create_logical_replication_slot('bench_outbox_slot', 'pgoutput')");
                 log("peer (logical replication) latency at the steady load");
-                const auto replication_steady_events = make_events(steady_count, settings, random);
+                const auto replication_steady_events =
+                    make_events(steady_count, settings.keys, settings.padding, random);
                 phases["peer_replication_latency"] =
                     peer_latency(endpoints, "replication", jetstream, peer_db, replication_steady_events,
                                  settings, work_dir);
@@ -976,12 +659,7 @@ int run(const Settings& settings) {
         {"latency_p99_ms", {{"op", "<="}, {"value", 10.0}}},
         {"relay_vs_peer", {{"op", ">="}, {"value", 50.0}}},
     };
-    for (auto& [key, goal] : targets.items()) {
-        if (!figures.contains(key) || figures[key].is_null()) continue;
-        const double value = figures[key].get<double>();
-        goal["met"] =
-            goal["op"] == ">=" ? value >= goal["value"].get<double>() : value <= goal["value"].get<double>();
-    }
+    check_targets(targets, figures);
 
     environment["load_average_end"] = load_average();
     environment["nats_server_config"] = "single node, JetStream file store, loopback";
@@ -1026,13 +704,7 @@ int run(const Settings& settings) {
     report["notes"] = notes;
     report["bench_seconds"] = round_to(seconds_since(bench_start), 1);
 
-    fs::create_directories(settings.output_dir);
-    std::ofstream(settings.output_dir / "outbox.json") << report.dump(2) << "\n";
-    const auto table = markdown(report);
-    std::ofstream(settings.output_dir / "outbox.md") << table;
-    std::cout << table << std::flush;
-    log("wrote " + (settings.output_dir / "outbox.json").string() + " and outbox.md in " +
-        std::to_string(static_cast<int>(seconds_since(bench_start))) + " s");
+    write_report(report, markdown(report), settings.output_dir, "outbox", bench_start);
     return 0;
 }
 
