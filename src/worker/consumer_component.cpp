@@ -32,6 +32,7 @@ public:
     }
 
     std::string describe() const override { return inner_->describe(); }
+    bool effects_only_in_transaction() const override { return inner_->effects_only_in_transaction(); }
 
 private:
     std::unique_ptr<inbox::Handler> inner_;

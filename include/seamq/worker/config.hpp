@@ -120,7 +120,7 @@ struct ConsumerSettings {
                                        std::chrono::seconds(30)};
     Duration ack_wait{std::chrono::seconds(30)};
     int max_ack_pending = 1000;
-    int batch_size = 10;
+    int batch_size = 100;
     HandlerSettings handler;
 };
 
