@@ -208,6 +208,10 @@ public:
         connection_->exec("SET enable_hashjoin = off");
         connection_->exec("SET enable_mergejoin = off");
         connection_->exec("SET enable_seqscan = off");
+        // Bookkeeping lost in a database crash only means publishing those rows again,
+        // which the stream's duplicate window absorbs: no need to wait for the WAL flush
+        // (the unflushed tail is at most three wal_writer_delay, 600 ms by default).
+        connection_->exec("SET synchronous_commit = off");
         connection_->prepare("seamq_relay_mark_published", mark_published_sql);
         connection_->prepare("seamq_relay_delete_published", delete_published_sql);
         connection_->prepare("seamq_relay_mark_rejected", mark_rejected_sql);
