@@ -153,7 +153,7 @@ void show(const DlqArguments& arguments) {
         raise(Errc::not_found, "no dead letter at sequence {} of {}", arguments.sequence,
               session.queue.stream());
     const auto json = to_json(*letter, true);
-    std::cout << json.dump(arguments.output == "json" ? 2 : 2) << "\n";
+    std::cout << json.dump(2) << "\n";
 }
 
 void replay(const DlqArguments& arguments) {

@@ -16,7 +16,7 @@ namespace {
 std::string command_path(const CLI::App* command) {
     std::string path = command->get_name();
     for (const auto* parent = command->get_parent(); parent != nullptr; parent = parent->get_parent())
-        path = parent->get_name() + " " + path;
+        path.insert(0, parent->get_name() + " ");
     return path;
 }
 

@@ -188,6 +188,7 @@ std::string to_string(const Problem& problem) {
 
 std::filesystem::path schemas_dir(const std::filesystem::path& explicit_dir) {
     if (!explicit_dir.empty()) return explicit_dir;
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): sea-mq never changes its environment
     if (const char* from_environment = std::getenv("SEAMQ_SCHEMAS_DIR");
         from_environment && *from_environment) {
         return from_environment;
@@ -230,6 +231,7 @@ struct Validator::State {
 };
 
 Validator::Validator(Limits limits, const DataContracts* contracts) : state_(std::make_unique<State>()) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): sea-mq never changes its environment
     const char* from_environment = std::getenv("SEAMQ_SCHEMAS_DIR");
     state_->schema = from_environment && *from_environment
                          ? schema_from_file(std::filesystem::path(from_environment) / envelope_schema_file)

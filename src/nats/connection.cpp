@@ -155,6 +155,7 @@ Connection::Connection(ConnectionOptions options)
     detail::check(natsOptions_Create(&guard.options), "creating NATS options");
     natsOptions* native = guard.options;
     std::vector<const char*> url_pointers;
+    url_pointers.reserve(urls.size());
     for (const auto& url : urls) url_pointers.push_back(url.c_str());
     const std::string url_list = fmt::format("{}", fmt::join(urls, ","));
     detail::check(natsOptions_SetServers(native, url_pointers.data(), static_cast<int>(url_pointers.size())),

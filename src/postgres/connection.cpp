@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <regex>
+#include <system_error>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -269,7 +270,7 @@ std::optional<Notification> Connection::wait_for_notification(std::chrono::milli
         const int ready = ::poll(&descriptor, 1, static_cast<int>(remaining.count()));
         if (ready < 0 && errno != EINTR) {
             raise(Errc::io, "poll on the PostgreSQL socket failed while waiting for a notification: {}",
-                  std::strerror(errno));
+                  std::error_code(errno, std::generic_category()).message());
         }
     }
 }

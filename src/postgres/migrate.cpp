@@ -158,6 +158,7 @@ std::vector<Migration> embedded_migrations() {
 }
 
 std::optional<std::filesystem::path> default_migrations_dir() {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): sea-mq never changes its environment
     if (const char* from_environment = std::getenv("SEAMQ_MIGRATIONS_DIR");
         from_environment != nullptr && *from_environment != '\0') {
         return std::filesystem::path(from_environment);

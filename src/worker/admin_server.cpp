@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
@@ -35,13 +36,13 @@ std::string bind_failure_reason(const std::string& host, int port) {
     std::string reason = "unknown reason";
     const int descriptor = socket(result->ai_family, result->ai_socktype, result->ai_protocol);
     if (descriptor < 0) {
-        reason = std::strerror(errno);
+        reason = std::error_code(errno, std::generic_category()).message();
     } else {
         int yes = 1;
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
         if (bind(descriptor, result->ai_addr, result->ai_addrlen) != 0) {
             reason = errno == EADDRINUSE ? "address already in use (is another worker running?)"
-                                         : std::strerror(errno);
+                                         : std::error_code(errno, std::generic_category()).message();
         }
         close(descriptor);
     }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include <pthread.h>
 #include <signal.h>
@@ -32,7 +33,8 @@ std::string signal_name(int signal) {
 ShutdownSignals::ShutdownSignals() {
     const sigset_t set = shutdown_set();
     if (const int error = pthread_sigmask(SIG_BLOCK, &set, nullptr); error != 0) {
-        raise(Errc::internal, "cannot block SIGTERM/SIGINT: {}", strerror(error));
+        raise(Errc::internal, "cannot block SIGTERM/SIGINT: {}",
+              std::error_code(error, std::generic_category()).message());
     }
 }
 
@@ -44,12 +46,11 @@ ShutdownSignals::~ShutdownSignals() {
 void ShutdownSignals::watch(observability::Logger logger, std::function<void()> on_first_signal,
                             std::chrono::milliseconds hard_deadline) {
     if (watcher_.joinable()) raise(Errc::internal, "ShutdownSignals::watch called twice");
-    watcher_ = std::thread(
-        [this, logger = std::move(logger), on_first_signal = std::move(on_first_signal),
-         hard_deadline]() mutable { run(std::move(logger), std::move(on_first_signal), hard_deadline); });
+    watcher_ = std::thread([this, logger = std::move(logger), on_first_signal = std::move(on_first_signal),
+                            hard_deadline]() { run(logger, on_first_signal, hard_deadline); });
 }
 
-void ShutdownSignals::run(observability::Logger logger, std::function<void()> on_first_signal,
+void ShutdownSignals::run(const observability::Logger& logger, const std::function<void()>& on_first_signal,
                           std::chrono::milliseconds hard_deadline) {
     const sigset_t set = shutdown_set();
     std::optional<std::chrono::steady_clock::time_point> end_at;

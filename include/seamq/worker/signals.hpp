@@ -34,7 +34,7 @@ public:
     int received() const noexcept { return received_.load(); }
 
 private:
-    void run(observability::Logger logger, std::function<void()> on_first_signal,
+    void run(const observability::Logger& logger, const std::function<void()>& on_first_signal,
              std::chrono::milliseconds hard_deadline);
 
     std::atomic<bool> stopping_{false};
