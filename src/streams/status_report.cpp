@@ -75,7 +75,7 @@ std::string format_plan(const std::vector<StreamPlan>& plan, bool dry_run) {
     for (const auto& item : plan) {
         std::string action(to_string(item.action));
         if (dry_run && (item.action == StreamAction::created || item.action == StreamAction::updated))
-            action = "would be " + action;
+            action.insert(0, "would be ");
         std::string details;
         for (const auto& change : item.changes) {
             if (!details.empty()) details += ", ";

@@ -178,7 +178,7 @@ void NatsServer::wait_healthy(std::chrono::milliseconds timeout) {
     }
 }
 
-NatsCluster::NatsCluster(std::size_t nodes, std::string cluster_name) {
+NatsCluster::NatsCluster(std::size_t nodes, const std::string& cluster_name) {
     if (nodes == 0) raise(Errc::invalid_argument, "a cluster needs at least one node");
     std::vector<unsigned short> cluster_ports;
     for (std::size_t i = 0; i < nodes; ++i) cluster_ports.push_back(free_port());

@@ -37,6 +37,7 @@ fs::path from_environment(const char* name, const char* compiled_in) {
 
 // Runs before main in every test binary that uses the harness, so test code and the
 // programs it starts see the same locations.
+// NOLINTNEXTLINE(cert-err58-cpp): setenv does not throw
 const bool environment_exported = [] {
     ::setenv("SEAMQ_TEST_ROOT", SEAMQ_TEST_ROOT, 0);    // NOLINT(concurrency-mt-unsafe)
     ::setenv("SEAMQ_SOURCE_DIR", SEAMQ_SOURCE_DIR, 0);  // NOLINT(concurrency-mt-unsafe)
@@ -164,8 +165,10 @@ ChildProcess::ChildProcess(Options options) {
         const auto key = item.substr(0, item.find('='));
         if (options.env.find(key) == options.env.end()) environment_strings.push_back(item);
     }
-    for (const auto& [key, value] : options.env) environment_strings.push_back(key + "=" + value);
+    for (const auto& [key, value] : options.env)
+        environment_strings.push_back(std::string(key).append("=").append(value));
     std::vector<char*> environment;
+    environment.reserve(environment_strings.size() + 1);
     for (auto& item : environment_strings) environment.push_back(item.data());
     environment.push_back(nullptr);
     std::vector<char*> arguments;
@@ -201,7 +204,8 @@ ChildProcess::ChildProcess(Options options) {
         if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) child_fail("chdir");
         sigset_t none;
         sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, nullptr);
+        sigprocmask(SIG_SETMASK, &none,
+                    nullptr);  // NOLINT(concurrency-mt-unsafe): the forked child has one thread
         ::execvpe(arguments[0], arguments.data(), environment.data());
         child_fail(arguments[0]);
     }

@@ -103,7 +103,7 @@ struct AdminServer::Impl {
                                             std::exception_ptr exception) {
             std::string what = "unknown exception";
             try {
-                std::rethrow_exception(exception);
+                std::rethrow_exception(std::move(exception));
             } catch (const std::exception& e) {
                 what = e.what();
             } catch (...) {
@@ -123,7 +123,7 @@ struct AdminServer::Impl {
 };
 
 AdminServer::AdminServer(Options options, observability::MetricsRegistry& metrics,
-                         observability::ReadinessChecks& readiness, observability::Logger logger)
+                         observability::ReadinessChecks& readiness, const observability::Logger& logger)
     : impl_(std::make_unique<Impl>(std::move(options), metrics, readiness,
                                    logger.with({.component = "admin"}))) {}
 

@@ -75,7 +75,7 @@ private:
 //! JetStream on each; server names n0..n{N-1}.
 class NatsCluster {
 public:
-    explicit NatsCluster(std::size_t nodes = 3, std::string cluster_name = "seamq-test");
+    explicit NatsCluster(std::size_t nodes = 3, const std::string& cluster_name = "seamq-test");
     NatsCluster(const NatsCluster&) = delete;
     NatsCluster& operator=(const NatsCluster&) = delete;
 

@@ -21,7 +21,7 @@ public:
     };
 
     AdminServer(Options options, observability::MetricsRegistry& metrics,
-                observability::ReadinessChecks& readiness, observability::Logger logger);
+                observability::ReadinessChecks& readiness, const observability::Logger& logger);
     ~AdminServer();  //!< stop()
     AdminServer(const AdminServer&) = delete;
     AdminServer& operator=(const AdminServer&) = delete;
