@@ -176,7 +176,7 @@ struct NoCheck {
 
 class Loader {
 public:
-    Loader(LoadState& state, YAML::Node node, std::string path, std::string environment_prefix,
+    Loader(LoadState& state, const YAML::Node& node, std::string path, std::string environment_prefix,
            YAML::Mark anchor)
         : state_(state),
           // An absent mapping comes as yaml-cpp's "zombie" node, which throws on most
@@ -371,7 +371,7 @@ private:
             bool ok = true;
             for (auto it = node.begin(); it != node.end(); ++it) {
                 const auto entry_key = it->first.as<std::string>("");
-                const auto entry_path = path + "." + entry_key;
+                const auto entry_path = std::string(path).append(".").append(entry_key);
                 if (entries.contains(entry_key)) {
                     state_.problem(entry_path, state_.at(it->first.Mark()),
                                    "given twice in the same mapping");
@@ -534,6 +534,7 @@ void validate_config(Config& config, LoadState& state) {
         }
         if (!consumer.context.empty() && !context_index.contains(consumer.context)) {
             std::vector<std::string> names;
+            names.reserve(context_index.size());
             for (const auto& [name, index] : context_index) names.push_back(name);
             problem(path + ".context",
                     fmt::format("'{}' is not one of the configured contexts ({})", consumer.context,

@@ -198,7 +198,7 @@ private:
     YAML::Emitter& out_;
 };
 
-std::string markdown_cell(std::string text) {
+std::string markdown_cell(const std::string& text) {
     std::string out;
     for (const char c : text) {
         if (c == '|') {

@@ -105,15 +105,15 @@ std::optional<std::int64_t> parse_byte_size(std::string_view text) {
     } else if (unit == "KiB") {
         scale = 1024;
     } else if (unit == "MiB") {
-        scale = 1024 * 1024;
+        scale = std::int64_t{1024} * 1024;
     } else if (unit == "GiB") {
-        scale = 1024 * 1024 * 1024;
+        scale = std::int64_t{1024} * 1024 * 1024;
     } else if (unit == "KB") {
         scale = 1000;
     } else if (unit == "MB") {
-        scale = 1000 * 1000;
+        scale = std::int64_t{1000} * 1000;
     } else if (unit == "GB") {
-        scale = 1000 * 1000 * 1000;
+        scale = std::int64_t{1000} * 1000 * 1000;
     } else {
         return std::nullopt;
     }
