@@ -77,7 +77,7 @@ struct Worker::DatabaseProbe {
     }
 };
 
-Worker::Worker(Config config, observability::Logger logger)
+Worker::Worker(Config config, const observability::Logger& logger)
     : config_(std::move(config)),
       logger_(logger.with({.component = "worker"})),
       admin_({config_.admin.listen, build_info::version}, metrics_, readiness_, logger) {

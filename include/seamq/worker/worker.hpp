@@ -41,7 +41,7 @@ public:
     //! Connects to NATS (in the background when no server answers yet and
     //! nats.retry_on_failed_connect is set) and prepares the admin server. Throws
     //! seamq::Error when NATS options are unusable or, without retry, no server answers.
-    Worker(Config config, observability::Logger logger);
+    Worker(Config config, const observability::Logger& logger);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
