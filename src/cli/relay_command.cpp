@@ -81,7 +81,8 @@ void add_relay_commands(CLI::App& app) {
     run->add_option("--publish-timeout-ms", arguments->publish_timeout_ms, "PubAck wait per message")
         ->capture_default_str()
         ->check(CLI::Range(100, 600000));
-    run->add_option("--max-in-flight", arguments->relay.max_in_flight, "Messages awaiting their PubAck at most")
+    run->add_option("--max-in-flight", arguments->relay.max_in_flight,
+                    "Messages awaiting their PubAck at most")
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));
     run->add_flag("!--delete-published", arguments->relay.keep_published,
