@@ -10,6 +10,8 @@
 #include <optional>
 #include <system_error>
 
+#include "src/cli/input.hpp"
+
 #include "seamq/cli/commands.hpp"
 #include "seamq/contracts/contracts.hpp"
 #include "seamq/core/error.hpp"
@@ -26,17 +28,6 @@ struct ValidateOptions {
     std::size_t max_bytes = envelope::Limits{}.max_bytes;
     std::string schemas;
 };
-
-// Reads at most `limit` + 1 bytes: enough to know a text is oversized without holding it.
-std::string read_bounded(std::istream& in, std::size_t limit) {
-    std::string text;
-    char buffer[65536];
-    while (in && text.size() <= limit) {
-        in.read(buffer, sizeof buffer);
-        text.append(buffer, static_cast<std::size_t>(in.gcount()));
-    }
-    return text;
-}
 
 int validate_files(const ValidateOptions& options) {
     const envelope::Limits limits{options.max_bytes};

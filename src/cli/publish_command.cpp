@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <optional>
 
+#include "src/cli/input.hpp"
 #include <nlohmann/json.hpp>
 
 #include "seamq/cli/commands.hpp"
@@ -38,19 +38,10 @@ struct PublishArguments {
 };
 
 std::string read_file(const std::string& file, std::size_t limit) {
-    if (file == "-") {
-        std::string text(std::istreambuf_iterator<char>(std::cin), {});
-        return text;
-    }
+    if (file == "-") return read_bounded(std::cin, limit);
     std::ifstream in(file, std::ios::binary);
     if (!in) raise(Errc::invalid_argument, "--file {}: cannot open the file; nothing was published", file);
-    std::string text;
-    char buffer[65536];
-    while (in && text.size() <= limit) {
-        in.read(buffer, sizeof buffer);
-        text.append(buffer, static_cast<std::size_t>(in.gcount()));
-    }
-    return text;
+    return read_bounded(in, limit);
 }
 
 // Builds and validates the envelope; an invalid one is reported problem by problem and
