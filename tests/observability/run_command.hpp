@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <vector>
 
+#include "tests/envelope/run_command.hpp"
+
 namespace seamq::test_support {
 
 struct CommandResult {
@@ -18,18 +20,7 @@ struct CommandResult {
     std::string output;  //!< stdout, plus stderr when asked
 };
 
-//! Quotes one argument for /bin/sh.
-inline std::string shell_quote(const std::string& argument) {
-    std::string out = "'";
-    for (const char c : argument) {
-        if (c == '\'') {
-            out += "'\\''";
-        } else {
-            out += c;
-        }
-    }
-    return out + "'";
-}
+using seamq::test::shell_quote;
 
 //! Runs argv (through /bin/sh, quoted) with a 60 s timeout; stderr is merged into the
 //! output when `merge_stderr`, else discarded.
