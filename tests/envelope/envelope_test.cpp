@@ -192,8 +192,8 @@ TEST(EnvelopeParse, ProblemsNamePathRuleAndValue) {
     EXPECT_EQ(error_of([] { Envelope::parse("{\"id\": "); }).code(), Errc::invalid_envelope);
 }
 
-// libstdc++'s std::regex recurses per character; patterns are bounded so that huge
-// attribute values within the size limit are rejected, not crash the process.
+// Huge attribute values within the size limit are rejected, without crashing the process
+// (std::regex, used for patterns before PCRE2, recursed per character).
 TEST(EnvelopeParse, HugeAttributeValuesAreRejectedWithoutCrashing) {
     const std::string huge(900 * 1024, 'a');
     for (const char* attribute : {"type", "source", "id", "time", "traceparent", "tracestate",
@@ -226,6 +226,54 @@ TEST(EnvelopeParse, AccessorsReadTheDocument) {
         Envelope::parse(test::slurp(test::source_dir() / "tests/envelope/corpus/valid/command-base64.json"));
     EXPECT_EQ(binary.data(), nullptr);
     EXPECT_EQ(binary.parsed_type().kind, Kind::command);
+}
+
+// `pattern` is matched by PCRE2 set up for ECMA-262 with the 'u' flag, as ajv matches it.
+// Each case is one where PCRE2's defaults (or byte-wise matching) would decide otherwise.
+TEST(JsonSchemaPattern, MatchesAsJavaScriptRegularExpressionsDo) {
+    const auto verdict = [](const std::string& pattern, const nlohmann::json& value) {
+        const JsonSchema schema(nlohmann::json{{"pattern", pattern}}, "test");
+        return schema.validate(value).empty();
+    };
+    EXPECT_TRUE(verdict("b", "abc"));       // found anywhere unless anchored
+    EXPECT_FALSE(verdict("^a$", "a\n"));    // '$' is the end only, not before a final newline
+    EXPECT_FALSE(verdict("^.$", "\r"));     // '.' matches neither CR ...
+    EXPECT_FALSE(verdict("^.$", "\n"));     // ... nor LF
+    EXPECT_TRUE(verdict("^.$", "\u00e9"));  // one code point, two bytes
+    EXPECT_TRUE(verdict("^.{3}$", "\u00e9t\u00e9"));
+    EXPECT_TRUE(verdict("^\\u00e9$", "\u00e9"));         // \uXXXX escape
+    EXPECT_TRUE(verdict("^\\u{1F600}$", "\U0001F600"));  // \u{...} escape
+    EXPECT_TRUE(verdict("^(?=.{2}$)(?!ab)[a-z]+$", "ba"));
+    EXPECT_FALSE(verdict("^(?=.{2}$)(?!ab)[a-z]+$", "ab"));
+    EXPECT_FALSE(verdict("^[a-z]+$", "ABC"));  // case matters
+    EXPECT_TRUE(verdict("^[a-z]+$", 5));       // only strings are matched
+}
+
+TEST(JsonSchemaPattern, FailuresNameThePathAndOnlyTheKeywordIsRewritten) {
+    // A property called "pattern" is a property, not the keyword.
+    const JsonSchema schema(nlohmann::json::parse(R"({
+        "type": "object",
+        "propertyNames": {"pattern": "^[a-z]+$"},
+        "properties": {"pattern": {"type": "integer"}, "id": {"type": "string", "pattern": "^[0-9]+$"}}
+    })"),
+                            "test");
+    EXPECT_TRUE(schema.validate(nlohmann::json{{"pattern", 1}, {"id", "42"}}).empty());
+    const auto problems = schema.validate(nlohmann::json{{"pattern", "x"}, {"id", "4x"}, {"Bad", 1}});
+    EXPECT_TRUE(has_problem(problems, "/pattern", "type"));
+    EXPECT_TRUE(has_problem(problems, "/id", "pattern"));
+    // valijson's propertyNames fails without naming the property (the envelope's own check
+    // does, in check_beyond_schema).
+    EXPECT_FALSE(schema.validate(nlohmann::json{{"Bad", 1}}).empty());
+    EXPECT_TRUE(schema.validate(nlohmann::json{{"good", 1}}).empty());
+}
+
+TEST(JsonSchemaPattern, AnInvalidPatternIsAConfigurationErrorWhenTheSchemaLoads) {
+    const auto error =
+        error_of([] { JsonSchema(nlohmann::json::parse(R"({"pattern": "^(a$"})"), "broken.json"); });
+    EXPECT_EQ(error.code(), Errc::config);
+    EXPECT_NE(std::string(error.what()).find("broken.json"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("/^(a$/ is not valid at offset 4"), std::string::npos)
+        << error.what();
 }
 
 TEST(Validator, SchemaFileErrorsAreConfigurationErrors) {
