@@ -1,8 +1,11 @@
 #include "seamq/inbox/consumer.hpp"
 
 #include <algorithm>
-#include <future>
+#include <condition_variable>
+#include <exception>
+#include <functional>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -84,6 +87,80 @@ std::optional<std::chrono::system_clock::time_point> parse_postgres_time(std::st
     if (text.size() > 3 && (text[text.size() - 3] == '+' || text[text.size() - 3] == '-')) text += ":00";
     return dead_letters::parse_time(text);
 }
+
+// Runs one piece of work at a time on a thread kept for the consumer's life, so the
+// next batch is fetched and validated while the current batch's transaction runs. A
+// thread per batch (std::async) cost a thread start, cold caches and a fresh malloc
+// arena each time.
+template <typename Result>
+class Prefetch {
+public:
+    explicit Prefetch(std::function<Result()> work) : work_(std::move(work)), thread_([this] { loop(); }) {}
+    ~Prefetch() {
+        {
+            std::lock_guard lock(mutex_);
+            quit_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();  // waits for work under way: a fetch is bounded by fetch_wait
+    }
+    Prefetch(const Prefetch&) = delete;
+    Prefetch& operator=(const Prefetch&) = delete;
+
+    void start() {
+        std::lock_guard lock(mutex_);
+        requested_ = true;
+        changed_.notify_all();
+    }
+    //! Work was started and its result not taken yet.
+    bool started() const {
+        std::lock_guard lock(mutex_);
+        return requested_ || running_ || ready_;
+    }
+    //! Waits for the started work's result; rethrows what it threw.
+    Result take() {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return ready_; });
+        ready_ = false;
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+        Result result = std::move(*result_);
+        result_.reset();
+        return result;
+    }
+
+private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            changed_.wait(lock, [&] { return quit_ || requested_; });
+            if (quit_) return;
+            requested_ = false;
+            running_ = true;
+            lock.unlock();
+            std::optional<Result> result;
+            std::exception_ptr error;
+            try {
+                result.emplace(work_());
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            running_ = false;
+            result_ = std::move(result);
+            error_ = error;
+            ready_ = true;
+            changed_.notify_all();
+        }
+    }
+
+    std::function<Result()> work_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    bool requested_ = false, running_ = false, ready_ = false, quit_ = false;
+    std::optional<Result> result_;
+    std::exception_ptr error_;
+    std::thread thread_;  // last: starts when the members it uses exist
+};
 
 bool is_database_failure(const postgres::SqlError& error) {
     return error.is_connection_lost() || error.is_serialization_failure() ||
@@ -315,7 +392,7 @@ void InboxConsumer::run() {
     std::chrono::milliseconds backoff{100};
     // The next batch is fetched and validated on a helper thread while this one's
     // transaction runs: NATS and the envelope checks overlap PostgreSQL.
-    std::future<Batch> next;
+    Prefetch<Batch> next([this] { return prepare(fetch()); });
     while (!stopping_) {
         try {
             if (!session_->jetstream || !session_->pull) {
@@ -325,12 +402,12 @@ void InboxConsumer::run() {
             }
             connect_database();
             maybe_run_retention();
-            if (!next.valid()) next = std::async(std::launch::async, [this] { return prepare(fetch()); });
-            auto batch = next.get();
+            if (!next.started()) next.start();
+            auto batch = next.take();
             if (batch.items.empty()) {
                 collect_confirmations();
             } else {
-                if (!stopping_) next = std::async(std::launch::async, [this] { return prepare(fetch()); });
+                if (!stopping_) next.start();
                 process(batch);
             }
             backoff = std::chrono::milliseconds(100);
@@ -345,10 +422,10 @@ void InboxConsumer::run() {
             backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
         }
     }
-    if (next.valid()) {
+    if (next.started()) {
         // Fetched while stopping, never handled: back to JetStream for another worker now.
         try {
-            for (auto& item : next.get().items) item.message.nak();
+            for (auto& item : next.take().items) item.message.nak();
         } catch (const std::exception& error) {
             spdlog::debug("inbox consumer {}: returning the prefetched batch: {}", options_.name,
                           error.what());
