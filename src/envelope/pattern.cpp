@@ -21,7 +21,8 @@ namespace {
 struct MatchState {
     pcre2_match_data* data = pcre2_match_data_create(32, nullptr);
     pcre2_match_context* context = pcre2_match_context_create(nullptr);
-    pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, nullptr);
+    pcre2_jit_stack* stack =
+        pcre2_jit_stack_create(std::size_t{32} * 1024, std::size_t{1024} * 1024, nullptr);
 
     MatchState() {
         if (data == nullptr || context == nullptr || stack == nullptr)
@@ -89,11 +90,12 @@ bool Pattern::search(std::string_view text, std::vector<std::string_view>& group
     if (result < 0) return false;
     const PCRE2_SIZE* offsets = pcre2_get_ovector_pointer(state.data);
     const std::uint32_t pairs = pcre2_get_ovector_count(state.data);
-    for (std::uint32_t group = 1; group <= code_->groups; ++group) {
-        if (group >= pairs || offsets[2 * group] == PCRE2_UNSET) {
+    for (std::size_t group = 1; group <= code_->groups; ++group) {
+        const std::size_t start = 2 * group;
+        if (group >= pairs || offsets[start] == PCRE2_UNSET) {
             groups.emplace_back();
         } else {
-            groups.push_back(text.substr(offsets[2 * group], offsets[2 * group + 1] - offsets[2 * group]));
+            groups.push_back(text.substr(offsets[start], offsets[start + 1] - offsets[start]));
         }
     }
     return true;
