@@ -127,6 +127,7 @@ void Connection::connect() {
 }
 
 void Connection::close() noexcept {
+    queued_.clear();
     if (connection_ != nullptr) {
         PQfinish(connection_);
         connection_ = nullptr;
@@ -134,6 +135,10 @@ void Connection::close() noexcept {
 }
 
 void Connection::throw_error(std::string_view operation, pg_result* result) const {
+    throw SqlError(error_fields(operation, result));
+}
+
+SqlError::Fields Connection::error_fields(std::string_view operation, pg_result* result) const {
     SqlError::Fields fields;
     fields.operation = std::string(operation);
     fields.sqlstate = field(result, PG_DIAG_SQLSTATE);
@@ -150,7 +155,7 @@ void Connection::throw_error(std::string_view operation, pg_result* result) cons
     }
     fields.connection_lost = connection_ == nullptr || PQstatus(connection_) != CONNECTION_OK ||
                              is_connection_sqlstate(fields.sqlstate);
-    throw SqlError(std::move(fields));
+    return fields;
 }
 
 Result Connection::check(pg_result* raw, std::string_view operation) const {
@@ -169,11 +174,13 @@ Result Connection::check(pg_result* raw, std::string_view operation) const {
 }
 
 Result Connection::exec_script(std::string_view sql) {
+    settle_queue();
     const std::string text(sql);
     return check(PQexec(connection_, text.c_str()), fmt::format("script `{}`", describe_sql(sql)));
 }
 
 Result Connection::exec(std::string_view sql, std::span<const Param> params) {
+    settle_queue();
     const std::string text(sql);
     std::vector<const char*> values;
     values.reserve(params.size());
@@ -184,6 +191,7 @@ Result Connection::exec(std::string_view sql, std::span<const Param> params) {
 }
 
 void Connection::prepare_on_server(const std::string& name, const std::string& sql) {
+    settle_queue();
     check(PQprepare(connection_, name.c_str(), sql.c_str(), 0, nullptr),
           fmt::format("prepare '{}' as `{}`", name, describe_sql(sql)));
 }
@@ -204,12 +212,81 @@ Result Connection::exec_prepared(const std::string& name, std::span<const Param>
         raise(Errc::invalid_argument, "no prepared statement '{}' on this connection: call prepare() first",
               name);
     }
+    settle_queue();
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& param : params) values.push_back(param.c_str());
     return check(PQexecPrepared(connection_, name.c_str(), static_cast<int>(values.size()), values.data(),
                                 nullptr, nullptr, 0),
                  fmt::format("prepared statement '{}'", name));
+}
+
+std::uint64_t Connection::queue_prepared(const std::string& name, std::span<const Param> params) {
+    if (!prepared_.contains(name)) {
+        raise(Errc::invalid_argument, "no prepared statement '{}' on this connection: call prepare() first",
+              name);
+    }
+    std::string operation = fmt::format("queued prepared statement '{}'", name);
+    if (connection_ == nullptr) throw_error(operation);
+    if (PQpipelineStatus(connection_) == PQ_PIPELINE_OFF && PQenterPipelineMode(connection_) != 1)
+        throw_error(operation);
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& param : params) values.push_back(param.c_str());
+    // libpq copies the parameters into its output buffer here; it sends when the buffer
+    // fills or at the flush, and reads results meanwhile if the server's replies pile up.
+    if (PQsendQueryPrepared(connection_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                            nullptr, nullptr, 0) != 1)
+        throw_error(operation);
+    queued_.push_back(Queued{++tickets_, std::move(operation)});
+    return tickets_;
+}
+
+Result Connection::flush_queued_with(std::string_view sql) {
+    if (queued_.empty()) return exec(sql);
+    std::string operation = fmt::format("statement `{}`", describe_sql(sql));
+    const std::string text(sql);
+    if (PQsendQueryParams(connection_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
+        throw_error(operation);
+    queued_.push_back(Queued{0, std::move(operation)});  // the caller's own: no ticket
+    return flush_queued();
+}
+
+Result Connection::flush_queued() {
+    if (queued_.empty()) return Result();
+    const auto statements = std::exchange(queued_, {});
+    if (PQpipelineSync(connection_) != 1) throw_error(statements.front().operation);
+    std::optional<SqlError::Fields> failure;
+    Result last;
+    for (const auto& statement : statements) {
+        Result result(PQgetResult(connection_));
+        if (result.native_handle() == nullptr) throw_error(statement.operation);  // the session broke
+        switch (PQresultStatus(result.native_handle())) {
+            case PGRES_COMMAND_OK:
+            case PGRES_TUPLES_OK:
+            case PGRES_EMPTY_QUERY: last = std::move(result); break;
+            case PGRES_PIPELINE_ABORTED: break;  // after the failure: it did not run
+            default:
+                if (!failure) {
+                    failure = error_fields(statement.operation, result.native_handle());
+                    if (statement.ticket != 0) failure->queued_ticket = statement.ticket;
+                }
+                if (failure->connection_lost) throw SqlError(std::move(*failure));
+                break;
+        }
+        // Each statement's results end with a null result.
+        while (PGresult* extra = PQgetResult(connection_)) PQclear(extra);
+    }
+    const Result sync(PQgetResult(connection_));
+    if (sync.native_handle() == nullptr || PQresultStatus(sync.native_handle()) != PGRES_PIPELINE_SYNC)
+        throw_error("end of the queued statements", sync.native_handle());
+    if (PQexitPipelineMode(connection_) != 1) throw_error("leave pipeline mode");
+    if (failure) throw SqlError(std::move(*failure));
+    return last;
+}
+
+void Connection::settle_queue() {
+    if (!queued_.empty()) flush_queued();
 }
 
 void Connection::listen(std::string_view channel) {
@@ -248,6 +325,7 @@ std::optional<Notification> Connection::next_notification() {
 }
 
 std::vector<Notification> Connection::consume_notifications() {
+    settle_queue();
     read_input("read notifications");
     std::vector<Notification> notifications;
     while (auto notification = next_notification()) notifications.push_back(std::move(*notification));
@@ -255,6 +333,7 @@ std::vector<Notification> Connection::consume_notifications() {
 }
 
 std::optional<Notification> Connection::wait_for_notification(std::chrono::milliseconds timeout) {
+    settle_queue();
     if (auto notification = next_notification()) return notification;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {

@@ -41,7 +41,7 @@ void Transaction::commit() {
     active_ = false;
     // COMMIT of a failed transaction block "succeeds" with the tag ROLLBACK: catch it
     // here, or the caller would believe work was saved that was not.
-    if (PQtransactionStatus(connection_.native_handle()) == PQTRANS_INERROR) {
+    if (connection_.queued() == 0 && PQtransactionStatus(connection_.native_handle()) == PQTRANS_INERROR) {
         connection_.exec("ROLLBACK");
         SqlError::Fields fields;
         fields.operation = "COMMIT";
@@ -54,9 +54,13 @@ void Transaction::commit() {
     }
     Result result;
     try {
-        result = connection_.exec("COMMIT");
+        result = connection_.flush_queued_with("COMMIT");
     } catch (const SqlError& error) {
-        if (!error.is_connection_lost()) throw;
+        if (!error.is_connection_lost()) {
+            // A queued write failed, so COMMIT did not run and the block is failed: end it.
+            if (connection_.in_transaction()) connection_.exec("ROLLBACK");
+            throw;
+        }
         SqlError::Fields fields{"COMMIT (the outcome is unknown: the transaction may have committed)",
                                 error.sqlstate(),
                                 error.primary_message(),
@@ -79,7 +83,16 @@ void Transaction::commit() {
 void Transaction::rollback() {
     if (!active_) return;
     active_ = false;
-    if (connection_.is_alive() && connection_.in_transaction()) connection_.exec("ROLLBACK");
+    if (!connection_.is_alive()) return;
+    if (connection_.queued() > 0) {
+        // Queued writes are undone with the rest; their failure, if any, no longer matters.
+        try {
+            connection_.flush_queued();
+        } catch (const SqlError& error) {
+            if (error.is_connection_lost()) throw;
+        }
+    }
+    if (connection_.in_transaction()) connection_.exec("ROLLBACK");
 }
 
 }  // namespace seamq::postgres

@@ -165,6 +165,83 @@ TEST(Connection, TransactionsCommitRollBackAndReportFailedCommits) {
     EXPECT_EQ(count(), 1);
 }
 
+// Queued writes (pipeline mode): nothing runs until the flush or COMMIT, which carries
+// them; the first failure names its ticket; the session stays usable.
+TEST(Connection, QueuedWritesRunAtTheFlushAndReportTheFirstFailureByTicket) {
+    testing::PostgresServer server;
+    Connection connection(server.connection_string());
+    Connection observer(server.connection_string());
+    connection.exec("CREATE TABLE t (id int PRIMARY KEY, note text NOT NULL)");
+    connection.prepare("insert_t", "INSERT INTO t VALUES ($1, $2)");
+    const auto ids = [&] {
+        const auto rows = observer.exec("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM t");
+        return rows.get<std::string>(0, 0);
+    };
+
+    // Outside a transaction: the statement waits in the queue, then runs at the flush.
+    connection.queue_prepared("insert_t", 1, "one");
+    EXPECT_EQ(connection.queued(), 1U);
+    EXPECT_EQ(ids(), "");
+    connection.flush_queued();
+    EXPECT_EQ(connection.queued(), 0U);
+    EXPECT_EQ(ids(), "1");
+
+    // In a transaction: COMMIT goes with the queued writes.
+    {
+        Transaction transaction(connection);
+        for (int id = 2; id <= 4; ++id) transaction.queue_prepared("insert_t", id, "n");
+        EXPECT_EQ(connection.queued(), 3U);
+        transaction.commit();
+    }
+    EXPECT_EQ(connection.queued(), 0U);
+    EXPECT_EQ(ids(), "1,2,3,4");
+
+    // The second of three fails: its position and cause are reported, none is saved, and
+    // the session is out of the failed block.
+    {
+        Transaction transaction(connection);
+        transaction.queue_prepared("insert_t", 5, "n");
+        const auto duplicate = transaction.queue_prepared("insert_t", 1, "duplicate");
+        EXPECT_EQ(connection.queued_tickets(), duplicate);
+        transaction.queue_prepared("insert_t", 6, "n");
+        const auto failed = expect_sql_error([&] { transaction.commit(); });
+        EXPECT_TRUE(failed.is_unique_violation()) << failed.what();
+        EXPECT_EQ(failed.queued_ticket(), std::optional<std::uint64_t>(duplicate));
+        EXPECT_TRUE(contains(failed.what(), "insert_t")) << failed.what();
+        EXPECT_FALSE(transaction.active());
+    }
+    EXPECT_FALSE(connection.in_transaction());
+    EXPECT_EQ(ids(), "1,2,3,4");
+
+    // A statement that reads first waits for what is queued (and sees it); a failure
+    // undone by a savepoint leaves the rest of the transaction intact.
+    {
+        Transaction transaction(connection);
+        transaction.queue_prepared("insert_t", 7, "n");
+        EXPECT_EQ(transaction.exec("SELECT count(*) FROM t").get<int>(0, 0), 5);
+        transaction.exec("SAVEPOINT s");
+        const auto duplicate = transaction.queue_prepared("insert_t", 2, "duplicate");
+        const auto failed = expect_sql_error([&] { transaction.flush_queued(); });
+        EXPECT_EQ(failed.queued_ticket(), std::optional<std::uint64_t>(duplicate));
+        transaction.exec("ROLLBACK TO SAVEPOINT s");
+        transaction.queue_prepared("insert_t", 8, "n");
+        transaction.commit();
+    }
+    EXPECT_EQ(ids(), "1,2,3,4,7,8");
+
+    // Rolling back discards queued writes, failed or not, without throwing.
+    {
+        Transaction transaction(connection);
+        transaction.queue_prepared("insert_t", 9, "n");
+        transaction.queue_prepared("insert_t", 1, "duplicate");
+        EXPECT_NO_THROW(transaction.rollback());
+    }
+    EXPECT_EQ(connection.queued(), 0U);
+    EXPECT_EQ(ids(), "1,2,3,4,7,8");
+    EXPECT_EQ(connection.exec("SELECT 1").get<int>(0, 0), 1);
+    EXPECT_THROW(connection.queue_prepared("not_prepared", 1), Error);
+}
+
 TEST(Connection, NotificationsArriveAtCommitOnlyAndWaitsAreBounded) {
     testing::PostgresServer server;
     Connection listener(server.connection_string());

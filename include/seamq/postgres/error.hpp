@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,6 +40,9 @@ public:
         std::string detail;
         std::string hint;
         bool connection_lost = false;  //!< the session is unusable after this error
+        //! For a statement sent with Connection::queue_prepared(): the ticket that call
+        //! returned.
+        std::optional<std::uint64_t> queued_ticket{};
     };
 
     explicit SqlError(Fields fields);
@@ -47,6 +52,7 @@ public:
     const std::string& primary_message() const noexcept { return fields_.primary_message; }
     const std::string& detail() const noexcept { return fields_.detail; }
     const std::string& hint() const noexcept { return fields_.hint; }
+    const std::optional<std::uint64_t>& queued_ticket() const noexcept { return fields_.queued_ticket; }
 
     //! 23505: a unique or primary-key constraint refused the row (the inbox's duplicate).
     bool is_unique_violation() const noexcept { return fields_.sqlstate == sqlstate::unique_violation; }

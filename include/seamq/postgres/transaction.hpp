@@ -38,8 +38,19 @@ public:
         return connection_.exec_prepared(name, std::forward<Args>(args)...);
     }
 
-    //! COMMIT. Throws SqlError when the server refuses (e.g. a deferred constraint or a
-    //! serialization failure); the transaction is over either way.
+    //! Connection::queue_prepared(): a write sent without waiting for it; it reaches the
+    //! server with the next statement or with COMMIT, whose round trip it shares.
+    template <typename... Args>
+    std::uint64_t queue_prepared(const std::string& name, Args&&... args) {
+        return connection_.queue_prepared(name, std::forward<Args>(args)...);
+    }
+    //! Waits for the queued writes; throws the first that failed (the transaction is then
+    //! failed: roll it, or a savepoint, back).
+    void flush_queued() { connection_.flush_queued(); }
+
+    //! COMMIT, sent with any queued writes. Throws SqlError when the server refuses (e.g. a
+    //! queued write failed, a deferred constraint, a serialization failure); the
+    //! transaction is over either way.
     void commit();
     //! ROLLBACK now (idempotent).
     void rollback();
