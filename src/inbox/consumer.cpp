@@ -582,22 +582,39 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
                 return give_up_batch(transaction, candidates, nullptr, error.what());
             }
         }
+        try {
+            transaction.commit();
+        } catch (const postgres::SqlError& error) {
+            if (is_database_failure(error) || !error.queued_ticket()) throw;
+            return give_up_batch(transaction, candidates, nullptr, error.what());
+        }
         for (auto* item : candidates) {
             if (item->outcome == Outcome::pending) item->outcome = Outcome::processed;
         }
-        transaction.commit();
         ++counters_->transactions;
         if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
         return true;
     }
 
     BatchItem* failed = nullptr;
+    // The queue tickets each handler took: a queued write that fails later (at COMMIT, or
+    // flushed by another handler's statement) is the failure of the message that queued it.
+    std::vector<std::pair<std::uint64_t, BatchItem*>> first_ticket;
+    const auto culprit = [&](const postgres::SqlError& error, BatchItem* current) {
+        if (!error.queued_ticket()) return current;
+        BatchItem* owner = current;
+        for (const auto& [ticket, item] : first_ticket) {
+            if (ticket <= *error.queued_ticket()) owner = item;
+        }
+        return owner;
+    };
     for (std::size_t i = 0; i < candidates.size() && failed == nullptr; ++i) {
         auto& item = *candidates[i];
         if (!claimed.contains(item.envelope->id())) {
             item.outcome = Outcome::duplicate;
             continue;
         }
+        first_ticket.emplace_back(connection.queued_tickets() + 1, &item);
         const auto now = std::chrono::steady_clock::now();
         if (now - last_progress > options_.ack_wait / 3) {
             for (std::size_t j = i; j < candidates.size(); ++j) candidates[j]->message.in_progress();
@@ -612,9 +629,9 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
             failed = &item;
         } catch (const postgres::SqlError& error) {
             if (is_database_failure(error)) throw;
-            item.outcome = Outcome::failed;
-            item.error = error.what();
-            failed = &item;
+            failed = culprit(error, &item);
+            failed->outcome = Outcome::failed;
+            failed->error = error.what();
         } catch (const std::exception& error) {
             item.outcome = Outcome::failed;
             item.error = error.what();
@@ -622,7 +639,16 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
         }
     }
     if (failed != nullptr) return give_up_batch(transaction, candidates, failed, {});
-    transaction.commit();
+    try {
+        transaction.commit();
+    } catch (const postgres::SqlError& error) {
+        if (is_database_failure(error) || !error.queued_ticket()) throw;
+        failed = culprit(error, nullptr);
+        if (failed == nullptr) throw;
+        failed->outcome = Outcome::failed;
+        failed->error = error.what();
+        return give_up_batch(transaction, candidates, failed, {});
+    }
     ++counters_->transactions;
     if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
     return true;
@@ -670,6 +696,8 @@ void InboxConsumer::handle_with_savepoints(std::vector<BatchItem*>& candidates) 
                 item.outcome = Outcome::duplicate;
             } else {
                 handler_->handle(*item.envelope, delivery_of(options_.name, item), transaction);
+                // Its queued writes too must succeed before it counts as processed.
+                transaction.flush_queued();
                 item.outcome = Outcome::processed;
             }
         } catch (const PermanentFailure& error) {

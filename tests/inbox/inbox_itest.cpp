@@ -348,6 +348,60 @@ TEST_F(InboxTest, BatchHandlerAppliesBatchesAtOnceAndRetriesAFailingMessageAlone
     EXPECT_EQ(info->num_pending, 0U);
 }
 
+//! Queues its writes (sent with the batch's COMMIT): an effect row per message and a row in
+//! `guarded`, whose CHECK refuses n = 407. For n = 408 it also reads, which flushes the
+//! earlier messages' queued writes, 407's failing one among them, inside 408's call.
+class QueuedEffectHandler : public Handler {
+public:
+    void handle(const envelope::Envelope& envelope, const Delivery&,
+                postgres::Transaction& transaction) override {
+        auto& connection = transaction.connection();
+        connection.prepare("queued_effect",
+                           "INSERT INTO effects (message_id, n, worker) VALUES ($1, $2, 'queued')");
+        connection.prepare("queued_guard", "INSERT INTO guarded (n) VALUES ($1)");
+        const int n = envelope.data()->value("n", 0);
+        transaction.queue_prepared("queued_effect", envelope.id(), n);
+        transaction.queue_prepared("queued_guard", n);
+        if (n == 408) transaction.exec("SELECT count(*) FROM effects");
+    }
+    std::string describe() const override { return "test queued effect handler"; }
+    bool effects_only_in_transaction() const override { return true; }
+};
+
+TEST_F(InboxTest, AQueuedWriteThatFailsFailsOnlyTheMessageThatQueuedIt) {
+    postgres::Connection(database).exec(
+        "CREATE TABLE guarded (n integer CONSTRAINT guarded_n CHECK (n <> 407))");
+    publish_many("queued-", 400, 20);
+    auto options = consumer_options("queued");
+    options.batch_size = 20;
+    options.max_deliver = 2;
+    options.retry_delays = {100ms};
+    options.retry_jitter = 0;
+    InboxConsumer consumer(options, *connection, std::make_shared<QueuedEffectHandler>());
+    consumer.start();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const auto statistics = consumer.statistics();
+            return statistics.processed == 19 && statistics.dead_lettered == 1;
+        },
+        20s));
+    consumer.stop();
+    EXPECT_EQ(consumer.statistics().retried, 1U) << "only 407 was retried";
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE worker = 'queued'"), 19);
+    EXPECT_EQ(query_count("SELECT count(DISTINCT message_id) FROM effects WHERE worker = 'queued'"), 19);
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects WHERE n = 407"), 0);
+    EXPECT_EQ(query_count("SELECT count(*) FROM guarded"), 19);
+    // 407 failed twice with the constraint's error; 408, whose read surfaced 407's failure
+    // in the first batch, was not blamed: processed at its first attempt.
+    EXPECT_EQ(
+        query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'queued' AND message_id = "
+                    "'queued-407' AND status = 'failed' AND attempts = 2 AND last_error LIKE '%guarded_n%'"),
+        1);
+    EXPECT_EQ(query_count("SELECT count(*) FROM seamq.inbox_messages WHERE consumer = 'queued' AND status = "
+                          "'processed' AND attempts = 1"),
+              19);
+}
+
 TEST_F(InboxTest, RetentionRemovesOnlyProcessedRowsOlderThanTheHorizon) {
     {
         postgres::Connection setup(database);

@@ -40,6 +40,13 @@ public:
 //! message; any other exception rolls the transaction back and the message is retried
 //! with the consumer's retry delays until its deliveries run out, then dead-lettered.
 //!
+//! Writes whose result the handler does not read can go through
+//! `transaction.queue_prepared(name, args...)` (a statement prepared on
+//! `transaction.connection()` once, e.g. when the handler is first called): they are sent
+//! without waiting and reach the server with the batch's COMMIT, one round trip for the
+//! batch instead of one per write. A queued write that fails fails the message that
+//! queued it, exactly as if it had thrown.
+//!
 //! Handlers with effects outside PostgreSQL (an HTTP call) cannot share the transaction:
 //! they get at-least-once effects, and the inbox row only keeps a message that succeeded
 //! from being handled again (see the README's "Guarantees" section).
