@@ -42,6 +42,7 @@ constexpr const char* stream_name = "SEA";
 constexpr const char* ceiling_consumer = "bench-ceiling";
 constexpr const char* drain_consumer = "bench-inbox";
 constexpr const char* batch_consumer = "bench-inbox-batch";
+constexpr const char* awaited_consumer = "bench-inbox-awaited";
 constexpr const char* latency_consumer = "bench-inbox-latency";
 
 struct Settings {
@@ -186,19 +187,35 @@ constexpr const char* batch_effect_sql =
 //! last commit, so that the commit hook can time them.
 class EffectHandler : public inbox::Handler {
 public:
+    //! `queue_writes`: the INSERT is queued (sent with the batch's COMMIT, as a handler that
+    //! does not read its result would); otherwise each INSERT waits for its own round trip.
+    explicit EffectHandler(bool queue_writes = true) : queue_writes_(queue_writes) {}
+
     void handle(const envelope::Envelope& envelope, const inbox::Delivery&,
                 postgres::Transaction& transaction) override {
         transaction.connection().prepare("bench_effect", effect_sql);
         const auto* data = envelope.data();
-        transaction.exec_prepared("bench_effect", envelope.id(), data->at("order_id").get<std::string>(),
-                                  data->at("line").get<int>(), data->at("amount_cents").get<int>());
+        const auto order = data->at("order_id").get<std::string>();
+        const auto line = data->at("line").get<int>();
+        const auto amount = data->at("amount_cents").get<int>();
+        if (queue_writes_) {
+            transaction.queue_prepared("bench_effect", envelope.id(), order, line, amount);
+        } else {
+            transaction.exec_prepared("bench_effect", envelope.id(), order, line, amount);
+        }
         if (record) handled_since_commit.push_back(envelope.id());
     }
-    std::string describe() const override { return "bench effect (one INSERT per message)"; }
+    std::string describe() const override {
+        return queue_writes_ ? "bench effect (one queued INSERT per message)"
+                             : "bench effect (one INSERT per message, each awaited)";
+    }
     bool effects_only_in_transaction() const override { return true; }
 
     bool record = false;                            //!< keep handled_since_commit (latency phase)
     std::vector<std::string> handled_since_commit;  //!< consumer thread only
+
+private:
+    bool queue_writes_;
 };
 
 //! The same effect written set-based: one multi-row INSERT for the batch.
@@ -414,8 +431,13 @@ std::string markdown(const json& report) {
     out << "## sea-mq inbox benchmark\n\n";
     const std::vector<std::pair<std::string, std::string>> rows = {
         {"consume_ceiling_msgs_per_s", "raw nats.c pull-consume (Fetch) and ack, msg/s"},
-        {"inbox_msgs_per_s", "InboxConsumer, in-process handler doing one INSERT, exactly once, msg/s"},
+        {"inbox_msgs_per_s",
+         "InboxConsumer, in-process handler doing one INSERT (queued: sent with the COMMIT), exactly once, "
+         "msg/s"},
         {"inbox_vs_ceiling", "inbox / ceiling"},
+        {"inbox_awaited_writes_msgs_per_s",
+         "InboxConsumer, the same handler awaiting each INSERT's round trip, msg/s"},
+        {"inbox_awaited_writes_vs_ceiling", "inbox (awaited INSERTs) / ceiling"},
         {"inbox_batch_handler_msgs_per_s",
          "InboxConsumer, BatchHandler doing one multi-row INSERT per batch, msg/s"},
         {"inbox_batch_handler_vs_ceiling", "inbox (BatchHandler) / ceiling"},
@@ -497,6 +519,11 @@ int run(const Settings& settings) {
         return run_inbox_drain(nats, database, drain_consumer, std::make_shared<EffectHandler>(), settings,
                                events.size());
     });
+    log("inbox: the same with each INSERT awaited (no queued writes)");
+    phases["inbox_awaited_writes"] = measured(events.size(), [&] {
+        return run_inbox_drain(nats, database, awaited_consumer, std::make_shared<EffectHandler>(false),
+                               settings, events.size());
+    });
     log("inbox: the same with a BatchHandler (one multi-row INSERT per batch)");
     phases["inbox_batch_handler"] = measured(events.size(), [&] {
         return run_inbox_drain(nats, database, batch_consumer, std::make_shared<BatchEffectHandler>(),
@@ -527,6 +554,10 @@ int run(const Settings& settings) {
     figures["consume_ceiling_msgs_per_s"] = ceiling;
     figures["inbox_msgs_per_s"] = inbox_rate;
     figures["inbox_vs_ceiling"] = ceiling > 0 ? json(round_to(inbox_rate / ceiling, 3)) : json(nullptr);
+    const double awaited_rate = phases["inbox_awaited_writes"]["msgs_per_s"].get<double>();
+    figures["inbox_awaited_writes_msgs_per_s"] = awaited_rate;
+    figures["inbox_awaited_writes_vs_ceiling"] =
+        ceiling > 0 ? json(round_to(awaited_rate / ceiling, 3)) : json(nullptr);
     const double batch_rate = phases["inbox_batch_handler"]["msgs_per_s"].get<double>();
     figures["inbox_batch_handler_msgs_per_s"] = batch_rate;
     figures["inbox_batch_handler_vs_ceiling"] =
@@ -561,12 +592,11 @@ int run(const Settings& settings) {
          std::to_string(settings.messages) + " messages of ~" +
              std::to_string(static_cast<int>(payload_bytes)) +
              " bytes (JSON envelope, Nats-Msg-Id = event id) in stream `" + stream_name +
-             "` (sea.>, file storage, R1), read by two durable pull consumers: raw nats.c Fetch + Ack "
-             "(ceiling), "
-             "then InboxConsumer whose handler INSERTs one row into an unindexed table in the inbox "
-             "transaction "
-             "(inbox row + effect committed together, AckSync after commit; effects and inbox rows checked "
-             "afterwards). Latency: one seamq.enqueue per producer transaction, " +
+             "` (sea.>, file storage, R1), read by one durable pull consumer per phase: raw nats.c Fetch + "
+             "Ack (ceiling), then InboxConsumer whose handler INSERTs one row into an unindexed table in "
+             "the inbox transaction (queued, then awaited, then as a BatchHandler; inbox row + effect "
+             "committed together, AckSync after commit; effects and inbox rows checked afterwards). "
+             "Latency: one seamq.enqueue per producer transaction, " +
              std::to_string(static_cast<int>(settings.load.rate)) + " events/s offered by " +
              std::to_string(settings.load.producers) + " sessions for " +
              std::to_string(settings.steady_seconds) + " s after " +
