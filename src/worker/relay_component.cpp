@@ -100,6 +100,10 @@ public:
                 const auto statistics = relay_->statistics();
                 return std::optional<double>(statistics.publish_errors + statistics.rejected);
             }));
+        registrations_.push_back(
+            services.metrics.family(metric::relay_duplicate_pubacks_total).add_callback(labels, [this] {
+                return std::optional<double>(relay_->statistics().duplicates);
+            }));
         registrations_.push_back(services.metrics.family(metric::relay_leader).add_callback(labels, [this] {
             return std::optional<double>(relay_->is_leader() ? 1.0 : 0.0);
         }));

@@ -317,16 +317,38 @@ TEST(WorkerProcess, RelaysUnderLoadAndSigtermLosesAndDoublesNothing) {
                    total;
         },
         60s));
+
+    // A duplicate PubAck is counted on /metrics: an event the stream already holds (same
+    // Nats-Msg-Id, published directly) is relayed, stored once, and counted once more.
+    nats::Connection connection(nats::ConnectionOptions::from_urls(nats.url(), "worker-itest-reader"));
+    nats::JetStream jetstream(connection);
+    const auto duplicates_before =
+        std::stod(sample_value(scrape(setup.admin_port), "seamq_relay_duplicate_pubacks_total"));
+    nats::OutgoingMessage early;
+    early.subject = "sea.event.order-placed.v1";
+    early.message_id = "dup-0";
+    early.payload =
+        R"({"specversion":"1.0","id":"dup-0","source":"/tests/relay","type":"sea.event.order-placed.v1",)"
+        R"("subject":"key-0","data":{"n":0}})";
+    EXPECT_FALSE(jetstream.publish(early).duplicate);
+    relay::testing::enqueue_events(postgres.connection_string("sea"), "dup-", 0, 1);
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            return relay::testing::count_rows(postgres.connection_string("sea"), "status = 'published'") ==
+                   total + 1;
+        },
+        20s));
+    EXPECT_EQ(std::stod(sample_value(scrape(setup.admin_port), "seamq_relay_duplicate_pubacks_total")),
+              duplicates_before + 1);
     successor.signal(SIGTERM);
     const auto successor_status = successor.wait_for_exit(20s);
     ASSERT_TRUE(successor_status.has_value());
     EXPECT_EQ(testing::ChildProcess::exit_code(*successor_status), 0);
 
-    nats::Connection connection(nats::ConnectionOptions::from_urls(nats.url(), "worker-itest-reader"));
-    nats::JetStream jetstream(connection);
     const auto events = relay::testing::read_stream(jetstream, "SEA_EVENTS");
-    EXPECT_EQ(events.size(), static_cast<std::size_t>(total));
+    EXPECT_EQ(events.size(), static_cast<std::size_t>(total + 1));
     relay::testing::expect_exactly_once(events, "load-", 0, total);
+    relay::testing::expect_exactly_once(events, "dup-", 0, 1);
 }
 
 }  // namespace

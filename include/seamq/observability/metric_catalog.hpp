@@ -84,6 +84,11 @@ inline constexpr CounterDefinition relay_publish_errors_total{
     "seamq_relay_publish_errors_total",
     "Relay publishes that failed (error, timeout or missing PubAck); the rows stay and are retried.",
     labels::context};
+inline constexpr CounterDefinition relay_duplicate_pubacks_total{
+    "seamq_relay_duplicate_pubacks_total",
+    "PubAcks that said Duplicate: the stream held the event already (a retry after a lost PubAck, a "
+    "relay taking over); counted in seamq_relay_published_total too, stored once.",
+    labels::context};
 inline constexpr HistogramDefinition relay_puback_latency_seconds{
     "seamq_relay_puback_latency_seconds", "Time from publishing an outbox event to receiving its PubAck.",
     labels::context, buckets::puback_seconds};
@@ -137,6 +142,7 @@ inline constexpr std::array all{
     outbox_oldest_pending_age_seconds.describe(),
     relay_published_total.describe(),
     relay_publish_errors_total.describe(),
+    relay_duplicate_pubacks_total.describe(),
     relay_puback_latency_seconds.describe(),
     relay_leader.describe(),
     inbox_processed_total.describe(),
