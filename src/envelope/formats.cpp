@@ -28,9 +28,9 @@ bool is_date(std::string_view text) {
     std::vector<std::string_view> match;
     if (!date.search(text, match)) return false;
     static constexpr int days[] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const int year = to_int(match[0]);
-    const int month = to_int(match[1]);
-    const int day = to_int(match[2]);
+    const int year = to_int(match[1]);
+    const int month = to_int(match[2]);
+    const int day = to_int(match[3]);
     return month >= 1 && month <= 12 && day >= 1 &&
            day <= (month == 2 && is_leap_year(year) ? 29 : days[month]);
 }
@@ -40,14 +40,14 @@ bool is_time(std::string_view text) {
                               Pattern::Case::insensitive);
     std::vector<std::string_view> match;
     if (!time.search(text, match)) return false;
-    const auto matched = [&](std::size_t group) { return match[group - 1].data() != nullptr; };
-    const int hour = to_int(match[0]);
-    const int minute = to_int(match[1]);
-    const double second = std::stod(std::string(match[2]));
+    const auto matched = [&](std::size_t group) { return match[group].data() != nullptr; };
+    const int hour = to_int(match[1]);
+    const int minute = to_int(match[2]);
+    const double second = std::stod(std::string(match[3]));
     const bool has_zone = matched(4);
-    const int zone_sign = matched(5) && match[4] == "-" ? -1 : 1;
-    const int zone_hours = matched(6) ? to_int(match[5]) : 0;
-    const int zone_minutes = matched(7) ? to_int(match[6]) : 0;
+    const int zone_sign = matched(5) && match[5] == "-" ? -1 : 1;
+    const int zone_hours = matched(6) ? to_int(match[6]) : 0;
+    const int zone_minutes = matched(7) ? to_int(match[7]) : 0;
     if (zone_hours > 23 || zone_minutes > 59 || !has_zone) return false;
     if (hour <= 23 && minute <= 59 && second < 60) return true;
     // A leap second: 23:59:60 in UTC.

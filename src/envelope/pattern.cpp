@@ -45,7 +45,7 @@ MatchState& match_state() {
 
 }  // namespace
 
-Pattern::Pattern(std::string_view source, Case letter_case) : source_(source) {
+Pattern::Pattern(std::string_view source, Case letter_case) {
     // ECMA-262 semantics where PCRE2's defaults differ: '$' matches at the end only,
     // \u escapes as in JavaScript, '.' excludes CR as well as LF.
     std::uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX;
@@ -64,7 +64,7 @@ Pattern::Pattern(std::string_view source, Case letter_case) : source_(source) {
     if (code->code == nullptr) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(error, message, sizeof message);
-        raise(Errc::config, "regular expression /{}/ is not valid at offset {}: {}", source_, offset,
+        raise(Errc::config, "regular expression /{}/ is not valid at offset {}: {}", source, offset,
               reinterpret_cast<const char*>(message));
     }
     // Without JIT support (an unusual CPU) the interpreter matches the same way, slower.
@@ -73,24 +73,25 @@ Pattern::Pattern(std::string_view source, Case letter_case) : source_(source) {
     code_ = std::move(code);
 }
 
-bool Pattern::search(std::string_view text) const {
+int Pattern::match(std::string_view text) const {
     auto& state = match_state();
-    const int result = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
-                                   state.data, state.context);
+    return pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, state.data,
+                       state.context);
+}
+
+bool Pattern::search(std::string_view text) const {
     // 0: matched, with more groups than the match data holds. Negative: no match, and
     // also the match limit or an internal error, which must not let a value through.
-    return result >= 0;
+    return match(text) >= 0;
 }
 
 bool Pattern::search(std::string_view text, std::vector<std::string_view>& groups) const {
     groups.clear();
-    auto& state = match_state();
-    const int result = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
-                                   state.data, state.context);
-    if (result < 0) return false;
+    if (match(text) < 0) return false;
+    const auto& state = match_state();
     const PCRE2_SIZE* offsets = pcre2_get_ovector_pointer(state.data);
     const std::uint32_t pairs = pcre2_get_ovector_count(state.data);
-    for (std::size_t group = 1; group <= code_->groups; ++group) {
+    for (std::size_t group = 0; group <= code_->groups; ++group) {
         const std::size_t start = 2 * group;
         if (group >= pairs || offsets[start] == PCRE2_UNSET) {
             groups.emplace_back();

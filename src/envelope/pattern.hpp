@@ -6,7 +6,6 @@
 // validation time and recursed once per input character.
 #include <cstddef>
 #include <memory>
-#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,16 +27,17 @@ public:
     //! limit; input that exceeds it does not match.
     bool search(std::string_view text) const;
 
-    //! search() that also returns the text of each capture group (1..n); a group that
-    //! took no part in the match is an empty view with a null data pointer.
+    //! search() that also returns what matched, as std::smatch numbers it: groups[0] the
+    //! whole match, groups[n] capture group n; a group that took no part in the match is
+    //! an empty view with a null data pointer.
     bool search(std::string_view text, std::vector<std::string_view>& groups) const;
-
-    const std::string& source() const noexcept { return source_; }
 
 private:
     struct Code;
+    //! pcre2_match's result on this thread's match data: >= 0 matched.
+    int match(std::string_view text) const;
+
     std::shared_ptr<const Code> code_;
-    std::string source_;
 };
 
 }  // namespace seamq::envelope
