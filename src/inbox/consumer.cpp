@@ -107,6 +107,7 @@ public:
     Prefetch(const Prefetch&) = delete;
     Prefetch& operator=(const Prefetch&) = delete;
 
+    //! Starts the work; call it when !started().
     void start() {
         std::lock_guard lock(mutex_);
         requested_ = true;
@@ -115,7 +116,7 @@ public:
     //! Work was started and its result not taken yet.
     bool started() const {
         std::lock_guard lock(mutex_);
-        return requested_ || running_ || ready_;
+        return requested_ || ready_;
     }
     //! Waits for the started work's result; rethrows what it threw.
     Result take() {
@@ -134,9 +135,7 @@ private:
         while (true) {
             changed_.wait(lock, [&] { return quit_ || requested_; });
             if (quit_) return;
-            requested_ = false;
-            running_ = true;
-            lock.unlock();
+            lock.unlock();  // requested_ stays set while the work runs
             std::optional<Result> result;
             std::exception_ptr error;
             try {
@@ -145,7 +144,7 @@ private:
                 error = std::current_exception();
             }
             lock.lock();
-            running_ = false;
+            requested_ = false;
             result_ = std::move(result);
             error_ = error;
             ready_ = true;
@@ -156,7 +155,7 @@ private:
     std::function<Result()> work_;
     mutable std::mutex mutex_;
     std::condition_variable changed_;
-    bool requested_ = false, running_ = false, ready_ = false, quit_ = false;
+    bool requested_ = false, ready_ = false, quit_ = false;
     std::optional<Result> result_;
     std::exception_ptr error_;
     std::thread thread_;  // last: starts when the members it uses exist
