@@ -274,8 +274,9 @@ Result Connection::flush_queued() {
                 if (failure->connection_lost) throw SqlError(std::move(*failure));
                 break;
         }
-        // Each statement's results end with a null result.
-        while (PGresult* extra = PQgetResult(connection_)) PQclear(extra);
+        // A statement of the extended protocol has one result, then a null one.
+        if (const Result extra(PQgetResult(connection_)); extra.native_handle() != nullptr)
+            throw_error(statement.operation + ": more than one result", extra.native_handle());
     }
     const Result sync(PQgetResult(connection_));
     if (sync.native_handle() == nullptr || PQresultStatus(sync.native_handle()) != PGRES_PIPELINE_SYNC)
