@@ -204,8 +204,8 @@ ChildProcess::ChildProcess(Options options) {
         if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) child_fail("chdir");
         sigset_t none;
         sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none,
-                    nullptr);  // NOLINT(concurrency-mt-unsafe): the forked child has one thread
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
+        sigprocmask(SIG_SETMASK, &none, nullptr);
         ::execvpe(arguments[0], arguments.data(), environment.data());
         child_fail(arguments[0]);
     }
