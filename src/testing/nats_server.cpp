@@ -196,6 +196,28 @@ NatsCluster::NatsCluster(std::size_t nodes, const std::string& cluster_name) {
         nodes_.push_back(std::make_unique<NatsServer>(std::move(options), true));
     }
     wait_meta_leader();
+    // A meta leader is not yet a formed cluster: until every node counts the whole meta
+    // group and the leader sees the others current, placing an R3 stream fails with "no
+    // suitable peers for placement". scripts/nats-ha's `up` waits for the same.
+    const auto formed = [&] {
+        const auto leader = meta_leader();
+        if (!leader) return false;
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            const auto jsz = nodes_[i]->monitor("/jsz");
+            if (!jsz || !jsz->contains("meta_cluster")) return false;
+            const auto& meta = (*jsz)["meta_cluster"];
+            if (meta.value("cluster_size", 0U) != nodes_.size()) return false;
+            if (i != *leader) continue;
+            std::size_t current = 0;
+            for (const auto& replica : meta.value("replicas", nlohmann::json::array()))
+                current += replica.value("current", false) ? 1 : 0;
+            if (current + 1 != nodes_.size()) return false;
+        }
+        return true;
+    };
+    if (!wait_until(formed, std::chrono::seconds(30)))
+        raise(Errc::timeout, "the {}-node cluster did not form within 30 s (meta group size, current peers)",
+              nodes_.size());
 }
 
 std::vector<std::string> NatsCluster::urls() const {

@@ -65,23 +65,9 @@ void ChaosEnvironment::prepare_database() {
 void ChaosEnvironment::apply_streams() {
     nats::Connection connection(nats::ConnectionOptions::from_urls(cluster_.url_list(), "seamq-chaos-setup"));
     nats::JetStream jetstream(connection);
-    const auto config = streams::load_streams_config(testing::source_dir() / "config" / "streams-ha.yaml");
-    // Just after the meta leader is elected, the other nodes may not have reported in
-    // yet: R3 placement fails with "no suitable peers for placement" for a moment.
-    std::vector<streams::StreamPlan> plans;
-    std::string last_error;
-    const bool applied = testing::wait_until(
-        [&] {
-            try {
-                plans = streams::StreamManager(jetstream).apply(config);
-                return true;
-            } catch (const Error& error) {
-                last_error = error.what();
-                return false;
-            }
-        },
-        30s, 250ms);
-    if (!applied) raise(Errc::timeout, "config/streams-ha.yaml not applied within 30 s: {}", last_error);
+    // NatsCluster is ready once the cluster has formed, so R3 placement succeeds at once.
+    const auto plans = streams::StreamManager(jetstream).apply(
+        streams::load_streams_config(testing::source_dir() / "config" / "streams-ha.yaml"));
     for (const auto& plan : plans) {
         if (plan.action == streams::StreamAction::refused) {
             raise(Errc::internal, "streams-ha.yaml: stream {} refused on a fresh cluster: {}", plan.stream,
