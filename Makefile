@@ -5,7 +5,7 @@ PRESET ?= $(if $(CI),ci,default)
 BUILD_DIR := build
 JOBS ?= $(shell nproc)
 
-.PHONY: all build bootstrap test test-unit test-asan demo bench chaos format lint clean dev-up dev-down
+.PHONY: all build bootstrap test test-unit test-asan fuzz demo bench chaos format lint clean dev-up dev-down
 
 all: build
 
@@ -28,6 +28,9 @@ test-asan: bootstrap
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)
 
+fuzz: bootstrap
+	@scripts/fuzz
+
 demo: build
 	@scripts/demo
 
@@ -49,4 +52,4 @@ dev-down:
 	@scripts/dev-services down
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
