@@ -169,7 +169,17 @@ bool is_database_failure(const postgres::SqlError& error) {
 }  // namespace
 
 //! What happened to one message of a batch.
-enum class Outcome { pending, processed, duplicate, failed, permanent, poison, skipped, unsettled };
+enum class Outcome {
+    pending,
+    processed,
+    duplicate,
+    failed,
+    permanent,
+    poison,
+    over_delivered,
+    skipped,
+    unsettled
+};
 
 struct InboxConsumer::BatchItem {
     nats::Message message;
@@ -186,7 +196,8 @@ struct InboxConsumer::Batch {
 
 struct InboxConsumer::Counters {
     std::atomic<std::uint64_t> processed{0}, duplicates{0}, retried{0}, dead_lettered{0}, poison{0},
-        skipped_replays{0}, transactions{0}, infrastructure_errors{0}, retention_removed{0};
+        skipped_replays{0}, transactions{0}, infrastructure_errors{0}, retention_removed{0},
+        over_delivered{0}, restarts{0}, hook_errors{0};
 };
 
 struct InboxConsumer::Session {
@@ -314,12 +325,7 @@ void InboxConsumer::start() {
         finished_ = false;
     }
     thread_ = std::thread([this] {
-        try {
-            run();
-        } catch (const std::exception& error) {
-            spdlog::critical("inbox consumer {}: stopped by an unexpected error: {}", options_.name,
-                             error.what());
-        }
+        run();  // returns only when stopping: it restarts its loop after any failure
         std::lock_guard lock(mutex_);
         finished_ = true;
         changed_.notify_all();
@@ -354,6 +360,9 @@ ConsumerStatistics InboxConsumer::statistics() const {
     result.transactions = counters_->transactions;
     result.infrastructure_errors = counters_->infrastructure_errors;
     result.retention_removed = counters_->retention_removed;
+    result.over_delivered = counters_->over_delivered;
+    result.restarts = counters_->restarts;
+    result.hook_errors = counters_->hook_errors;
     return result;
 }
 
@@ -388,12 +397,59 @@ void InboxConsumer::maybe_run_retention() {
 }
 
 void InboxConsumer::run() {
+    while (!stopping_) {
+        try {
+            run_rounds();
+        } catch (...) {
+            const auto what = current_exception_text();
+            health_.failed(what);
+            ++counters_->restarts;
+            const auto delay = restart_backoff_.next();
+            spdlog::error(
+                "inbox consumer {}: unexpected error: {}; restarting its loop with fresh sessions in {} ms",
+                options_.name, what, delay.count());
+            reset_session();
+            sleep_interruptibly(delay);
+        }
+    }
+}
+
+void InboxConsumer::reset_session() {
+    try {
+        session_->pull.reset();
+        session_->database.reset();
+        session_->awaiting_confirmation.clear();
+    } catch (...) {
+        spdlog::warn("inbox consumer {}: closing the old sessions: {}", options_.name,
+                     current_exception_text());
+    }
+}
+
+void InboxConsumer::hook_failed(const std::optional<std::string>& error) {
+    if (error && counters_->hook_errors++ == 0)
+        spdlog::error("inbox consumer {}: a hook threw (counted; later ones are not logged): {}",
+                      options_.name, *error);
+}
+
+void InboxConsumer::run_rounds() {
     std::chrono::milliseconds backoff{100};
     // The next batch is fetched and validated on a helper thread while this one's
     // transaction runs: NATS and the envelope checks overlap PostgreSQL.
     Prefetch<Batch> next([this] { return prepare(fetch()); });
+    // Fetched, never handled (stopping, or the loop failed): back to JetStream for another
+    // worker now instead of after ack_wait.
+    const auto return_prefetched = [&] {
+        if (!next.started()) return;
+        try {
+            for (auto& item : next.take().items) item.message.nak();
+        } catch (...) {
+            spdlog::debug("inbox consumer {}: returning the prefetched batch: {}", options_.name,
+                          current_exception_text());
+        }
+    };
     while (!stopping_) {
         try {
+            fail_point("inbox.consumer.round");
             if (!session_->jetstream || !session_->pull) {
                 ensure_consumer();
                 session_->pull = std::make_unique<nats::PullConsumer>(*session_->jetstream, options_.stream,
@@ -410,8 +466,12 @@ void InboxConsumer::run() {
                 process(batch);
             }
             backoff = std::chrono::milliseconds(100);
-        } catch (const std::exception& error) {
+            health_.round_completed();
+            restart_backoff_.reset();
+        } catch (const Error& error) {
+            // PostgreSQL or NATS failed: expected in operation, retried in place.
             ++counters_->infrastructure_errors;
+            health_.failed(error.what());
             spdlog::warn("inbox consumer {}: {}; retrying in {} ms", options_.name, error.what(),
                          backoff.count());
             if (const auto* sql = dynamic_cast<const postgres::SqlError*>(&error);
@@ -419,21 +479,17 @@ void InboxConsumer::run() {
                 session_->database.reset();
             sleep_interruptibly(backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        } catch (...) {
+            return_prefetched();
+            throw;  // unexpected: run() restarts the loop
         }
     }
-    if (next.started()) {
-        // Fetched while stopping, never handled: back to JetStream for another worker now.
-        try {
-            for (auto& item : next.take().items) item.message.nak();
-        } catch (const std::exception& error) {
-            spdlog::debug("inbox consumer {}: returning the prefetched batch: {}", options_.name,
-                          error.what());
-        }
-    }
+    return_prefetched();
     try {
         collect_confirmations();
-    } catch (const std::exception& error) {
-        spdlog::debug("inbox consumer {}: last ack confirmations: {}", options_.name, error.what());
+    } catch (...) {
+        spdlog::debug("inbox consumer {}: last ack confirmations: {}", options_.name,
+                      current_exception_text());
     }
 }
 
@@ -467,18 +523,27 @@ InboxConsumer::Batch InboxConsumer::prepare(std::vector<nats::Message> messages)
     for (auto& message : messages) {
         if (message.status_code() || !message.is_jetstream()) continue;
         Batch::Item item;
-        item.metadata = message.metadata();
         item.message = std::move(message);
-        if (const auto target = item.message.header(dead_letters::header::replay_for);
-            target && *target != options_.name) {
-            item.outcome = Outcome::skipped;
-        } else {
-            try {
+        // Whatever decoding throws is this message's outcome, never the batch's.
+        try {
+            item.metadata = item.message.metadata();
+            if (const auto target = item.message.header(dead_letters::header::replay_for);
+                target && *target != options_.name) {
+                item.outcome = Outcome::skipped;
+            } else {
                 item.envelope = validator_.parse(item.message.payload());
-            } catch (const Error& error) {
-                item.outcome = Outcome::poison;
-                item.error = error.what();
+                if (item.metadata.num_delivered > static_cast<std::uint64_t>(options_.max_deliver)) {
+                    item.outcome = Outcome::over_delivered;
+                    item.error = fmt::format(
+                        "delivered {} times, more than max_deliver ({}), without being settled: the worker "
+                        "stopped or the database failed while handling it; dead-lettered without handling "
+                        "it again",
+                        item.metadata.num_delivered, options_.max_deliver);
+                }
             }
+        } catch (...) {
+            item.outcome = Outcome::poison;
+            item.error = current_exception_text();
         }
         batch.items.push_back(std::move(item));
     }
@@ -486,26 +551,37 @@ InboxConsumer::Batch InboxConsumer::prepare(std::vector<nats::Message> messages)
 }
 
 void InboxConsumer::process(Batch& batch) {
-    try {
-        handle_in_transaction(batch);
-    } catch (const std::exception& error) {
-        // The database failed under the batch (connection lost, commit refused): nothing of
-        // it is known to be committed. Redeliver soon; a commit that did happen makes the
-        // redelivery a duplicate.
-        ++counters_->infrastructure_errors;
-        spdlog::warn("inbox consumer {}: transaction of {} messages failed: {}; they will be redelivered",
-                     options_.name, batch.items.size(), error.what());
-        if (const auto* sql = dynamic_cast<const postgres::SqlError*>(&error);
-            !sql || sql->is_connection_lost())
-            session_->database.reset();
+    // Nothing of the batch is known to be committed when its transaction failed: its
+    // messages are redelivered soon, and a commit that did happen makes them duplicates.
+    const auto unsettle_all = [&] {
         for (auto& item : batch.items) {
             if (item.outcome == Outcome::processed || item.outcome == Outcome::duplicate ||
                 item.outcome == Outcome::pending || item.outcome == Outcome::failed ||
                 item.outcome == Outcome::permanent)
                 item.outcome = Outcome::unsettled;
         }
+    };
+    std::exception_ptr unexpected;
+    try {
+        handle_in_transaction(batch);
+    } catch (const Error& error) {
+        // The database failed under the batch (connection lost, commit refused).
+        ++counters_->infrastructure_errors;
+        spdlog::warn("inbox consumer {}: transaction of {} messages failed: {}; they will be redelivered",
+                     options_.name, batch.items.size(), error.what());
+        if (const auto* sql = dynamic_cast<const postgres::SqlError*>(&error);
+            !sql || sql->is_connection_lost())
+            session_->database.reset();
+        unsettle_all();
+    } catch (...) {
+        // Not a handler's failure (those are caught per message): the loop restarts after
+        // the batch is given back.
+        unexpected = std::current_exception();
+        session_->database.reset();
+        unsettle_all();
     }
     settle(batch);
+    if (unexpected) std::rethrow_exception(unexpected);
 }
 
 namespace {
@@ -577,8 +653,8 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
             } catch (const postgres::SqlError& error) {
                 if (is_database_failure(error)) throw;
                 return give_up_batch(transaction, candidates, nullptr, error.what());
-            } catch (const std::exception& error) {
-                return give_up_batch(transaction, candidates, nullptr, error.what());
+            } catch (...) {
+                return give_up_batch(transaction, candidates, nullptr, current_exception_text());
             }
         }
         try {
@@ -591,7 +667,8 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
             if (item->outcome == Outcome::pending) item->outcome = Outcome::processed;
         }
         ++counters_->transactions;
-        if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
+        hook_failed(
+            call_hook(hooks_.on_commit, std::chrono::steady_clock::now() - started, candidates.size()));
         return true;
     }
 
@@ -631,9 +708,9 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
             failed = culprit(error, &item);
             failed->outcome = Outcome::failed;
             failed->error = error.what();
-        } catch (const std::exception& error) {
+        } catch (...) {
             item.outcome = Outcome::failed;
-            item.error = error.what();
+            item.error = current_exception_text();
             failed = &item;
         }
     }
@@ -649,7 +726,7 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
         return give_up_batch(transaction, candidates, failed, {});
     }
     ++counters_->transactions;
-    if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
+    hook_failed(call_hook(hooks_.on_commit, std::chrono::steady_clock::now() - started, candidates.size()));
     return true;
 }
 
@@ -706,9 +783,9 @@ void InboxConsumer::handle_with_savepoints(std::vector<BatchItem*>& candidates) 
             if (is_database_failure(error)) throw;
             item.outcome = Outcome::failed;
             item.error = error.what();
-        } catch (const std::exception& error) {
+        } catch (...) {
             item.outcome = Outcome::failed;
-            item.error = error.what();
+            item.error = current_exception_text();
         }
         if (item.outcome == Outcome::permanent || item.outcome == Outcome::failed) {
             if (savepoints) {
@@ -721,7 +798,8 @@ void InboxConsumer::handle_with_savepoints(std::vector<BatchItem*>& candidates) 
     if (transaction.active()) {
         transaction.commit();
         ++counters_->transactions;
-        if (hooks_.on_commit) hooks_.on_commit(std::chrono::steady_clock::now() - started, candidates.size());
+        hook_failed(
+            call_hook(hooks_.on_commit, std::chrono::steady_clock::now() - started, candidates.size()));
     }
 }
 
@@ -766,9 +844,9 @@ void InboxConsumer::settle(Batch& batch) {
                                 failure_statement, options_.name, item.envelope->id(), item.metadata.stream,
                                 item.metadata.stream_sequence, "processing", shorten(item.error));
                         }
-                    } catch (const std::exception& error) {
+                    } catch (...) {
                         spdlog::warn("inbox consumer {}: could not record the failure of {}: {}",
-                                     options_.name, item.envelope->id(), error.what());
+                                     options_.name, item.envelope->id(), current_exception_text());
                     }
                     item.message.nak_with_delay(retry_delay(item.metadata.num_delivered));
                     ++counters_->retried;
@@ -777,20 +855,37 @@ void InboxConsumer::settle(Batch& batch) {
                                  options_.max_deliver, item.error);
                     break;
                 case Outcome::permanent:
-                case Outcome::poison: to_dead_letter.push_back(i); break;
+                case Outcome::poison:
+                case Outcome::over_delivered: to_dead_letter.push_back(i); break;
                 case Outcome::unsettled: item.message.nak_with_delay(options_.retry_delays.front()); break;
                 case Outcome::pending: break;
             }
-        } catch (const std::exception& error) {
+        } catch (...) {
             // A lost ack or nak: the message comes back after ack_wait and the inbox
             // recognises it.
             ++counters_->infrastructure_errors;
             spdlog::warn("inbox consumer {}: acknowledging stream sequence {}: {}", options_.name,
-                         item.metadata.stream_sequence, error.what());
+                         item.metadata.stream_sequence, current_exception_text());
         }
     }
-    acknowledge(batch, to_ack);
-    for (const auto index : to_dead_letter) dead_letter(batch, index);
+    try {
+        acknowledge(batch, to_ack);
+    } catch (...) {
+        // Unconfirmed acks: those messages are redelivered and skipped as duplicates.
+        ++counters_->infrastructure_errors;
+        spdlog::warn("inbox consumer {}: acknowledging {} messages: {}", options_.name, to_ack.size(),
+                     current_exception_text());
+    }
+    for (const auto index : to_dead_letter) {
+        try {
+            dead_letter(batch, index);
+        } catch (...) {
+            // Not terminated: redelivered, and dead-lettered again then.
+            ++counters_->infrastructure_errors;
+            spdlog::error("inbox consumer {}: dead-lettering stream sequence {}: {}", options_.name,
+                          batch.items[index].metadata.stream_sequence, current_exception_text());
+        }
+    }
 }
 
 void InboxConsumer::acknowledge(Batch& batch, const std::vector<std::size_t>& indices) {
@@ -870,9 +965,9 @@ void InboxConsumer::dead_letter(Batch& batch, std::size_t index) {
             if (!row.empty()) {
                 letter.first_failure = parse_postgres_time(std::string(row.text(0, 0))).value_or(now);
             }
-        } catch (const std::exception& error) {
+        } catch (...) {
             spdlog::warn("inbox consumer {}: could not mark {} failed in the inbox: {}", options_.name,
-                         item.envelope->id(), error.what());
+                         item.envelope->id(), current_exception_text());
         }
     }
     try {
@@ -883,18 +978,19 @@ void InboxConsumer::dead_letter(Batch& batch, std::size_t index) {
         item.message.term();
         ++counters_->dead_lettered;
         if (item.outcome == Outcome::poison) ++counters_->poison;
+        if (item.outcome == Outcome::over_delivered) ++counters_->over_delivered;
         spdlog::warn("inbox consumer {}: stream sequence {} on {} dead-lettered ({}) to {} sequence {}{}: {}",
                      options_.name, item.metadata.stream_sequence, letter.original_subject,
                      dead_letters::to_string(letter.error_class), ack.stream, ack.sequence,
                      ack.duplicate ? " (duplicate)" : "", item.error);
-    } catch (const std::exception& error) {
+    } catch (...) {
         ++counters_->infrastructure_errors;
         spdlog::error(
             "inbox consumer {}: dead-lettering stream sequence {} failed: {}; it will be redelivered",
-            options_.name, item.metadata.stream_sequence, error.what());
+            options_.name, item.metadata.stream_sequence, current_exception_text());
         try {
             item.message.nak_with_delay(options_.retry_delays.back());
-        } catch (const std::exception&) {
+        } catch (...) {
             // Redelivered after ack_wait anyway.
         }
     }

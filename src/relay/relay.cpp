@@ -46,13 +46,14 @@ constexpr auto lost_result_margin = 5s;
 // queue that changes by the second; with them the planner scanned the backlog for every
 // row (200 ms for 1,000 rows with 100k pending, instead of 16 ms with the probe).
 
-// Rows a query returns are pending and not in the window already ($3: the window's
-// positions). Reads outbox_events_pending in position order.
+// Rows a query returns are pending, not in the window already ($3: the window's
+// positions) and not of a key backing off ($4). Reads outbox_events_pending in position order.
 constexpr std::string_view select_pending_sql = R"sql(
     SELECT position, id, subject, type, envelope::text AS envelope,
            envelope ->> 'traceparent' AS traceparent, envelope ->> 'tracestate' AS tracestate
     FROM seamq.outbox_events
     WHERE context = $1 AND status = 'pending' AND NOT (position <@ $3::int8multirange)
+      AND NOT (subject = ANY ($4::text[]))
     ORDER BY position
     LIMIT $2)sql";
 
@@ -82,9 +83,24 @@ constexpr std::string_view mark_failed_sql = R"sql(
     FROM unnest($2::bigint[], $3::text[]) AS u(position, error)
     WHERE o.context = $1 AND o.position = u.position AND o.status <> 'published' AND o.status <> 'rejected')sql";
 
+//! Only what can never succeed on a retry rejects a row: a message over the server's or the
+//! stream's size limit. Everything else, known or not (a missing stream, an election, an
+//! error code a newer server adds, a reply nobody can parse), is retried.
+bool can_never_be_published(int status, int js_error_code) {
+    return status == NATS_MAX_PAYLOAD || js_error_code == JSStreamMessageExceedsMaximumErr;
+}
+
+//! The connection is down: every key would fail alike, so the whole relay backs off
+//! instead of each key.
+bool connection_down(int status) {
+    return status == NATS_CONNECTION_CLOSED || status == NATS_CONNECTION_DISCONNECTED ||
+           status == NATS_NO_SERVER || status == NATS_NOT_YET_CONNECTED || status == NATS_STALE_CONNECTION ||
+           status == NATS_IO_ERROR;
+}
+
 //! Outcomes of PubAcks not recorded yet. Published and rejected rows stay in the window
 //! until recorded (else a query would find them pending again); failed ones leave it at
-//! once (they are read and sent again after the backoff).
+//! once (they are read and sent again after their key's backoff).
 struct Outcomes {
     std::vector<std::string> published_positions, published_sequences;
     std::vector<std::string> rejected_positions, rejected_errors;
@@ -184,6 +200,8 @@ struct Relay::Counters {
     std::atomic<std::uint64_t> rejected{0};
     std::atomic<std::uint64_t> rounds{0};
     std::atomic<std::uint64_t> leadership_changes{0};
+    std::atomic<std::uint64_t> restarts{0};
+    std::atomic<std::uint64_t> hook_errors{0};
 };
 
 struct Relay::Sessions {
@@ -255,10 +273,10 @@ private:
             lock.unlock();
             try {
                 record(outcomes);
-            } catch (const Error& error) {
+            } catch (...) {
                 // The rows stay pending; the next leader publishes them again with the same
                 // ids, which the stream's duplicate window absorbs.
-                events_.push_record_failure(error.what());
+                events_.push_record_failure(current_exception_text());
                 lock.lock();
                 failed_ = true;
                 changed_.notify_all();
@@ -330,6 +348,8 @@ public:
         auto last_lock_check = Clock::now();
 
         while (!relay_.stopping_ || !in_flight_.empty()) {
+            fail_point("relay.leader.round");
+            relay_.health_.round_completed();
             const auto now = Clock::now();
             if (now - last_lock_check > 500ms) {
                 // A dead lock session means the lock is gone and a standby may lead already.
@@ -396,7 +416,8 @@ private:
         if (!awake_) return true;  // producers notify anyway
         if (!work_.try_advisory_lock(gate_key_)) return false;
         work_.consume_notifications();  // their rows are covered by the query below
-        const auto found = work_.exec_prepared("seamq_relay_select", options_.context, std::int64_t{1}, "{}");
+        const auto found = work_.exec_prepared("seamq_relay_select", options_.context, std::int64_t{1}, "{}",
+                                               backing_off_keys());
         if (found.rows() > 0) {
             work_.advisory_unlock(gate_key_);
             more_waiting_ = true;
@@ -428,7 +449,7 @@ private:
         const auto limit = std::min(options_.batch_size, window_limit_ - window_.size());
         const auto result =
             work_.exec_prepared("seamq_relay_select", options_.context, static_cast<std::int64_t>(limit),
-                                multirange_literal(window_));
+                                multirange_literal(window_), backing_off_keys());
         last_query_ = Clock::now();
         const auto count = static_cast<std::size_t>(result.rows());
         more_waiting_ = count == limit;
@@ -489,11 +510,11 @@ private:
                 busy_keys_.insert(key);
                 break;
             } catch (const nats::NatsError& error) {
-                if (error.transient()) {
-                    fail(row, error.what());  // drops the key's waiting rows too
+                if (!can_never_be_published(error.status(), error.js_error_code())) {
+                    fail(row, error.what(), connection_down(error.status()));  // the key's waiting rows too
                     return;
                 }
-                reject(row, error.what());  // e.g. larger than the server's max_payload
+                reject(row, error.what());  // larger than the server's max_payload
             }
         }
         if (waiting.empty()) waiting_by_key_.erase(found);
@@ -524,39 +545,74 @@ private:
         Row& row = window_entry->second;
         busy_keys_.erase(row.ordering_key);
 
+        if (outcome.ok() && !proper_puback(*outcome.ack)) {
+            // Not JetStream's answer (a stray responder, a misrouted import): no proof of
+            // storage, so the row stays pending and is sent again.
+            fail(row,
+                 fmt::format("unexpected PubAck (stream '{}', sequence {}), expected one from stream '{}'",
+                             outcome.ack->stream, outcome.ack->sequence,
+                             options_.expected_stream.empty() ? "any" : options_.expected_stream));
+            return;
+        }
         if (outcome.ok()) {
             outcomes_.published_positions.push_back(std::to_string(row.position));
             outcomes_.published_sequences.push_back(std::to_string(outcome.ack->sequence));
             outcomes_.settled.push_back(row.position);
             ++counters_.published;
             if (outcome.ack->duplicate) ++counters_.duplicates;
-            if (relay_.hooks_.on_puback_latency) relay_.hooks_.on_puback_latency(Clock::now() - row.sent_at);
-            if (relay_.hooks_.on_published) relay_.hooks_.on_published(row.id);
+            relay_.hook_failed(call_hook(relay_.hooks_.on_puback_latency, Clock::now() - row.sent_at));
+            relay_.hook_failed(call_hook(relay_.hooks_.on_published, row.id));
             backoff_ = 0ms;
+            backing_off_.erase(row.ordering_key);
             make_ready(row.ordering_key);
             return;
         }
-        const std::string error = fmt::format("{} (status {}, JetStream error {})", outcome.error,
-                                              outcome.status, outcome.js_error_code);
-        bool permanent = outcome.kind == nats::ErrorKind::permanent;
-        bool no_stream = false;
-        if (!permanent && (outcome.status == NATS_NO_RESPONDERS || outcome.js_error_code == 10076)) {
-            // No responders means an election, or that no stream captures the subject.
+        std::string error = fmt::format("{} (status {}, JetStream error {})", outcome.error, outcome.status,
+                                        outcome.js_error_code);
+        if (can_never_be_published(outcome.status, outcome.js_error_code)) {
+            const std::string key = row.ordering_key;
+            reject(row, error);
+            make_ready(key);
+            return;
+        }
+        if (outcome.status == NATS_NO_RESPONDERS || outcome.js_error_code == JSNotEnabledErr) {
+            // No responders means an election, or that no stream captures the subject: an
+            // operator's fix (`sea-mq streams apply`), so the row waits for it either way.
             try {
-                no_stream = !jetstream_.stream_for_subject(row.message.subject).has_value();
-            } catch (const Error&) {
-                no_stream = false;  // cannot tell now: retry later
+                if (!jetstream_.stream_for_subject(row.message.subject)) {
+                    error = fmt::format(
+                        "no JetStream stream captures subject '{}': waiting for one (run `sea-mq streams "
+                        "apply`)",
+                        row.message.subject);
+                }
+            } catch (...) {
+                // Cannot tell now (no answer, or an odd one): retried like any failure.
             }
         }
-        if (permanent || no_stream) {
-            const std::string key = row.ordering_key;
-            reject(row, no_stream
-                            ? fmt::format("no JetStream stream captures subject '{}'", row.message.subject)
-                            : error);
-            make_ready(key);
-        } else {
-            fail(row, error);
+        fail(row, error, connection_down(outcome.status));
+    }
+
+    //! A PubAck proves storage only when it names a stream (the expected one, if any) and a
+    //! sequence.
+    bool proper_puback(const nats::PubAck& ack) const {
+        if (ack.stream.empty() || ack.sequence == 0) return false;
+        return options_.expected_stream.empty() || ack.stream == options_.expected_stream;
+    }
+
+    //! The keys still backing off, as a text[] literal for the row query; forgets keys
+    //! whose backoff ended long ago (their rows may be gone).
+    std::string backing_off_keys() {
+        const auto now = Clock::now();
+        std::vector<std::string> keys;
+        for (auto it = backing_off_.begin(); it != backing_off_.end();) {
+            if (it->second.until > now) keys.push_back(it->first);
+            if (now - it->second.until > 4 * options_.retry_max) {
+                it = backing_off_.erase(it);
+            } else {
+                ++it;
+            }
         }
+        return postgres::array_literal(keys);
     }
 
     void make_ready(const std::string& key) {
@@ -572,19 +628,35 @@ private:
                       row.message.subject, error);
     }
 
-    //! A transient failure: the row and the rows waiting behind it on its key leave the
-    //! window, stay pending, and are read again, in order, after the backoff.
-    void fail(const Row& row, const std::string& error) {
+    //! A failure to retry: the row and the rows waiting behind it on its key leave the
+    //! window, stay pending, and are read again, in order, after the backoff. The backoff
+    //! is the key's (one poisoned key or stream never slows the others), or the whole
+    //! relay's when the connection is down.
+    void fail(const Row& row, const std::string& error, bool whole_relay = false) {
         outcomes_.failed_positions.push_back(std::to_string(row.position));
         outcomes_.failed_errors.push_back(error);
         ++counters_.publish_errors;
         const auto now = Clock::now();
-        if (now >= backoff_until_) {
-            backoff_ = std::clamp(backoff_ * 2, options_.retry_initial, options_.retry_max);
-            std::uniform_int_distribution<long> jitter(0, backoff_.count() / 2);
-            backoff_until_ = now + backoff_ + std::chrono::milliseconds(jitter(random_));
-            spdlog::warn("relay {}: event {} not published yet ({}); reading again in {} ms",
-                         options_.instance_name, row.id, error, backoff_.count());
+        const auto next_delay = [&](std::chrono::milliseconds& delay) {
+            delay = std::clamp(delay * 2, options_.retry_initial, options_.retry_max);
+            std::uniform_int_distribution<long> jitter(0, delay.count() / 2);
+            return now + delay + std::chrono::milliseconds(jitter(random_));
+        };
+        std::chrono::milliseconds delay{0};
+        if (whole_relay) {
+            if (now >= backoff_until_) backoff_until_ = next_delay(backoff_);
+            delay = backoff_;
+        } else {
+            auto& key_backoff = backing_off_[row.ordering_key];
+            key_backoff.until = next_delay(key_backoff.delay);
+            delay = key_backoff.delay;
+        }
+        // One line a second at most: a NATS outage fails every key at once.
+        if (now - last_failure_logged_ >= 1s) {
+            spdlog::warn("relay {}: event {} (key '{}') not published yet: {}; {} again in {} ms",
+                         options_.instance_name, row.id, row.ordering_key, error,
+                         whole_relay ? "every key" : "this key", delay.count());
+            last_failure_logged_ = now;
         }
         const std::string key = row.ordering_key;
         if (const auto waiting = waiting_by_key_.find(key); waiting != waiting_by_key_.end()) {
@@ -631,13 +703,18 @@ private:
     std::unordered_set<std::string> busy_keys_;                //!< keys with a message in flight
     std::deque<std::string> ready_keys_;                       //!< keys with waiting rows and none in flight
     std::unordered_map<std::string, std::int64_t> in_flight_;  //!< event id → position
+    struct KeyBackoff {
+        std::chrono::milliseconds delay{0};
+        Clock::time_point until{};
+    };
+    std::unordered_map<std::string, KeyBackoff> backing_off_;  //!< keys whose last publish failed
     Outcomes outcomes_;
 
     postgres::AdvisoryKey awake_key_, gate_key_;
     bool awake_ = false;
     bool more_waiting_ = true;
     Clock::time_point last_query_{}, last_rows_at_{}, next_sleep_attempt_{}, backoff_until_{},
-        last_lost_check_{};
+        last_lost_check_{}, last_failure_logged_{};
     std::chrono::milliseconds backoff_{0};
     std::mt19937 random_{std::random_device{}()};
 };
@@ -689,6 +766,8 @@ RelayStatistics Relay::statistics() const {
         .rejected = counters_->rejected.load(),
         .rounds = counters_->rounds.load(),
         .leadership_changes = counters_->leadership_changes.load(),
+        .restarts = counters_->restarts.load(),
+        .hook_errors = counters_->hook_errors.load(),
         .leader = leader_.load(),
     };
 }
@@ -701,10 +780,18 @@ void Relay::sleep_interruptibly(std::chrono::milliseconds duration) {
     }
 }
 
+void Relay::hook_failed(const std::optional<std::string>& error) {
+    if (error && counters_->hook_errors++ == 0)
+        spdlog::error("relay {}: a hook threw (counted; later ones are not logged): {}",
+                      options_.instance_name, *error);
+}
+
 void Relay::run() {
     auto& sessions = *sessions_;
+    RestartBackoff restart(std::chrono::seconds(1), std::chrono::seconds(30));
     while (!stopping_) {
         try {
+            fail_point("relay.election.round");
             if (!sessions.lock || !sessions.lock->is_alive()) {
                 sessions.lock = std::make_unique<postgres::Connection>(
                     postgres::ConnectOptions{.conninfo = options_.database,
@@ -713,6 +800,8 @@ void Relay::run() {
                                                            "relay/" + options_.context);
             }
             if (!sessions.lock->try_advisory_lock(*sessions.key)) {
+                health_.round_completed();
+                restart.reset();
                 sleep_interruptibly(options_.election_interval);
                 continue;
             }
@@ -720,10 +809,22 @@ void Relay::run() {
             ++counters_->leadership_changes;
             spdlog::info("relay {}: leading context '{}'", options_.instance_name, options_.context);
             lead();
+            restart.reset();
         } catch (const Error& error) {
+            // PostgreSQL or NATS failed: expected in operation.
+            health_.failed(error.what());
             spdlog::warn("relay {}: context '{}': {}; retrying", options_.instance_name, options_.context,
                          error.what());
             sleep_interruptibly(std::chrono::milliseconds(500));
+        } catch (...) {
+            const auto what = current_exception_text();
+            health_.failed(what);
+            ++counters_->restarts;
+            const auto delay = restart.next();
+            spdlog::error(
+                "relay {}: context '{}': unexpected error: {}; starting over with fresh sessions in {} ms",
+                options_.instance_name, options_.context, what, delay.count());
+            sleep_interruptibly(delay);
         }
         if (leader_.exchange(false)) {
             spdlog::info("relay {}: no longer leading context '{}'", options_.instance_name,

@@ -1,6 +1,8 @@
 // An inbox consumer as a worker component, with its handler, metrics and readiness.
 #include "src/worker/consumer_component.hpp"
 
+#include "src/worker/component_health.hpp"
+
 #include "seamq/inbox/consumer.hpp"
 #include "seamq/inbox/http_handler.hpp"
 #include "seamq/inbox/sql_function_handler.hpp"
@@ -97,6 +99,12 @@ public:
             services.metrics.family(metric::dead_lettered_total).add_callback(labels, [this] {
                 return std::optional<double>(consumer_->statistics().dead_lettered);
             }));
+        register_component_health(
+            registrations_, services, name(), [this] { return consumer_->health(); },
+            [this] {
+                const auto statistics = consumer_->statistics();
+                return statistics.restarts + statistics.hook_errors;
+            });
         // JetStream's own view, asked at scrape time (no answer: the sample is left out).
         registrations_.push_back(services.metrics.family(metric::consumer_num_pending)
                                      .add_callback(labels, [this]() -> std::optional<double> {

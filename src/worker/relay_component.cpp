@@ -4,6 +4,8 @@
 #include <mutex>
 #include <optional>
 
+#include "src/worker/component_health.hpp"
+
 #include "seamq/observability/metric_catalog.hpp"
 #include "seamq/postgres/connection.hpp"
 #include "seamq/relay/relay.hpp"
@@ -107,6 +109,12 @@ public:
         registrations_.push_back(services.metrics.family(metric::relay_leader).add_callback(labels, [this] {
             return std::optional<double>(relay_->is_leader() ? 1.0 : 0.0);
         }));
+        register_component_health(
+            registrations_, services, name(), [this] { return relay_->health(); },
+            [this] {
+                const auto statistics = relay_->statistics();
+                return statistics.restarts + statistics.hook_errors;
+            });
         registrations_.push_back(
             services.metrics.family(metric::outbox_pending_rows).add_callback(labels, [this] {
                 return backlog_.pending();

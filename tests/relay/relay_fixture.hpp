@@ -17,6 +17,7 @@
 #include "seamq/nats/pull_consumer.hpp"
 #include "seamq/postgres/connection.hpp"
 #include "seamq/postgres/migrate.hpp"
+#include "seamq/relay/relay.hpp"
 #include "seamq/testing/nats_server.hpp"
 #include "seamq/testing/postgres_server.hpp"
 
@@ -36,6 +37,20 @@ struct StoredEvent {
     std::string subject;
     nlohmann::json envelope;
 };
+
+//! A relay of context `sea` with short intervals, for tests.
+inline RelayOptions fast_options(const std::string& database) {
+    RelayOptions options;
+    options.context = "sea";
+    options.database = database;
+    options.expected_stream = "SEA_EVENTS";
+    options.poll_interval = 200ms;
+    options.election_interval = 100ms;
+    options.publish_timeout = 2000ms;
+    options.retry_initial = 50ms;
+    options.retry_max = 1000ms;
+    return options;
+}
 
 inline void apply_migrations(const std::string& conninfo) {
     postgres::Connection connection(conninfo);

@@ -13,19 +13,6 @@
 namespace seamq::relay::testing {
 namespace {
 
-RelayOptions fast_options(const std::string& database) {
-    RelayOptions options;
-    options.context = "sea";
-    options.database = database;
-    options.expected_stream = "SEA_EVENTS";
-    options.poll_interval = 200ms;
-    options.election_interval = 100ms;
-    options.publish_timeout = 2000ms;
-    options.retry_initial = 50ms;
-    options.retry_max = 1000ms;
-    return options;
-}
-
 TEST_F(RelayTest, CommittedEventsArriveOnceAndRolledBackOnesNever) {
     add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
     Relay relay(fast_options(database), *connection);
@@ -52,8 +39,8 @@ TEST_F(RelayTest, CommittedEventsArriveOnceAndRolledBackOnesNever) {
     EXPECT_EQ(relay.statistics().duplicates, 0U);
 }
 
-TEST_F(RelayTest, PermanentlyRejectedEventsAreKeptAndReportedWithoutBlockingOtherKeys) {
-    // Events capture only `sea.event.>`: a command has no stream; messages over 2 KiB are
+TEST_F(RelayTest, OnlyTooLargeEventsAreRejectedAndAnUnroutedOneWaitsForItsStreamHoldingOnlyItsKey) {
+    // Events capture only `sea.event.>`: a command has no stream yet; messages over 2 KiB are
     // refused by the stream.
     add_stream(*jetstream, "SEA_EVENTS", {"sea.event.>"}, 2048);
     {
@@ -82,41 +69,70 @@ TEST_F(RelayTest, PermanentlyRejectedEventsAreKeptAndReportedWithoutBlockingOthe
     }
     Relay relay(fast_options(database), *connection);
     relay.start();
-    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status <> 'pending'") == 32; }, 20s))
+    // key-1 after `unrouted`: good-13, 16, 19, 22, 25, 28 wait behind it.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return count_rows(database, "status = 'published'") == 24 &&
+                   count_rows(database, "status = 'rejected'") == 1;
+        },
+        20s))
         << count_rows(database, "status = 'pending'") << " rows still pending";
-    relay.stop();
-
-    const auto events = read_stream(*jetstream, "SEA_EVENTS");
-    expect_exactly_once(events, "good-", 0, 30);
-    EXPECT_EQ(events.size(), 30U);
-    // Later events of the rejected events' keys went on.
-    EXPECT_EQ(count_rows(database, "status = 'published' AND subject IN ('key-1', 'key-2')"), 20);
+    std::this_thread::sleep_for(1500ms);  // several of the waiting key's retries
+    EXPECT_EQ(count_rows(database, "status = 'pending'"), 7);
+    EXPECT_EQ(count_rows(database, "status = 'pending' AND subject = 'key-1'"), 7)
+        << "only the waiting event's key is held";
     EXPECT_EQ(count_rows(database,
-                         "id = 'unrouted' AND status = 'rejected' AND last_error LIKE "
-                         "'%no JetStream stream captures subject ''sea.command.cancel-order.v1''%'"),
+                         "id = 'unrouted' AND status = 'pending' AND attempts >= 2 AND last_error LIKE "
+                         "'%no JetStream stream captures subject ''sea.command.cancel-order.v1'': "
+                         "waiting%'"),
               1);
     EXPECT_EQ(
         count_rows(database, "id = 'too-large' AND status = 'rejected' AND last_error LIKE '%maximum%'"), 1)
         << "last_error should say the message exceeds the stream's maximum size";
-    EXPECT_EQ(relay.statistics().rejected, 2U);
+    // Later events of the rejected event's key went on (a rejection is final: see the README).
+    EXPECT_EQ(count_rows(database, "status = 'published' AND subject = 'key-2'"), 10);
+
+    // The operator fixes the streams: the waiting key goes on, in order.
+    nats::StreamConfig wider;
+    wider.name = "SEA_EVENTS";
+    wider.subjects = {"sea.>"};
+    wider.max_message_size = 2048;
+    jetstream->update_stream(wider);
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 31; }, 20s));
+    relay.stop();
+
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    expect_exactly_once(events, "good-", 0, 30);
+    EXPECT_EQ(events.size(), 31U);
+    std::vector<std::string> key_1;
+    for (const auto& event : events) {
+        if (event.envelope.value("subject", "") == "key-1") key_1.push_back(event.message_id);
+    }
+    EXPECT_EQ(key_1, (std::vector<std::string>{"good-1", "good-4", "good-7", "good-10", "unrouted", "good-13",
+                                               "good-16", "good-19", "good-22", "good-25", "good-28"}))
+        << "key-1 in commit order";
+    EXPECT_EQ(relay.statistics().rejected, 1U);
 }
 
 TEST_F(RelayTest, WithoutKeepPublishedAcknowledgedRowsAreDeletedAndRejectedOnesKept) {
-    add_stream(*jetstream, "SEA_EVENTS", {"sea.event.>"});
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.event.>"}, 2048);
     auto options = fast_options(database);
     options.keep_published = false;
     options.batch_size = 100;  // many queries while producers commit
     Relay relay(options, *connection);
     relay.start();
     enqueue_events(database, "e-", 0, 1000, 10);
-    enqueue_events(database, "unrouted-", 0, 1, 1, "sea.command.cancel-order.v1");
+    postgres::Connection(database).exec(
+        "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', 'source', '/t', "
+        "'type', 'sea.event.order-placed.v1', 'subject', 'key-big', "
+        "'data', jsonb_build_object('blob', repeat('x', 4096))))");
     enqueue_events(database, "e-", 1000, 1000, 10);
 
     ASSERT_TRUE(wait_until([&] { return count_rows(database, "true") == 1; }, 30s))
         << count_rows(database, "status = 'pending'") << " pending, "
         << count_rows(database, "status = 'published'") << " published rows left";
     relay.stop();
-    EXPECT_EQ(count_rows(database, "id = 'unrouted-0' AND status = 'rejected'"), 1);
+    EXPECT_EQ(count_rows(database, "id = 'too-large' AND status = 'rejected'"), 1);
 
     const auto events = read_stream(*jetstream, "SEA_EVENTS");
     EXPECT_EQ(events.size(), 2000U);

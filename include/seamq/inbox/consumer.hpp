@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "seamq/core/supervision.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/inbox/handler.hpp"
 #include "seamq/inbox/retention.hpp"
@@ -61,6 +62,9 @@ struct ConsumerStatistics {
     std::uint64_t transactions = 0;           //!< inbox transactions committed
     std::uint64_t infrastructure_errors = 0;  //!< database/NATS failures (message redelivered later)
     std::uint64_t retention_removed = 0;      //!< processed rows removed by retention
+    std::uint64_t over_delivered = 0;         //!< dead-lettered unhandled: delivered > max_deliver
+    std::uint64_t restarts = 0;               //!< times the loop restarted after an unexpected error
+    std::uint64_t hook_errors = 0;            //!< exceptions thrown by a hook (swallowed, counted)
 };
 
 //! Optional observation points (metrics, tests); called on the consumer's thread.
@@ -85,6 +89,16 @@ struct ConsumerHooks {
 //!   dead-lettered; PermanentFailure dead-letters at once. Dead-lettering publishes to
 //!   `dlq.{context}.{name}`, waits for the PubAck, then Terms the original.
 //! * A message with `Seamq-Replay-For` naming another consumer is acknowledged and skipped.
+//! * A message delivered more than max_deliver times is dead-lettered (exhausted) before
+//!   its handler runs: its earlier deliveries never reached settle (the worker crashed
+//!   while handling it, or the database failed under it), and it may crash the worker again.
+//!
+//! Catch policy (src/inbox/README.md): whatever a message's decoding, handler or settling
+//! throws, of any type, becomes that message's outcome, never its batch's. An
+//! infrastructure failure (seamq::Error from PostgreSQL or NATS) ends the round, which is
+//! retried with backoff. Anything else that escapes a round is unexpected: it is logged,
+//! counted (statistics().restarts), makes health() unhealthy, and the loop restarts with
+//! fresh sessions after a backoff (1 s doubling to 30 s). Nothing ends the thread but stop.
 //!
 //! The JetStream consumer's own MaxDeliver is left unlimited: the consumer counts
 //! deliveries itself (NumDelivered), so a worker that crashes during the last attempt or
@@ -119,6 +133,8 @@ public:
     void run();
 
     ConsumerStatistics statistics() const;
+    //! Healthy once a round completed and until something escapes one (readiness).
+    LoopHealth::Snapshot health() const { return health_.snapshot(); }
     const ConsumerOptions& options() const noexcept { return options_; }
     //! "consumer <name>", for logs and the worker's component list.
     std::string name() const { return "consumer " + options_.name; }
@@ -143,6 +159,12 @@ private:
                        const BatchItem* failed, std::string_view reason);
     //! The batch in one transaction, a savepoint and a claim per message.
     void handle_with_savepoints(std::vector<BatchItem*>& candidates);
+    //! The fetch/handle/settle loop; throws what escapes a round for run() to restart it.
+    void run_rounds();
+    //! Drops the sessions a failed round may have left half-used (database, pull, acks).
+    void reset_session();
+    //! Counts (and logs the first of) the exceptions hooks throw; `error` from call_hook().
+    void hook_failed(const std::optional<std::string>& error);
     void settle(Batch& batch);
     void dead_letter(Batch& batch, std::size_t index);
     //! AckSync for a whole batch: every ack sent with a reply subject; the confirmations are
@@ -171,6 +193,8 @@ private:
     std::condition_variable changed_;
     bool finished_ = true;
     std::chrono::steady_clock::time_point next_retention_{};
+    LoopHealth health_;
+    RestartBackoff restart_backoff_{std::chrono::seconds(1), std::chrono::seconds(30)};
 };
 
 //! Checks the options alone (no servers); throws seamq::Error(Errc::config) naming the field.

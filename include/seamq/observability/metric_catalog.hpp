@@ -56,6 +56,7 @@ namespace labels {
 inline constexpr std::string_view context[] = {"context"};
 inline constexpr std::string_view consumer[] = {"context", "consumer"};
 inline constexpr std::string_view build[] = {"version"};
+inline constexpr std::string_view component[] = {"component"};
 }  // namespace labels
 
 namespace buckets {
@@ -124,6 +125,19 @@ inline constexpr GaugeDefinition consumer_num_ack_pending{
     "Messages delivered to this consumer and not yet acknowledged (JetStream num_ack_pending).",
     labels::consumer};
 
+// --- components --------------------------------------------------------------------------
+inline constexpr GaugeDefinition component_healthy{
+    "seamq_component_healthy",
+    "1 while a component's loop (relay/<context>, consumer/<name>) completes its rounds; 0 from a failure "
+    "that escaped a round until the next completed one. A component at 0 makes /readyz fail.",
+    labels::component};
+inline constexpr CounterDefinition component_unexpected_errors_total{
+    "seamq_component_unexpected_errors_total",
+    "Unexpected errors in a component (a broken invariant, an odd server reply, a throwing hook): each "
+    "either restarted the component's loop with fresh sessions, or was a hook's and was ignored. Any "
+    "increase is worth an alert and a bug report.",
+    labels::component};
+
 // --- process ---------------------------------------------------------------------------
 inline constexpr GaugeDefinition nats_connected{
     "seamq_nats_connected", "1 while the worker's NATS connection is up, else 0.", {}};
@@ -152,6 +166,8 @@ inline constexpr std::array all{
     dead_lettered_total.describe(),
     consumer_num_pending.describe(),
     consumer_num_ack_pending.describe(),
+    component_healthy.describe(),
+    component_unexpected_errors_total.describe(),
     nats_connected.describe(),
     nats_disconnects_total.describe(),
     nats_reconnects_total.describe(),

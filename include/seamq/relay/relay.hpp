@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "seamq/core/supervision.hpp"
 #include "seamq/nats/connection.hpp"
 
 namespace seamq::relay {
@@ -42,10 +43,14 @@ struct RelayStatistics {
     std::uint64_t rejected = 0;        //!< rows marked rejected for good
     std::uint64_t rounds = 0;          //!< queries that found pending rows, as leader
     std::uint64_t leadership_changes = 0;
+    std::uint64_t restarts = 0;     //!< times the loop restarted after an unexpected error
+    std::uint64_t hook_errors = 0;  //!< exceptions thrown by a hook (swallowed, counted)
     bool leader = false;
 };
 
-//! Optional observation points for metrics; called on the relay's own thread.
+//! Optional observation points for metrics; called on the relay's own thread. What a hook
+//! throws is counted (RelayStatistics::hook_errors) and logged once, never propagated:
+//! observing must not change what is published.
 struct RelayHooks {
     //! Time from handing a message to nats.c to its PubAck.
     std::function<void(std::chrono::nanoseconds)> on_puback_latency;
@@ -66,15 +71,25 @@ struct RelayHooks {
 //! flight per ordering key: a failed message is never overtaken by a later one of the
 //! same key. Reading, publishing and recording overlap: while PubAcks arrive, a second
 //! session records the previous ones (marked published only after the PubAck; a
-//! Duplicate ack counts) and the window reads rows committed meanwhile. A transient
-//! failure (timeout, no responders during an election, disconnected) leaves the row
-//! pending and backs off; a permanent one (no stream for the subject, too large, wrong
-//! stream) marks it rejected with the reason, and the key's later rows go on.
+//! Duplicate ack counts) and the window reads rows committed meanwhile. Only a message
+//! that can never be published (over the server's or stream's size limit) marks its row
+//! rejected with the reason, and the key's later rows go on. Any other failure, known or
+//! not (timeout, election, no stream captures the subject yet, an unknown error code, a
+//! PubAck from the wrong stream) leaves the row pending and backs off that ordering key
+//! (its later rows wait behind it; other keys go on), or the whole relay while the
+//! connection is down.
 //!
 //! Waking: an idle relay sleeps on LISTEN seamq_outbox. While awake it polls (every
 //! millisecond, for 50 ms after the last row) and holds the context's "awake" advisory
 //! lock, which tells producers to skip their NOTIFY: a NOTIFY serializes commits
 //! database-wide. db/migrations/README.md, "Waking the relay", has the protocol.
+//!
+//! Catch policy (src/relay/README.md): a failure of PostgreSQL or NATS (seamq::Error) ends
+//! the term or the election round, which is retried after 500 ms. Anything else that
+//! escapes (an odd server reply, a broken invariant, a hook) is unexpected: logged,
+//! counted (restarts), health() unhealthy, and the loop starts over with fresh sessions
+//! after a backoff (1 s doubling to 30 s); rows in flight stay pending and are published
+//! again with the same ids. Nothing ends the thread but stop().
 class Relay {
 public:
     //! `nats` must outlive the relay; the relay opens its own JetStream context on it.
@@ -92,6 +107,8 @@ public:
 
     bool is_leader() const noexcept { return leader_.load(); }
     RelayStatistics statistics() const;
+    //! Healthy once an election round or a leader's round completed, until something escapes.
+    LoopHealth::Snapshot health() const { return health_.snapshot(); }
     const RelayOptions& options() const noexcept { return options_; }
 
 private:
@@ -100,6 +117,8 @@ private:
 
     void lead();
     void sleep_interruptibly(std::chrono::milliseconds duration);
+    //! Counts (and logs the first of) the exceptions hooks throw; `error` from call_hook().
+    void hook_failed(const std::optional<std::string>& error);
 
     RelayOptions options_;
     nats::Connection& nats_;
@@ -107,6 +126,7 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<bool> leader_{false};
     std::thread thread_;
+    LoopHealth health_;
 
     struct Counters;
     std::unique_ptr<Counters> counters_;
