@@ -217,7 +217,7 @@ void replay(const DlqArguments& arguments) {
             }
         }
     } catch (const std::exception& error) {
-        // Nothing was replayed past this point; what was is still summed up below.
+        // Connecting or listing failed (each replay catches its own): nothing was replayed.
         listing_error = error.what();
         std::cerr << "sea-mq dlq: " << listing_error << "\n";
     }
