@@ -1,5 +1,6 @@
 // sea-mq: the operator CLI. Verbs live in src/cli/, one file each.
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -24,11 +25,19 @@ int main(int argc, char** argv) {
     seamq::cli::add_help_reference_command(app);  // hidden: prints docs/cli.md
 
     try {
+        seamq::cli::require_known_commands(app, argc, argv);
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {
         return e.get_exit_code();  // a command's own verdict (see commands.hpp)
     } catch (const CLI::ParseError& e) {
-        // CLI11 uses exit code 0 for --help; every other parse error is a usage error.
+        // CLI11 uses exit code 0 for --help; every other parse error is a usage error. So is
+        // --help next to a word no command takes (CLI11 would print the help and exit 0).
+        if (e.get_exit_code() == 0 && app.remaining_size(true) > 0) {
+            std::string words;
+            for (const auto& word : app.remaining(true)) words += " " + word;
+            std::cerr << "sea-mq: unexpected argument(s):" << words << "\n";
+            return 2;
+        }
         const int code = app.exit(e);
         return code == 0 ? 0 : 2;
     } catch (const seamq::Error& e) {

@@ -3,6 +3,7 @@
 // and for process-level tests (kill -9, several processes on one consumer).
 #include <iostream>
 
+#include "src/cli/command_line.hpp"
 #include <signal.h>
 
 #include "seamq/cli/commands.hpp"
@@ -76,12 +77,11 @@ void add_consume_commands(CLI::App& app) {
     run->add_option("--handler-sql", arguments->handler_function,
                     "Function called as SELECT FUNCTION($1::jsonb) inside the inbox transaction")
         ->required();
-    run->add_option("--database", options.database, "PostgreSQL URL of the context's database")
-        ->required()
-        ->envname("SEAMQ_DATABASE_URL");
-    run->add_option("--nats", arguments->nats_urls, "NATS server URLs, comma-separated")
-        ->required()
-        ->envname("SEAMQ_NATS_URL");
+    add_env_option(run, "--database", options.database, "PostgreSQL URL of the context's database",
+                   "SEAMQ_DATABASE_URL")
+        ->required();
+    add_env_option(run, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated", "SEAMQ_NATS_URL")
+        ->required();
     run->add_option("--max-deliver", options.max_deliver, "Deliveries before dead-lettering")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));

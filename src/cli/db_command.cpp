@@ -2,6 +2,8 @@
 #include <iostream>
 #include <map>
 
+#include "src/cli/command_line.hpp"
+
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
 #include "seamq/postgres/migrate.hpp"
@@ -32,10 +34,8 @@ std::vector<postgres::Migration> resolve_migrations(const DatabaseOptions& optio
 }
 
 void add_database_options(CLI::App* command, DatabaseOptions& options) {
-    command
-        ->add_option("--database", options.database,
-                     "PostgreSQL connection: postgresql:// URL or libpq key=value string")
-        ->envname("SEAMQ_DATABASE_URL")
+    add_env_option(command, "--database", options.database,
+                   "PostgreSQL connection: postgresql:// URL or libpq key=value string", "SEAMQ_DATABASE_URL")
         ->required();
     command->add_option("--dir", options.directory,
                         "Migrations directory (default: $SEAMQ_MIGRATIONS_DIR, else the source tree's "

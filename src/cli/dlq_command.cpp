@@ -3,6 +3,8 @@
 #include <charconv>
 #include <iostream>
 
+#include "src/cli/command_line.hpp"
+#include "src/cli/output.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -99,11 +101,7 @@ nlohmann::json to_json(const dead_letters::DeadLetter& letter, bool with_payload
         nlohmann::json headers = nlohmann::json::object();
         for (const auto& [name, value] : letter.original_headers) headers[name] = value;
         result["headers"] = headers;
-        try {
-            result["payload"] = nlohmann::json::parse(letter.payload);
-        } catch (const nlohmann::json::exception&) {
-            result["payload_text"] = letter.payload;  // poison: not JSON
-        }
+        put_payload(result, letter.payload);  // poison: payload_text or payload_base64
     }
     return result;
 }
@@ -130,7 +128,7 @@ void list(const DlqArguments& arguments) {
     if (arguments.output == "json") {
         nlohmann::json result = nlohmann::json::array();
         for (const auto& letter : letters) result.push_back(to_json(letter, false));
-        std::cout << result.dump(2) << "\n";
+        std::cout << dump_json(result, 2) << "\n";
         return;
     }
     std::cout << fmt::format("{:>8}  {:<24}  {:<20}  {:<32}  {:>8}  {:<9}  {:>5}  {}\n", "DLQ SEQ",
@@ -153,44 +151,92 @@ void show(const DlqArguments& arguments) {
         raise(Errc::not_found, "no dead letter at sequence {} of {}", arguments.sequence,
               session.queue.stream());
     const auto json = to_json(*letter, true);
-    std::cout << json.dump(2) << "\n";
+    std::cout << dump_json(json, 2) << "\n";
 }
 
+// Each dead letter is replayed on its own: whatever goes wrong with one (the server
+// refuses it, answers something unexpected, the dead letter lacks its headers) is
+// reported with its sequence and the rest go on. The summary is printed in every case.
 void replay(const DlqArguments& arguments) {
     check_output(arguments);
     if (!has_filter(arguments) && !arguments.all)
         raise(Errc::invalid_argument,
               "dlq replay needs a filter (--consumer, --subject, --since, --until, --from-seq, --to-seq) or "
               "--all");
-    Session session(arguments);
-    const auto letters = session.queue.list(make_filter(arguments));
-    nlohmann::json result = nlohmann::json::array();
-    int failures = 0;
-    for (const auto& letter : letters) {
-        try {
-            const auto outcome = session.queue.replay(letter);
-            result.push_back({{"dlq_sequence", letter.dead_letter_sequence},
-                              {"consumer", letter.consumer},
-                              {"subject", letter.original_subject},
-                              {"message_id", outcome.message_id},
+    const bool text = arguments.output == "text";
+    nlohmann::json replayed = nlohmann::json::array();
+    nlohmann::json failed = nlohmann::json::array();
+    nlohmann::json skipped = nlohmann::json::array();
+    std::size_t not_removed = 0;
+    std::string stream = arguments.stream;
+    std::string listing_error;
+    try {
+        Session session(arguments);
+        stream = session.queue.stream();
+        const auto letters = session.queue.list(make_filter(arguments));
+        for (const auto& letter : letters) {
+            nlohmann::json entry = {{"dlq_sequence", letter.dead_letter_sequence},
+                                    {"consumer", letter.consumer},
+                                    {"subject", letter.original_subject}};
+            if (letter.consumer.empty() || letter.original_subject.empty()) {
+                entry["reason"] =
+                    "not a replayable dead letter: header " +
+                    std::string(letter.consumer.empty() ? dead_letters::header::consumer
+                                                        : dead_letters::header::original_subject) +
+                    " is missing";
+                std::cerr << fmt::format("sea-mq dlq: skipped dead letter {} (it stays in {}): {}\n",
+                                         letter.dead_letter_sequence, stream,
+                                         entry["reason"].get<std::string>());
+                skipped.push_back(std::move(entry));
+                continue;
+            }
+            try {
+                const auto outcome = session.queue.replay(letter);
+                entry.update({{"message_id", outcome.message_id},
                               {"stream", outcome.ack.stream},
                               {"stream_sequence", outcome.ack.sequence},
                               {"duplicate", outcome.ack.duplicate},
                               {"removed", outcome.removed}});
-            if (arguments.output == "text")
-                std::cout << fmt::format("replayed dead letter {} to {} ({} sequence {}{}) for consumer {}\n",
-                                         letter.dead_letter_sequence, letter.original_subject,
-                                         outcome.ack.stream, outcome.ack.sequence,
-                                         outcome.ack.duplicate ? ", duplicate" : "", letter.consumer);
-        } catch (const Error& error) {
-            ++failures;
-            std::cerr << fmt::format("sea-mq dlq: replaying dead letter {} failed (it stays in {}): {}\n",
-                                     letter.dead_letter_sequence, session.queue.stream(), error.what());
+                if (!outcome.remove_error.empty()) {
+                    ++not_removed;
+                    entry["remove_error"] = outcome.remove_error;
+                    std::cerr << fmt::format("sea-mq dlq: dead letter {} was replayed but stays in {}: {}\n",
+                                             letter.dead_letter_sequence, stream, outcome.remove_error);
+                }
+                if (text)
+                    std::cout << fmt::format(
+                        "replayed dead letter {} to {} ({} sequence {}{}) for consumer {}\n",
+                        letter.dead_letter_sequence, letter.original_subject, outcome.ack.stream,
+                        outcome.ack.sequence, outcome.ack.duplicate ? ", duplicate" : "", letter.consumer);
+                replayed.push_back(std::move(entry));
+            } catch (const std::exception& error) {
+                entry["error"] = error.what();
+                std::cerr << fmt::format("sea-mq dlq: replaying dead letter {} failed (it stays in {}): {}\n",
+                                         letter.dead_letter_sequence, stream, error.what());
+                failed.push_back(std::move(entry));
+            }
         }
+    } catch (const std::exception& error) {
+        // Connecting or listing failed (each replay catches its own): nothing was replayed.
+        listing_error = error.what();
+        std::cerr << "sea-mq dlq: " << listing_error << "\n";
     }
-    if (arguments.output == "json") std::cout << result.dump(2) << "\n";
-    if (arguments.output == "text") std::cout << result.size() << " replayed, " << failures << " failed\n";
-    if (failures > 0) throw CLI::RuntimeError(1);
+    const nlohmann::json summary = {
+        {"replayed", replayed.size()}, {"failed", failed.size()}, {"skipped", skipped.size()}};
+    if (text) {
+        std::cout << fmt::format("{} replayed, {} failed, {} skipped", replayed.size(), failed.size(),
+                                 skipped.size())
+                  << (not_removed > 0 ? fmt::format(" ({} replayed but still in {})", not_removed, stream)
+                                      : std::string())
+                  << "\n";
+    } else {
+        nlohmann::json document = {
+            {"replayed", replayed}, {"failed", failed}, {"skipped", skipped}, {"summary", summary}};
+        if (!listing_error.empty()) document["error"] = listing_error;
+        std::cout << dump_json(document, 2) << "\n";
+    }
+    if (!listing_error.empty() || !failed.empty() || !skipped.empty() || not_removed > 0)
+        throw CLI::RuntimeError(1);
 }
 
 void purge(const DlqArguments& arguments) {
@@ -206,7 +252,7 @@ void purge(const DlqArguments& arguments) {
         if (session.queue.remove(letter.dead_letter_sequence)) removed.push_back(letter.dead_letter_sequence);
     }
     if (arguments.output == "json") {
-        std::cout << nlohmann::json({{"removed", removed}, {"count", removed.size()}}).dump(2) << "\n";
+        std::cout << dump_json({{"removed", removed}, {"count", removed.size()}}, 2) << "\n";
     } else {
         std::cout << removed.size() << " dead letter(s) removed from " << session.queue.stream() << "\n";
     }
@@ -215,9 +261,9 @@ void purge(const DlqArguments& arguments) {
 void add_common_options(CLI::App* command, DlqArguments& arguments, bool filters) {
     command->add_option("--context", arguments.context, "Bounded context whose DLQ to use, e.g. sea")
         ->required();
-    command->add_option("--nats", arguments.nats_urls, "NATS server URLs, comma-separated")
-        ->required()
-        ->envname("SEAMQ_NATS_URL");
+    add_env_option(command, "--nats", arguments.nats_urls, "NATS server URLs, comma-separated",
+                   "SEAMQ_NATS_URL")
+        ->required();
     command->add_option("--stream", arguments.stream, "DLQ stream (default: <CONTEXT>_DLQ)");
     command->add_option("--output", arguments.output, "text or json")->capture_default_str();
     if (!filters) return;
@@ -252,6 +298,16 @@ void add_dlq_commands(CLI::App& app) {
     auto* replay_command = dlq->add_subcommand(
         "replay",
         "Republish matching dead letters to their original subject for their consumer, then remove them");
+    replay_command->footer(
+        "Each dead letter is replayed on its own: one that fails (the server refuses the publish, e.g. no "
+        "stream captures its subject any more, or answers unexpectedly) is reported on standard error with "
+        "its DLQ sequence and the reason, stays in the DLQ, and the others go on; one without the headers "
+        "that say which consumer and subject it came from is skipped (it stays too). The last line is the "
+        "summary: N replayed, N failed, N skipped. --output json prints one object {replayed, failed, "
+        "skipped, summary: {replayed, failed, skipped}}, each list with dlq_sequence, consumer and subject "
+        "(and error for the failed, reason for the skipped). Exit 0 when every matching dead letter was "
+        "replayed and "
+        "removed, 1 otherwise, 2 on usage errors.");
     add_common_options(replay_command, *replay_arguments, true);
     replay_command->add_flag("--all", replay_arguments->all, "Replay every dead letter of the context");
     replay_command->callback([replay_arguments] { replay(*replay_arguments); });

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "src/cli/command_line.hpp"
 #include "src/cli/input.hpp"
 #include <nlohmann/json.hpp>
 
@@ -138,11 +139,10 @@ void add_publish_commands(CLI::App& app) {
         "envelope is invalid (one line per problem on standard error; nothing is written) or the database "
         "refuses it (e.g. the id is already there), 2 on usage errors. The payload is checked against its "
         "contract in schemas/events/ when there is one.");
-    publish
-        ->add_option(
-            "--database", arguments->database,
-            "PostgreSQL connection of the event's context: postgresql:// URL or libpq key=value string")
-        ->envname("SEAMQ_DATABASE_URL")
+    add_env_option(
+        publish, "--database", arguments->database,
+        "PostgreSQL connection of the event's context: postgresql:// URL or libpq key=value string",
+        "SEAMQ_DATABASE_URL")
         ->required();
     publish->add_option("--type", arguments->type,
                         "Event type, also the NATS subject: sea.event.order-placed.v1");

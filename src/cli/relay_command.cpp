@@ -2,6 +2,7 @@
 // relay without a worker (a sidecar, a debugging session) and for process-level tests.
 #include <iostream>
 
+#include "src/cli/command_line.hpp"
 #include <signal.h>
 
 #include "seamq/cli/commands.hpp"
@@ -60,12 +61,11 @@ void add_relay_commands(CLI::App& app) {
     auto* run = relay->add_subcommand(
         "run", "Publish one context's committed outbox rows to JetStream until SIGTERM/SIGINT");
     run->add_option("--context", arguments->relay.context, "Bounded context, e.g. sea")->required();
-    run->add_option("--database", arguments->relay.database, "PostgreSQL URL of the context's database")
-        ->required()
-        ->envname("SEAMQ_DATABASE_URL");
-    run->add_option("--nats", arguments->nats_urls, "NATS server URLs, comma-separated")
-        ->required()
-        ->envname("SEAMQ_NATS_URL");
+    add_env_option(run, "--database", arguments->relay.database, "PostgreSQL URL of the context's database",
+                   "SEAMQ_DATABASE_URL")
+        ->required();
+    add_env_option(run, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated", "SEAMQ_NATS_URL")
+        ->required();
     run->add_option("--expected-stream", arguments->relay.expected_stream,
                     "Stream that must capture the events (Nats-Expected-Stream)");
     run->add_option("--name", arguments->relay.instance_name, "Name in logs and pg_stat_activity");

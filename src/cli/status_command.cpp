@@ -11,6 +11,7 @@
 #include <optional>
 #include <regex>
 
+#include "src/cli/command_line.hpp"
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -625,8 +626,8 @@ void add_status_commands(CLI::App& app) {
         "otherwise (what is known is still printed, followed by the problems), 2 on usage errors. The "
         "database "
         "role must see other sessions in pg_stat_activity (superuser or pg_read_all_stats).");
-    status->add_option("--nats", arguments->nats_urls, "NATS server URLs, comma-separated or repeated")
-        ->envname("SEAMQ_NATS_URL")
+    add_env_option(status, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated or repeated",
+                   "SEAMQ_NATS_URL")
         ->required();
     status->add_option(
         "--context", arguments->contexts,

@@ -2,6 +2,8 @@
 #include <iostream>
 #include <memory>
 
+#include "src/cli/command_line.hpp"
+
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
 #include "seamq/nats/jetstream.hpp"
@@ -22,8 +24,8 @@ struct StreamsArguments {
 };
 
 void add_nats_option(CLI::App* command, StreamsArguments& arguments) {
-    command->add_option("--nats", arguments.nats_urls, "NATS server URLs, comma-separated")
-        ->envname("SEAMQ_NATS_URL")
+    add_env_option(command, "--nats", arguments.nats_urls, "NATS server URLs, comma-separated",
+                   "SEAMQ_NATS_URL")
         ->required();
     command
         ->add_option("--timeout", arguments.timeout_seconds,

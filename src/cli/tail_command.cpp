@@ -6,6 +6,8 @@
 #include <iostream>
 #include <memory>
 
+#include "src/cli/command_line.hpp"
+#include "src/cli/output.hpp"
 #include <nlohmann/json.hpp>
 #include <signal.h>
 
@@ -55,7 +57,6 @@ nlohmann::json headers_json(const nats::Headers& headers) {
 
 void print_message(const TailArguments& arguments, std::size_t number, const nats::Message& message) {
     const auto payload = message.payload();
-    const auto parsed = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
     const auto received = utc_now();
     if (arguments.output == "json") {
         nlohmann::json line = {{"number", number},
@@ -63,12 +64,8 @@ void print_message(const TailArguments& arguments, std::size_t number, const nat
                                {"subject", message.subject()},
                                {"headers", headers_json(message.headers())}};
         if (!message.reply().empty()) line["reply"] = message.reply();
-        if (parsed.is_discarded()) {
-            line["payload_text"] = std::string(payload);
-        } else {
-            line["payload"] = parsed;
-        }
-        std::cout << line.dump() << std::endl;
+        put_payload(line, payload);
+        std::cout << dump_json(line) << std::endl;
         return;
     }
     std::cout << "#" << number << " " << message.subject() << "  (" << payload.size() << " bytes, received "
@@ -76,9 +73,8 @@ void print_message(const TailArguments& arguments, std::size_t number, const nat
     if (!arguments.no_headers)
         for (const auto& [name, value] : message.headers())
             std::cout << "  " << name << ": " << value << "\n";
-    if (parsed.is_discarded()) {
-        std::cout << "  " << payload << "\n";
-    } else {
+    const auto parsed = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_discarded()) {
         // Indented two spaces more than the headers, so messages stay apart when scrolling.
         const auto text = parsed.dump(2);
         std::size_t start = 0;
@@ -90,6 +86,10 @@ void print_message(const TailArguments& arguments, std::size_t number, const nat
             if (end == std::string::npos) break;
             start = end + 1;
         }
+    } else if (is_utf8(payload)) {
+        std::cout << "  " << payload << "\n";
+    } else {
+        std::cout << "  (not UTF-8, base64) " << encode_base64(payload) << "\n";
     }
     std::cout << std::endl;
 }
@@ -152,7 +152,12 @@ void add_tail_commands(CLI::App& app) {
         "subjects "
         "included, and creates nothing on the server. Text shows the subject, the headers (Nats-Msg-Id, "
         "traceparent...) and the JSON payload indented; --output json prints one object per message and line "
-        "({number, received_at, subject, headers, payload | payload_text}). Runs until SIGINT/SIGTERM, "
+        "({number, received_at, subject, headers, payload | payload_text | payload_base64}: payload when the "
+        "payload is JSON, payload_text when it is other UTF-8 text, payload_base64 (RFC 4648) otherwise; "
+        "text "
+        "output shows such a payload as base64 too; a subject or header that is not UTF-8 shows U+FFFD for "
+        "each "
+        "invalid byte). Runs until SIGINT/SIGTERM, "
         "--count "
         "or --timeout. Exit 0 when it stopped normally, 1 when --count messages did not arrive within "
         "--timeout "
@@ -160,8 +165,8 @@ void add_tail_commands(CLI::App& app) {
     tail->add_option("subject", arguments->subject,
                      "NATS subject, e.g. sea.event.> or sea.event.order-placed.v1")
         ->required();
-    tail->add_option("--nats", arguments->nats_urls, "NATS server URLs, comma-separated")
-        ->envname("SEAMQ_NATS_URL")
+    add_env_option(tail, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated",
+                   "SEAMQ_NATS_URL")
         ->required();
     tail->add_option("--count,-n", arguments->count, "Stop after this many messages")
         ->check(CLI::Range(1, 100000000));

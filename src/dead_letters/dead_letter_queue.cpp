@@ -120,38 +120,46 @@ std::optional<DeadLetter> DeadLetterQueue::next(std::uint64_t from_sequence,
         raise(Errc::nats, "reading dead letters of stream {}: unreadable answer from the server: {}", stream_,
               e.what());
     }
-    if (response.contains("error")) {
-        const auto& error = response["error"];
-        const int code = error.value("err_code", 0);
-        if (code == js_no_message_found || code == js_sequence_not_found || error.value("code", 0) == 404) {
-            if (code == js_stream_not_found)
-                raise(Errc::not_found,
-                      "dead-letter stream {} of context '{}' does not exist (apply config/streams.yaml "
-                      "with `sea-mq streams apply`)",
-                      stream_, context_);
-            return std::nullopt;
-        }
-        raise(Errc::nats, "reading dead letters of stream {} from sequence {}: {} (JetStream error {})",
-              stream_, from_sequence, error.value("description", std::string("unknown error")), code);
-    }
-    const auto& message = response.at("message");
-    DeadLetter letter;
-    const auto headers = parse_header_block(decode_base64(message.value("hdrs", std::string())));
+    // A JSON answer of an unexpected shape is the server's error, not a crash.
     try {
-        letter = from_parts(message.value("subject", std::string()), headers,
-                            decode_base64(message.value("data", std::string())));
-    } catch (const Error&) {
-        // Something other than a dead letter in the DLQ stream: show it as it is.
-        letter.dead_letter_subject = message.value("subject", std::string());
-        letter.payload = decode_base64(message.value("data", std::string()));
-        letter.original_headers = headers;
-        letter.error_message = "not a sea-mq dead letter (headers missing)";
+        if (response.contains("error")) {
+            const auto& error = response["error"];
+            const int code = error.value("err_code", 0);
+            if (code == js_no_message_found || code == js_sequence_not_found ||
+                error.value("code", 0) == 404) {
+                if (code == js_stream_not_found)
+                    raise(Errc::not_found,
+                          "dead-letter stream {} of context '{}' does not exist (apply config/streams.yaml "
+                          "with `sea-mq streams apply`)",
+                          stream_, context_);
+                return std::nullopt;
+            }
+            raise(Errc::nats, "reading dead letters of stream {} from sequence {}: {} (JetStream error {})",
+                  stream_, from_sequence, error.value("description", std::string("unknown error")), code);
+        }
+        const auto& message = response.at("message");
+        DeadLetter letter;
+        const auto headers = parse_header_block(decode_base64(message.value("hdrs", std::string())));
+        try {
+            letter = from_parts(message.value("subject", std::string()), headers,
+                                decode_base64(message.value("data", std::string())));
+        } catch (const Error&) {
+            // Something other than a dead letter in the DLQ stream: show it as it is.
+            letter.dead_letter_subject = message.value("subject", std::string());
+            letter.payload = decode_base64(message.value("data", std::string()));
+            letter.original_headers = headers;
+            letter.error_message = "not a sea-mq dead letter (headers missing)";
+        }
+        letter.dead_letter_stream = stream_;
+        letter.dead_letter_sequence = message.value("seq", std::uint64_t{0});
+        letter.dead_lettered_at = parse_time(message.value("time", std::string()))
+                                      .value_or(std::chrono::system_clock::time_point{});
+        return letter;
+    } catch (const nlohmann::json::exception& e) {
+        raise(Errc::nats,
+              "reading dead letters of stream {} from sequence {}: unexpected answer from the server: {}",
+              stream_, from_sequence, e.what());
     }
-    letter.dead_letter_stream = stream_;
-    letter.dead_letter_sequence = message.value("seq", std::uint64_t{0});
-    letter.dead_lettered_at =
-        parse_time(message.value("time", std::string())).value_or(std::chrono::system_clock::time_point{});
-    return letter;
 }
 
 std::vector<DeadLetter> DeadLetterQueue::list(const Filter& filter) {
@@ -217,7 +225,11 @@ ReplayOutcome DeadLetterQueue::replay(const DeadLetter& letter) {
     message.headers.emplace_back(std::string(header::replayed_from),
                                  fmt::format("{}/{}", stream_, letter.dead_letter_sequence));
     outcome.ack = jetstream_.publish(message);
-    outcome.removed = remove(letter.dead_letter_sequence);
+    try {
+        outcome.removed = remove(letter.dead_letter_sequence);
+    } catch (const Error& error) {
+        outcome.remove_error = error.what();  // published all the same: the caller must know both
+    }
     return outcome;
 }
 
@@ -233,15 +245,21 @@ bool DeadLetterQueue::remove(std::uint64_t sequence) {
         raise(Errc::nats, "deleting dead letter {} from {}: unreadable answer from the server: {}", sequence,
               stream_, e.what());
     }
-    if (response.contains("error")) {
-        const auto& error = response["error"];
-        const int code = error.value("err_code", 0);
-        if (code == js_sequence_not_found || code == js_no_message_found || error.value("code", 0) == 404)
-            return false;
-        raise(Errc::nats, "deleting dead letter {} from {}: {} (JetStream error {})", sequence, stream_,
-              error.value("description", std::string("unknown error")), code);
+    // A JSON answer of an unexpected shape is the server's error, not a crash.
+    try {
+        if (response.contains("error")) {
+            const auto& error = response["error"];
+            const int code = error.value("err_code", 0);
+            if (code == js_sequence_not_found || code == js_no_message_found || error.value("code", 0) == 404)
+                return false;
+            raise(Errc::nats, "deleting dead letter {} from {}: {} (JetStream error {})", sequence, stream_,
+                  error.value("description", std::string("unknown error")), code);
+        }
+        return response.value("success", false);
+    } catch (const nlohmann::json::exception& e) {
+        raise(Errc::nats, "deleting dead letter {} from {}: unexpected answer from the server: {}", sequence,
+              stream_, e.what());
     }
-    return response.value("success", false);
 }
 
 }  // namespace seamq::dead_letters

@@ -1,6 +1,7 @@
 // docs/cli.md is the CLI reference: it must equal what `sea-mq help-reference` prints,
 // and each of its sections must equal what the real `sea-mq ... --help` prints, so the
-// file cannot drift from the binary. Also: usage errors of the newer verbs exit 2.
+// file cannot drift from the binary. Also: usage errors of the newer verbs exit 2, and a
+// word that names no command is one, with or without --help.
 #include <set>
 #include <string>
 #include <vector>
@@ -109,6 +110,86 @@ TEST(CliReference, UsageErrorsExitTwoWithAMessage) {
         EXPECT_EQ(result.exit_code, 2) << line << "\n" << result.out << result.err;
         EXPECT_NE(result.err.find(usage.expected), std::string::npos)
             << line << ": expected '" << usage.expected << "' in: " << result.err;
+    }
+}
+
+//! The groups of the command tree: every command with commands of its own, from the
+//! reference's sections ("sea-mq db" has "sea-mq db migrate").
+std::vector<std::vector<std::string>> command_groups() {
+    std::set<std::string> paths;
+    for (const auto& section : sections_of(slurp(seamq::testing::source_dir() / "docs" / "cli.md")))
+        paths.insert(section.path);
+    std::vector<std::vector<std::string>> groups;
+    for (const auto& path : paths) {
+        bool has_commands = false;
+        for (const auto& other : paths) has_commands = has_commands || other.rfind(path + " ", 0) == 0;
+        if (!has_commands) continue;
+        std::vector<std::string> words;
+        std::size_t start = path.find(' ');
+        while (start != std::string::npos) {
+            const auto end = path.find(' ', start + 1);
+            words.push_back(path.substr(start + 1, end == std::string::npos ? end : end - start - 1));
+            start = end;
+        }
+        groups.push_back(std::move(words));
+    }
+    return groups;
+}
+
+TEST(CliUnknownWords, AnUnknownCommandIsAUsageErrorNamingItWithOrWithoutHelp) {
+    const auto groups = command_groups();
+    std::set<std::string> found;
+    for (const auto& group : groups) {
+        std::string joined;
+        for (const auto& word : group) joined += (joined.empty() ? "" : " ") + word;
+        found.insert(joined);
+    }
+    for (const char* expected : {"", "db", "streams", "dlq", "relay", "contracts", "envelope", "consume"})
+        EXPECT_TRUE(found.contains(expected)) << "'sea-mq " << expected << "' is not a group in docs/cli.md";
+
+    for (const auto& group : groups) {
+        for (const auto& tail : std::vector<std::vector<std::string>>{
+                 {"nosuchverb"}, {"nosuchverb", "--help"}, {"--help", "nosuchverb"}, {"nosuchverb", "-h"}}) {
+            auto arguments = group;
+            arguments.insert(arguments.end(), tail.begin(), tail.end());
+            std::string line = "sea-mq";
+            for (const auto& argument : arguments) line += " " + argument;
+            const auto result = sea_mq(arguments);
+            EXPECT_EQ(result.exit_code, 2) << line << "\n" << result.out << result.err;
+            EXPECT_TRUE(result.out.empty()) << line << ": no help for another command:\n" << result.out;
+            EXPECT_NE(result.err.find("unknown command 'nosuchverb'"), std::string::npos)
+                << line << ": " << result.err;
+        }
+    }
+
+    // An unknown group in front of a real command does not run or explain that command.
+    for (const auto& arguments :
+         std::vector<std::vector<std::string>>{{"federation", "status", "--help"},
+                                               {"federation", "status"},
+                                               {"dlq", "federation", "list", "--help"}}) {
+        const auto result = sea_mq(arguments);
+        EXPECT_EQ(result.exit_code, 2) << arguments[0] << " " << arguments[1] << "\n"
+                                       << result.out << result.err;
+        EXPECT_TRUE(result.out.empty()) << result.out;
+        EXPECT_NE(result.err.find("unknown command 'federation'"), std::string::npos) << result.err;
+    }
+}
+
+TEST(CliUnknownWords, AStrayWordAfterACommandIsAUsageErrorEvenWithHelp) {
+    for (const auto& arguments :
+         std::vector<std::vector<std::string>>{{"version", "extra"},
+                                               {"version", "extra", "--help"},
+                                               {"db", "migrate", "status", "--help"},
+                                               {"tail", "sea.>", "extra", "--help"},
+                                               {"streams", "apply", "--help", "extra"}}) {
+        std::string line = "sea-mq";
+        for (const auto& argument : arguments) line += " " + argument;
+        const auto result = sea_mq(arguments);
+        EXPECT_EQ(result.exit_code, 2) << line << "\n" << result.out << result.err;
+        EXPECT_TRUE(result.out.empty()) << line << "\n" << result.out;
+        const auto& stray =
+            arguments[arguments.size() - 1] == "--help" ? arguments[arguments.size() - 2] : arguments.back();
+        EXPECT_NE(result.err.find(stray), std::string::npos) << line << ": " << result.err;
     }
 }
 

@@ -31,4 +31,10 @@ void add_status_commands(CLI::App& app);
 //! `sea-mq help-reference` (hidden): docs/cli.md from the command tree (src/cli/help_reference_command.cpp).
 void add_help_reference_command(CLI::App& app);
 
+//! Throws seamq::Error(invalid_argument) naming the first word of `argv` that should name
+//! a command (a verb, or a verb of a group such as `db`) and names none. Call before
+//! parsing, so `--help` cannot hide the mistake behind another command's help
+//! (src/cli/command_line.cpp).
+void require_known_commands(const CLI::App& root, int argc, const char* const* argv);
+
 }  // namespace seamq::cli

@@ -34,6 +34,9 @@ struct ReplayOutcome {
     std::string message_id;  //!< Nats-Msg-Id of the republished message
     nats::PubAck ack;        //!< from the original stream
     bool removed = false;    //!< the dead letter was deleted from the DLQ stream
+    //! Why the delete after the PubAck failed ("" when it did not): the message is
+    //! replayed, the dead letter is still there.
+    std::string remove_error;
 };
 
 //! The dead letters of one context, read and changed through the JetStream API directly
@@ -60,7 +63,8 @@ public:
     //! <consumer>`, so other consumers of the subject ack and skip it. After the PubAck the
     //! dead letter is deleted, so it is not replayed twice; if that delete fails the
     //! replayed message is still published (a second replay gets the same Nats-Msg-Id and,
-    //! within the window, is a duplicate; after it, the consumer's inbox skips it).
+    //! within the window, is a duplicate; after it, the consumer's inbox skips it), and
+    //! the outcome says why in `remove_error`.
     ReplayOutcome replay(const DeadLetter& letter);
     //! Deletes the dead letter at `sequence`; false when it was not there.
     bool remove(std::uint64_t sequence);
