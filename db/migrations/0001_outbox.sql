@@ -69,15 +69,145 @@ CREATE FUNCTION seamq.is_valid_type(candidate text) RETURNS boolean
         AND length(split_part(candidate, '.', 1)) <= 32 AND split_part(candidate, '.', 1) <> 'dlq'
         AND length(split_part(candidate, '.', 3)) <= 64;
 
--- The CloudEvents attributes sea-mq knows; every other attribute is an extension.
+-- The attributes the envelope schema names (its "properties"), each checked on its own;
+-- every other attribute is an extension: a string, a boolean or a 32-bit integer.
 CREATE FUNCTION seamq.core_attributes() RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN ARRAY['data', 'specversion', 'id', 'source', 'type', 'time', 'datacontenttype', 'dataschema',
-                 'subject', 'data_base64'];
+                 'subject', 'data_base64', 'correlationid', 'causationid', 'traceparent', 'tracestate',
+                 'visibility'];
 
--- Raises SQLSTATE SQ001 unless envelope->attribute is a string (when required: present).
+-- The size limit in bytes: the C++ envelope::Limits default, which consumers apply to the
+-- bytes the relay publishes, i.e. the stored envelope's text (envelope::text).
+CREATE FUNCTION seamq.max_envelope_bytes() RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN 1048576;
+
+-- The formats of the C++ validator (src/envelope/formats.cpp, ported from ajv-formats),
+-- so that what the outbox stores every consumer accepts. Its PCRE2 patterns match
+-- case-insensitively by Unicode rules; here each letter class is spelled out instead:
+-- a-z as a-zA-Z plus U+017F and U+212A (long s, Kelvin sign: the only code points PCRE2
+-- folds into a-z), hex digits as 0-9a-fA-F, and \d as [0-9].
+
+-- RFC 3339 date-time: the schema's `time` pattern, then ajv-formats' ranges: a real day
+-- of the month (leap years), hour 00-23, minute 00-59, second below 60, offset at most
+-- 23:59; second 60 only for a leap second at 23:59 UTC (where, like ajv-formats, it
+-- checks the hour and minute only through that sum). The common case (a day up to 28,
+-- every field in range) is decided by comparing fixed-width digits, without a PL/pgSQL
+-- call (half the cost); seamq.is_real_date_time applies the whole rule.
+CREATE FUNCTION seamq.is_real_date_time(candidate text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    year integer;
+    month integer;
+    day integer;
+    hour integer;
+    minute integer;
+    second numeric;
+    zone_sign integer := 1;
+    zone_hours integer := 0;
+    zone_minutes integer := 0;
+    zone_length integer := 1;
+    utc_minute integer;
+BEGIN
+    IF candidate !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN
+        RETURN false;
+    END IF;
+    year := substr(candidate, 1, 4)::integer;
+    month := substr(candidate, 6, 2)::integer;
+    day := substr(candidate, 9, 2)::integer;
+    IF month < 1 OR month > 12 OR day < 1 OR day > (CASE
+            WHEN month = 2 AND year % 4 = 0 AND (year % 100 <> 0 OR year % 400 = 0) THEN 29
+            WHEN month = 2 THEN 28
+            WHEN month IN (4, 6, 9, 11) THEN 30
+            ELSE 31 END) THEN
+        RETURN false;
+    END IF;
+    IF right(candidate, 1) NOT IN ('Z', 'z') THEN
+        zone_length := 6;
+        zone_sign := CASE substr(candidate, length(candidate) - 5, 1) WHEN '-' THEN -1 ELSE 1 END;
+        zone_hours := substr(candidate, length(candidate) - 4, 2)::integer;
+        zone_minutes := right(candidate, 2)::integer;
+        IF zone_hours > 23 OR zone_minutes > 59 THEN
+            RETURN false;
+        END IF;
+    END IF;
+    hour := substr(candidate, 12, 2)::integer;
+    minute := substr(candidate, 15, 2)::integer;
+    second := substr(candidate, 18, length(candidate) - 17 - zone_length)::numeric;
+    IF hour <= 23 AND minute <= 59 AND second < 60 THEN
+        RETURN true;
+    END IF;
+    utc_minute := minute - zone_minutes * zone_sign;
+    RETURN hour - zone_hours * zone_sign - CASE WHEN utc_minute < 0 THEN 1 ELSE 0 END IN (23, -1)
+        AND utc_minute IN (59, -1) AND second < 61;
+END;
+$$;
+
+-- seamq.is_real_date_time's verdict, the common case without a PL/pgSQL call.
+CREATE FUNCTION seamq.is_date_time(candidate text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE
+        WHEN candidate !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$'
+            THEN false
+        WHEN substr(candidate, 6, 2) COLLATE "C" BETWEEN '01' AND '12'
+                AND substr(candidate, 9, 2) COLLATE "C" BETWEEN '01' AND '28'
+                AND substr(candidate, 12, 2) COLLATE "C" <= '23' AND substr(candidate, 15, 2) COLLATE "C" <= '59'
+                AND substr(candidate, 18, 2) COLLATE "C" <= '59'
+                AND (right(candidate, 1) IN ('Z', 'z')
+                     OR (substr(candidate, length(candidate) - 4, 2) COLLATE "C" <= '23'
+                         AND right(candidate, 2) COLLATE "C" <= '59'))
+            THEN true
+        ELSE seamq.is_real_date_time(candidate)
+    END;
+
+-- RFC 3986 URI-reference (ajv-formats' "uri-reference"). The usual source, an absolute
+-- path of plain characters (e.g. /sea/orders), is one its path-absolute alternative
+-- matches; a simple pattern says so at a fifth of the cost. A text without '[' (no IP
+-- literal) takes the pattern with the IP-literal and IPv4 alternatives left out (IPv4
+-- addresses are reg-names too) and %XX spelled [0-9a-fA-F][0-9a-fA-F]: the same verdict
+-- at a third of the cost, as PostgreSQL pays per match for bounded repetitions.
+CREATE FUNCTION seamq.is_uri_reference(candidate text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN candidate ~ $re$^/(?:[a-zA-Z0-9._~!$&'()*+,;=:@-][a-zA-Z0-9._~!$&'()*+,;=:@/-]*)?$$re$ THEN true
+        WHEN strpos(candidate, '[') = 0
+        THEN candidate ~ $re$^(?:[a-zA-Z\u017f\u212a][a-zA-Z\u017f\u212a0-9+\-.]*:)?(?:\/?\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:]|%[0-9a-fA-F][0-9a-fA-F])*@)?(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=]|%[0-9a-fA-F][0-9a-fA-F])*)(?::[0-9]*)?(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])*)*|\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])*)*)?|(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])*)*)?(?:\?(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@/?]|%[0-9a-fA-F][0-9a-fA-F])*)?(?:#(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@/?]|%[0-9a-fA-F][0-9a-fA-F])*)?$$re$
+        ELSE candidate ~ $re$^(?:[a-zA-Z\u017f\u212a][a-zA-Z\u017f\u212a0-9+\-.]*:)?(?:\/?\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:]|%[0-9a-fA-F]{2})*@)?(?:\[(?:(?:(?:(?:[0-9a-fA-F]{1,4}:){6}|::(?:[0-9a-fA-F]{1,4}:){5}|(?:[0-9a-fA-F]{1,4})?::(?:[0-9a-fA-F]{1,4}:){4}|(?:(?:[0-9a-fA-F]{1,4}:){0,1}[0-9a-fA-F]{1,4})?::(?:[0-9a-fA-F]{1,4}:){3}|(?:(?:[0-9a-fA-F]{1,4}:){0,2}[0-9a-fA-F]{1,4})?::(?:[0-9a-fA-F]{1,4}:){2}|(?:(?:[0-9a-fA-F]{1,4}:){0,3}[0-9a-fA-F]{1,4})?::[0-9a-fA-F]{1,4}:|(?:(?:[0-9a-fA-F]{1,4}:){0,4}[0-9a-fA-F]{1,4})?::)(?:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?))|(?:(?:[0-9a-fA-F]{1,4}:){0,5}[0-9a-fA-F]{1,4})?::[0-9a-fA-F]{1,4}|(?:(?:[0-9a-fA-F]{1,4}:){0,6}[0-9a-fA-F]{1,4})?::)|[Vv][0-9a-fA-F]+\.[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:]+)\]|(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)|(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=]|%[0-9a-fA-F]{2})*)(?::[0-9]*)?(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F]{2})*)*|\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F]{2})+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F]{2})*)*)?|(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F]{2})+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@]|%[0-9a-fA-F]{2})*)*)?(?:\?(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@/?]|%[0-9a-fA-F]{2})*)?(?:#(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'"()*+,;=:@/?]|%[0-9a-fA-F]{2})*)?$$re$
+    END;
+
+-- RFC 3986 absolute URI (ajv-formats' "uri"), split the same way.
+CREATE FUNCTION seamq.is_uri(candidate text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN strpos(candidate, '[') = 0
+        THEN candidate ~ $re$^(?:[a-zA-Z\u017f\u212a][a-zA-Z\u017f\u212a0-9+\-.]*:)(?:\/?\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:]|%[0-9a-fA-F][0-9a-fA-F])*@)?(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=]|%[0-9a-fA-F][0-9a-fA-F])*)(?::[0-9]*)?(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])*)*|\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])*)*)?|(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F][0-9a-fA-F])*)*)(?:\?(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@/?]|%[0-9a-fA-F][0-9a-fA-F])*)?(?:#(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@/?]|%[0-9a-fA-F][0-9a-fA-F])*)?$$re$
+        ELSE candidate ~ $re$^(?:[a-zA-Z\u017f\u212a][a-zA-Z\u017f\u212a0-9+\-.]*:)(?:\/?\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:]|%[0-9a-fA-F]{2})*@)?(?:\[(?:(?:(?:(?:[0-9a-fA-F]{1,4}:){6}|::(?:[0-9a-fA-F]{1,4}:){5}|(?:[0-9a-fA-F]{1,4})?::(?:[0-9a-fA-F]{1,4}:){4}|(?:(?:[0-9a-fA-F]{1,4}:){0,1}[0-9a-fA-F]{1,4})?::(?:[0-9a-fA-F]{1,4}:){3}|(?:(?:[0-9a-fA-F]{1,4}:){0,2}[0-9a-fA-F]{1,4})?::(?:[0-9a-fA-F]{1,4}:){2}|(?:(?:[0-9a-fA-F]{1,4}:){0,3}[0-9a-fA-F]{1,4})?::[0-9a-fA-F]{1,4}:|(?:(?:[0-9a-fA-F]{1,4}:){0,4}[0-9a-fA-F]{1,4})?::)(?:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?))|(?:(?:[0-9a-fA-F]{1,4}:){0,5}[0-9a-fA-F]{1,4})?::[0-9a-fA-F]{1,4}|(?:(?:[0-9a-fA-F]{1,4}:){0,6}[0-9a-fA-F]{1,4})?::)|[Vv][0-9a-fA-F]+\.[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:]+)\]|(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)|(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=]|%[0-9a-fA-F]{2})*)(?::[0-9]*)?(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})*)*|\/(?:(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})*)*)?|(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+(?:\/(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})*)*)(?:\?(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@/?]|%[0-9a-fA-F]{2})*)?(?:#(?:[a-zA-Z\u017f\u212a0-9\-._~!$&'()*+,;=:@/?]|%[0-9a-fA-F]{2})*)?$$re$
+    END;
+
+-- W3C traceparent: the schema's pattern ^00-(?!0{32}-)[0-9a-f]{32}-(?!0{16}-)[0-9a-f]{16}-[0-9a-f]{2}$
+-- without its lookaheads and bounded repetitions: three hex runs of 32, 16 and 2.
+CREATE FUNCTION seamq.is_traceparent(candidate text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN length(candidate) = 55 AND candidate ~ '^00-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$'
+        AND substr(candidate, 36, 1) = '-' AND substr(candidate, 53, 1) = '-'
+        AND substr(candidate, 4, 32) <> repeat('0', 32) AND substr(candidate, 37, 16) <> repeat('0', 16);
+
+-- Raises SQLSTATE SQ001: the value of `attribute` breaks `rule` (said in the DETAIL).
+CREATE FUNCTION seamq.raise_invalid_value(envelope jsonb, attribute text, rule text, hint text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    RAISE EXCEPTION 'invalid envelope: attribute "%" has an invalid value: %', attribute,
+            left((envelope -> attribute)::text, 100)
+        USING ERRCODE = 'SQ001', DETAIL = format('event id %s; %s', coalesce(envelope ->> 'id', '(none)'), rule),
+              HINT = hint;
+END;
+$$;
+
+-- Raises SQLSTATE SQ001 unless envelope->attribute is a string (when required: present)
+-- of min_length to max_length characters matching pattern. Returns it (NULL if absent).
 CREATE FUNCTION seamq.check_string_attribute(envelope jsonb, attribute text, required boolean,
-                                             pattern text, max_length integer)
+                                             pattern text, max_length integer, min_length integer DEFAULT 1)
     RETURNS text
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -102,18 +232,65 @@ BEGIN
                   HINT = attribute_hint;
     END IF;
     IF (max_length IS NOT NULL AND length(value #>> '{}') > max_length)
-            OR length(value #>> '{}') = 0
+            OR length(value #>> '{}') < min_length
             OR (pattern IS NOT NULL AND (value #>> '{}') !~ pattern) THEN
         RAISE EXCEPTION 'invalid envelope: attribute "%" has an invalid value: %', attribute,
                 left(value::text, 100)
             USING ERRCODE = 'SQ001', DETAIL = format('event id %s; %s must match %s%s',
-                      coalesce(envelope ->> 'id', '(none)'), attribute, coalesce(pattern, '.+'),
+                      coalesce(envelope ->> 'id', '(none)'), attribute, coalesce(pattern, CASE WHEN min_length > 0 THEN '.+' ELSE '.*' END),
                       CASE WHEN max_length IS NULL THEN '' ELSE format(' and have at most %s characters', max_length) END),
                   HINT = attribute_hint;
     END IF;
     RETURN value #>> '{}';
 END;
 $$;
+
+-- The optional attributes the envelope schema names, each present one against its rule.
+-- (The format functions get a variable, not a call: PostgreSQL inlines a SQL function
+-- only when its argument is cheap; otherwise each call costs ~5 us.)
+CREATE FUNCTION seamq.check_optional_attributes(envelope jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    checked text;
+BEGIN
+    IF envelope ? 'dataschema' THEN
+        checked := seamq.check_string_attribute(envelope, 'dataschema', false, NULL, 1024);
+        IF NOT seamq.is_uri(checked) THEN
+            PERFORM seamq.raise_invalid_value(envelope, 'dataschema', 'dataschema must be an absolute URI (RFC 3986)',
+                'dataschema names the schema of data by an absolute URI with a scheme, e.g. '
+                'https://sea.example/schemas/order-placed-v1.json; percent-encode other characters (%20).');
+        END IF;
+    END IF;
+    -- Bounded repetitions as max_length, as for id.
+    IF envelope ? 'correlationid' THEN
+        PERFORM seamq.check_string_attribute(envelope, 'correlationid', false, '^[!-~]+$', 200);
+    END IF;
+    IF envelope ? 'causationid' THEN
+        PERFORM seamq.check_string_attribute(envelope, 'causationid', false, '^[!-~]+$', 200);
+    END IF;
+    IF envelope ? 'traceparent' THEN
+        checked := seamq.check_string_attribute(envelope, 'traceparent', false, NULL, NULL);
+        IF NOT seamq.is_traceparent(checked) THEN
+            PERFORM seamq.raise_invalid_value(envelope, 'traceparent',
+                'traceparent must match ^00-(?!0{32}-)[0-9a-f]{32}-(?!0{16}-)[0-9a-f]{16}-[0-9a-f]{2}$',
+                'W3C Trace Context: 00-{32 hex trace id}-{16 hex parent id}-{2 hex flags}, lowercase, ids not '
+                'all zeros, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.');
+        END IF;
+    END IF;
+    IF envelope ? 'tracestate' THEN
+        PERFORM seamq.check_string_attribute(envelope, 'tracestate', false, '^[ -~]+$', 512);
+    END IF;
+    IF envelope ? 'visibility' THEN
+        checked := seamq.check_string_attribute(envelope, 'visibility', false, NULL, NULL);
+        IF checked NOT IN ('internal', 'external') THEN
+            PERFORM seamq.raise_invalid_value(envelope, 'visibility', 'visibility must be "internal" or "external"',
+                'internal events stay in their bounded context; external ones may leave it.');
+        END IF;
+    END IF;
+END;
+$$;
+
 
 -- Validates and completes an outbox row from its envelope, whichever way the row arrives
 -- (seamq.enqueue, a multi-row INSERT, COPY). Every column but the relay's bookkeeping is
@@ -128,6 +305,9 @@ DECLARE
     attribute text;
     value jsonb;
     extensions jsonb;
+    checked text;
+    too_large jsonb;
+    envelope_bytes integer;
 BEGIN
     IF envelope IS NULL OR jsonb_typeof(envelope) <> 'object' THEN
         RAISE EXCEPTION 'invalid envelope: expected a JSON object, got %', coalesce(jsonb_typeof(envelope), 'NULL')
@@ -137,7 +317,13 @@ BEGIN
     -- Length bounds go to max_length, never into a pattern: PostgreSQL runs a bounded
     -- repetition like {1,200} about 100 times slower than + (measured: 0.24 ms per id).
     event_id := seamq.check_string_attribute(envelope, 'id', true, '^[!-~]+$', 200);
-    PERFORM seamq.check_string_attribute(envelope, 'source', true, NULL, 1024);
+    -- A variable as the format function's argument, as in seamq.check_optional_attributes.
+    checked := seamq.check_string_attribute(envelope, 'source', true, NULL, 1024);
+    IF NOT seamq.is_uri_reference(checked) THEN
+        PERFORM seamq.raise_invalid_value(envelope, 'source', 'source must be a URI-reference (RFC 3986)',
+            'source names the producer by a URI-reference, e.g. /sea/orders or https://sea.example/orders; '
+            'percent-encode spaces and other characters RFC 3986 does not allow (%20).');
+    END IF;
     PERFORM seamq.check_string_attribute(envelope, 'subject', true, NULL, 1024);
     event_type := seamq.check_string_attribute(envelope, 'type', true, NULL, NULL);
     IF NOT seamq.is_valid_type(event_type) THEN
@@ -161,15 +347,21 @@ BEGIN
     END IF;
     IF envelope ? 'data_base64' THEN
         PERFORM seamq.check_string_attribute(envelope, 'data_base64', false,
-            '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$', NULL);
+            '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$', NULL, 0);
     END IF;
     -- Producers in any language may leave these two out; the stored envelope is complete.
     IF NOT envelope ? 'time' THEN
         envelope := envelope || jsonb_build_object('time',
             to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
     END IF;
-    PERFORM seamq.check_string_attribute(envelope, 'time', true,
-        '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$', NULL);
+    checked := seamq.check_string_attribute(envelope, 'time', true, NULL, NULL);
+    IF NOT seamq.is_date_time(checked) THEN
+        PERFORM seamq.raise_invalid_value(envelope, 'time',
+            'time must match ^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$ '
+            'and be a real date-time',
+            'RFC 3339 with a time zone, e.g. 2024-05-01T12:00:00.123456Z: a real day of the month, hour 00-23, '
+            'minute and second 00-59 (second 60 only at 23:59 UTC, a leap second), offset at most +/-23:59.');
+    END IF;
     IF NOT envelope ? 'datacontenttype' AND envelope ? 'data' THEN
         envelope := envelope || jsonb_build_object('datacontenttype', 'application/json');
     END IF;
@@ -177,6 +369,9 @@ BEGIN
     IF envelope -> 'datacontenttype' IS DISTINCT FROM '"application/json"'::jsonb THEN
         PERFORM seamq.check_string_attribute(envelope, 'datacontenttype', true,
             '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}(?:;[ -~]{0,200})?$', NULL);
+    END IF;
+    IF envelope ?| ARRAY['dataschema', 'correlationid', 'causationid', 'traceparent', 'tracestate', 'visibility'] THEN
+        PERFORM seamq.check_optional_attributes(envelope);
     END IF;
     -- Names and values of the extension attributes (the core ones pass both checks by
     -- definition); the query runs only when there are some.
@@ -188,14 +383,39 @@ BEGIN
                     USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id),
                           HINT = 'CloudEvents attribute names are lowercase ASCII letters and digits, at most 20 characters.';
             END IF;
+            -- An integer is written without a fraction: consumers' JSON parsers read 1.0
+            -- (as the stored text writes it) as a double, which is not an integer.
             IF NOT (jsonb_typeof(value) IN ('string', 'boolean')
-                        OR (jsonb_typeof(value) = 'number' AND value::numeric = trunc(value::numeric)
+                        OR (jsonb_typeof(value) = 'number' AND scale(value::numeric) = 0
                             AND value::numeric BETWEEN -2147483648 AND 2147483647)) THEN
                 RAISE EXCEPTION 'invalid envelope: extension attribute "%" must be a string, a boolean or a 32-bit integer, got %',
                         attribute, left(value::text, 100)
-                    USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id);
+                    USING ERRCODE = 'SQ001', DETAIL = format('event id %s', event_id),
+                          HINT = 'Extension attribute values are strings, true/false or integers from -2147483648 '
+                                 'to 2147483647 written without a fraction or exponent; send anything else in data.';
             END IF;
         END LOOP;
+    END IF;
+    -- Numbers a double cannot hold: numeric keeps them, consumers' JSON parsers cannot
+    -- (they read IEEE 754 doubles). The bound is DBL_MAX, (2 - 2^-52) * 2^1023, in full;
+    -- numbers that merely underflow to 0 are fine.
+    too_large := jsonb_path_query_first(envelope, 'strict $.** ? (@.type() == "number" && (@ > 179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368 || @ < -179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368))');
+    IF too_large IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid envelope: the number %... (% characters) is beyond the range of a double',
+                left(too_large::text, 20), length(too_large::text)
+            USING ERRCODE = 'SQ001', DETAIL = format('event id %s; JSON numbers may be at most 1.7976931348623157e308 '
+                      'in magnitude', event_id),
+                  HINT = 'Consumers read JSON numbers as IEEE 754 doubles; send larger values as strings.';
+    END IF;
+    -- The size limit, on the text the relay publishes (jsonb's text form: ", " and ": "
+    -- between members, so a little longer than a compact dump).
+    envelope_bytes := octet_length(envelope::text);
+    IF envelope_bytes > seamq.max_envelope_bytes() THEN
+        RAISE EXCEPTION 'invalid envelope: it is % bytes as stored, more than the limit of % bytes',
+                envelope_bytes, seamq.max_envelope_bytes()
+            USING ERRCODE = 'SQ004', DETAIL = format('event id %s; measured on envelope::text, the bytes the relay '
+                      'publishes and consumers check', event_id),
+                  HINT = 'Keep envelopes small: send large payloads by reference (e.g. an object-store URL in data).';
     END IF;
 
     NEW.id := event_id;

@@ -3,6 +3,7 @@
 // with the C++ validator and the schema, NOTIFY only at commit, and the npm `pg` client.
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <random>
 
@@ -195,6 +196,188 @@ TEST_F(Outbox, EnqueueRefusesBadEnvelopesWithClearSqlErrors) {
         EXPECT_TRUE(error.is_unique_violation()) << error.what();
         EXPECT_NE(error.primary_message().find("event id \"binary\" is already in the outbox"),
                   std::string::npos)
+            << error.what();
+    }
+    EXPECT_EQ(count_rows(), 1);
+}
+
+// What the C++ validator refuses by format, enum, extension rule, number range or size,
+// seamq.enqueue refuses too, each with its SQLSTATE and a hint: a stored envelope is one
+// every consumer accepts.
+TEST_F(Outbox, EnqueueRefusesWhatTheCxxValidatorRefuses) {
+    // The envelope as JSON text; "@raw@" (a JSON string) is replaced by `raw`, for numbers
+    // nlohmann::json cannot hold.
+    struct Case {
+        std::string name;
+        std::function<void(json&)> change;
+        std::string raw;
+        std::string sqlstate;
+        std::string message;
+    };
+    // DBL_MAX, (2 - 2^-52) * 2^1023, written out.
+    const std::string dbl_max_digits =
+        "1797693134862315708145274237317043567980705675258449965989174768031572607800285387605895586327668781"
+        "715"
+        "4045895351438246423432132688946418276846754670353751698604991057655128207624549009038932894407586850"
+        "845"
+        "5133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858"
+        "368";
+    const std::vector<Case> cases = {
+        {"month 13", [](json& e) { e["time"] = "2026-13-45T99:00:00Z"; }, "", "SQ001",
+         "attribute \"time\" has an invalid value"},
+        {"February 30", [](json& e) { e["time"] = "2026-02-30T10:00:00Z"; }, "", "SQ001",
+         "attribute \"time\" has an invalid value"},
+        {"February 29 of 2100", [](json& e) { e["time"] = "2100-02-29T10:00:00Z"; }, "", "SQ001",
+         "attribute \"time\" has an invalid value"},
+        {"offset +25:00", [](json& e) { e["time"] = "2026-12-07T10:00:00+25:00"; }, "", "SQ001",
+         "attribute \"time\" has an invalid value"},
+        {"second 60 off 23:59", [](json& e) { e["time"] = "2026-12-07T10:00:60Z"; }, "", "SQ001",
+         "attribute \"time\" has an invalid value"},
+        {"ten fraction digits", [](json& e) { e["time"] = "2026-12-07T10:00:00.1234567890Z"; }, "", "SQ001",
+         "attribute \"time\" has an invalid value"},
+        {"dataschema not a URI", [](json& e) { e["dataschema"] = "not a uri"; }, "", "SQ001",
+         "attribute \"dataschema\" has an invalid value"},
+        {"relative dataschema", [](json& e) { e["dataschema"] = "/schemas/order.json"; }, "", "SQ001",
+         "attribute \"dataschema\" has an invalid value"},
+        {"source with a space", [](json& e) { e["source"] = "http://exa mple.com"; }, "", "SQ001",
+         "attribute \"source\" has an invalid value"},
+        {"source with a bad escape", [](json& e) { e["source"] = "/sea/%zz"; }, "", "SQ001",
+         "attribute \"source\" has an invalid value"},
+        {"traceparent", [](json& e) { e["traceparent"] = "00-zzzz-01"; }, "", "SQ001",
+         "attribute \"traceparent\" has an invalid value"},
+        {"traceparent zero trace id",
+         [](json& e) { e["traceparent"] = "00-" + std::string(32, '0') + "-00f067aa0ba902b7-01"; }, "",
+         "SQ001", "attribute \"traceparent\" has an invalid value"},
+        {"tracestate too long", [](json& e) { e["tracestate"] = std::string(513, 'a'); }, "", "SQ001",
+         "attribute \"tracestate\" has an invalid value"},
+        {"visibility public", [](json& e) { e["visibility"] = "public"; }, "", "SQ001",
+         "attribute \"visibility\" has an invalid value"},
+        {"numeric correlationid", [](json& e) { e["correlationid"] = 123; }, "", "SQ001",
+         "attribute \"correlationid\" must be a string, got number"},
+        {"causationid with a space", [](json& e) { e["causationid"] = "a b"; }, "", "SQ001",
+         "attribute \"causationid\" has an invalid value"},
+        {"extension 1.0", [](json& e) { e["priority"] = "@raw@"; }, "1.0", "SQ001",
+         "extension attribute \"priority\" must be a string, a boolean or a 32-bit integer"},
+        {"data 1e999",
+         [](json& e) {
+             e["data"] = {{"n", "@raw@"}};
+         },
+         "1e999", "SQ001", "is beyond the range of a double"},
+        {"data -1e999 in an array",
+         [](json& e) {
+             e["data"] = {{"a", {1, {{"n", "@raw@"}}}}};
+         },
+         "-1e999", "SQ001", "is beyond the range of a double"},
+        {"1.8e308", [](json& e) { e["data"] = "@raw@"; }, "1.8e308", "SQ001",
+         "is beyond the range of a double"},
+        {"over the size limit",
+         [](json& e) {
+             e["data"] = {{"blob", std::string(envelope::Limits{}.max_bytes, 'x')}};
+         },
+         "", "SQ004", "more than the limit of 1048576 bytes"},
+    };
+    const envelope::Validator validator;
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        const auto& c = cases[i];
+        json document = valid_envelope("refused-" + std::to_string(i));
+        c.change(document);
+        std::string text = document.dump();
+        if (!c.raw.empty()) text.replace(text.find("\"@raw@\""), 7, c.raw);
+        // The same verdict from the C++ validator. Until it reports numbers beyond a double
+        // as a problem (rule number-range), its JSON parser throws on them: also "refused".
+        bool cxx_refused = true;
+        try {
+            cxx_refused = !validator.validate(text).empty();
+        } catch (const std::exception&) {
+        }
+        EXPECT_TRUE(cxx_refused) << c.name << ": the C++ validator accepts " << text.substr(0, 200);
+        try {
+            connection_.exec("SELECT seamq.enqueue($1::jsonb)", text);
+            ADD_FAILURE() << c.name << ": accepted " << text.substr(0, 200);
+        } catch (const postgres::SqlError& error) {
+            EXPECT_EQ(error.sqlstate(), c.sqlstate) << c.name << ": " << error.what();
+            EXPECT_TRUE(error.is_invalid_envelope()) << c.name;
+            EXPECT_NE(error.primary_message().find("invalid envelope"), std::string::npos) << error.what();
+            EXPECT_NE(error.primary_message().find(c.message), std::string::npos)
+                << c.name << ": " << error.what();
+            EXPECT_NE(error.detail().find("event id refused-" + std::to_string(i)), std::string::npos)
+                << c.name << ": " << error.detail();
+            EXPECT_FALSE(error.hint().empty()) << c.name << ": no hint";
+        }
+    }
+    EXPECT_EQ(count_rows(), 0);
+    EXPECT_EQ(postgres::sqlstate::envelope_too_large, "SQ004");
+    EXPECT_EQ(connection_.exec("SELECT seamq.max_envelope_bytes()").get<std::int64_t>(0, 0),
+              static_cast<std::int64_t>(envelope::Limits{}.max_bytes));
+
+    // Their valid neighbours are stored, and the stored text passes the C++ validator.
+    const std::vector<std::pair<std::function<void(json&)>, std::string>> accepted = {
+        {[](json& e) { e["time"] = "2016-12-31T23:59:60Z"; }, ""},  // a leap second
+        {[](json& e) { e["time"] = "2016-12-31T18:59:60.5-05:00"; }, ""},
+        {[](json& e) { e["time"] = "2024-02-29t10:00:00.123456789z"; }, ""},
+        {[](json& e) { e["time"] = "2026-12-07T10:00:00+23:59"; }, ""},
+        {[](json& e) { e["dataschema"] = "urn:sea:order-placed:1"; }, ""},
+        {[](json& e) { e["source"] = "https://[::1]:8443/sea/orders?x=%20#f"; }, ""},
+        {[](json& e) { e["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"; }, ""},
+        {[](json& e) { e["visibility"] = "external"; }, ""},
+        {[](json& e) { e["correlationid"] = "c-1"; }, ""},
+        {[](json& e) { e["priority"] = "@raw@"; }, "1e2"},  // stored as 100
+        {[](json& e) {
+             e["data"] = {{"n", "@raw@"}};
+         },
+         "1e-999"},  // underflows to 0: fine
+        {[](json& e) { e["data"] = "@raw@"; }, dbl_max_digits},
+        {[](json& e) { e["data"] = "@raw@"; }, "-0"},
+        {[](json& e) {
+             e.erase("data");
+             e["data_base64"] = "";
+             e["datacontenttype"] = "application/octet-stream";
+         },
+         ""},
+    };
+    for (std::size_t i = 0; i < accepted.size(); ++i) {
+        json document = valid_envelope("accepted-" + std::to_string(i));
+        accepted[i].first(document);
+        std::string text = document.dump();
+        if (!accepted[i].second.empty()) text.replace(text.find("\"@raw@\""), 7, accepted[i].second);
+        EXPECT_NO_THROW(connection_.exec("SELECT seamq.enqueue($1::jsonb)", text)) << text.substr(0, 200);
+    }
+    const auto stored =
+        connection_.exec("SELECT id, envelope::text FROM seamq.outbox_events ORDER BY position");
+    ASSERT_EQ(stored.rows(), static_cast<int>(accepted.size()));
+    for (int row = 0; row < stored.rows(); ++row) {
+        const auto problems = validator.validate(stored.get<std::string>(row, 1));
+        EXPECT_TRUE(problems.empty()) << stored.get<std::string>(row, 0) << ": "
+                                      << (problems.empty() ? "" : envelope::to_string(problems.front()));
+    }
+}
+
+// The size limit applies to the text the relay publishes (jsonb's, with ", " and ": "):
+// exactly at the limit is stored and accepted by the C++ validator, one byte more is not.
+TEST_F(Outbox, EnqueueMeasuresTheSizeLimitOnTheStoredText) {
+    const std::size_t limit = envelope::Limits{}.max_bytes;
+    json document = valid_envelope("at-limit-1");
+    document["data"] = {{"blob", ""}};
+    const auto base = static_cast<std::size_t>(
+        connection_.exec("SELECT octet_length($1::jsonb::text)", document.dump()).get<std::int64_t>(0, 0));
+    document["data"]["blob"] = std::string(limit - base, 'x');
+    EXPECT_EQ(enqueue(document), "at-limit-1");
+    const auto text =
+        connection_.exec("SELECT envelope::text FROM seamq.outbox_events").get<std::string>(0, 0);
+    EXPECT_EQ(text.size(), limit);
+    EXPECT_TRUE(envelope::Validator().validate(text).empty());
+
+    document["id"] = "at-limit-2";  // as long as the first id
+    document["data"]["blob"] = std::string(limit - base + 1, 'x');
+    // Its compact form is within the limit: the C++ validator accepts that form, but the
+    // relay would publish the longer stored text, which it refuses.
+    EXPECT_LE(document.dump().size(), limit);
+    try {
+        enqueue(document);
+        ADD_FAILURE() << "an envelope over the limit as stored was accepted";
+    } catch (const postgres::SqlError& error) {
+        EXPECT_EQ(error.sqlstate(), postgres::sqlstate::envelope_too_large) << error.what();
+        EXPECT_NE(error.primary_message().find("it is 1048577 bytes as stored"), std::string::npos)
             << error.what();
     }
     EXPECT_EQ(count_rows(), 1);

@@ -20,12 +20,16 @@ inline constexpr std::string_view query_canceled = "57014";
 inline constexpr std::string_view admin_shutdown = "57P01";
 inline constexpr std::string_view crash_shutdown = "57P02";
 inline constexpr std::string_view cannot_connect_now = "57P03";
-//! seamq.enqueue: a required envelope attribute is missing or has the wrong JSON type.
+//! seamq.enqueue: an envelope attribute is missing, has the wrong JSON type or an invalid
+//! value (pattern, format, enum, extension value, a number beyond a double's range).
 inline constexpr std::string_view invalid_envelope_attribute = "SQ001";
 //! seamq.enqueue: `type` does not follow `{context}.(event|command).{name}.v{n}`.
 inline constexpr std::string_view invalid_envelope_type = "SQ002";
-//! seamq.enqueue: the envelope carries both `data` and `data_base64`.
+//! seamq.enqueue: the envelope carries both `data` and `data_base64`, or neither.
 inline constexpr std::string_view invalid_envelope_data = "SQ003";
+//! seamq.enqueue: the stored envelope's text (what the relay publishes) is over the size
+//! limit, seamq.max_envelope_bytes() = the envelope::Limits default.
+inline constexpr std::string_view envelope_too_large = "SQ004";
 }  // namespace sqlstate
 
 //! A libpq failure: a server error (with SQLSTATE, message, detail, hint) or a client-side
