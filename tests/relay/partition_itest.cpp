@@ -219,6 +219,13 @@ TEST(RelayPartitionTest, LeaderCutOffFromTheDatabaseHandsOverWithoutPublishingTw
     EXPECT_FALSE(relay_a.is_leader()) << "the cut-off relay still believes it leads";
     const auto leaders_during = leaders(database);
     EXPECT_EQ(leaders_during, std::vector<std::string>{"relay-b/leadership"});
+    // Still cut off: the stream holds no event twice.
+    std::map<std::string, int> seen_during;
+    for (const auto& event : read_stream(jetstream, "SEA_EVENTS")) ++seen_during[event.message_id];
+    int twice_during = 0;
+    for (const auto& [id, times] : seen_during) twice_during += times > 1 ? 1 : 0;
+    EXPECT_EQ(twice_during, 0) << "events in the stream more than once during the partition";
+    EXPECT_GT(seen_during.size(), 0U);
 
     blackhole.heal();
     const auto healed_at = Clock::now();
