@@ -376,6 +376,9 @@ void InboxConsumer::connect_database() {
     postgres::ConnectOptions connect_options;
     connect_options.conninfo = options_.database;
     connect_options.application_name = fmt::format("{} inbox {}", options_.instance_name, options_.name);
+    // A worker cut off mid-transaction holds its messages' inbox rows; another worker's
+    // claim of a redelivery waits behind them until the server ends the silent session.
+    connect_options.server_tcp_user_timeout = connect_options.tcp_user_timeout;
     session_->database.reset();
     auto connection = std::make_unique<postgres::Connection>(connect_options);
     connection->prepare(claim_statement, claim_sql);

@@ -98,10 +98,16 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 
 void Connection::connect() {
     const std::string timeout = std::to_string(options_.connect_timeout.count());
+    const std::string idle = std::to_string(options_.keepalives_idle.count());
+    const std::string interval = std::to_string(options_.keepalives_interval.count());
+    const std::string count = std::to_string(options_.keepalives_count);
+    const std::string user_timeout = std::to_string(options_.tcp_user_timeout.count());
     // Processed in order, later values win: conninfo (expanded from "dbname") comes last
     // so that what the user wrote there overrides our defaults.
-    std::vector<const char*> keywords = {"connect_timeout"};
-    std::vector<const char*> values = {timeout.c_str()};
+    std::vector<const char*> keywords = {"connect_timeout",     "keepalives",       "keepalives_idle",
+                                         "keepalives_interval", "keepalives_count", "tcp_user_timeout"};
+    std::vector<const char*> values = {timeout.c_str(),  "1",           idle.c_str(),
+                                       interval.c_str(), count.c_str(), user_timeout.c_str()};
     if (!options_.application_name.empty()) {
         keywords.push_back("application_name");
         values.push_back(options_.application_name.c_str());
@@ -124,6 +130,23 @@ void Connection::connect() {
     }
     PQsetNoticeProcessor(connection, log_notice, nullptr);
     connection_ = connection;
+    const auto guard = options_.server_tcp_user_timeout.count();
+    if (guard > 0 || options_.statement_timeout.count() > 0) {
+        // keepalives_count only counts where TCP_USER_TIMEOUT does not exist (Linux lets the
+        // user timeout decide): there, 1 s idle + count probes 1 s apart also reach the guard.
+        try {
+            exec(
+                "SELECT CASE WHEN $1::text::int > 0 THEN set_config('tcp_keepalives_idle', '1', false) || "
+                "set_config('tcp_keepalives_interval', '1', false) || "
+                "set_config('tcp_keepalives_count', ($1::text::int / 1000 + 1)::text, false) || "
+                "set_config('tcp_user_timeout', $1::text, false) END, "
+                "CASE WHEN $2::text::int > 0 THEN set_config('statement_timeout', $2::text, false) END",
+                std::to_string(guard), std::to_string(options_.statement_timeout.count()));
+        } catch (...) {
+            close();
+            throw;
+        }
+    }
 }
 
 void Connection::close() noexcept {

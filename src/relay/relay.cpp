@@ -39,6 +39,35 @@ constexpr auto refused_sleep_poll_interval = 10ms;
 //! A result nats.c owes for longer than publish_timeout plus this is taken as lost.
 constexpr auto lost_result_margin = 5s;
 
+// Leadership under a partition (README, "Leadership"): the server drops the lock session,
+// freeing the lock, no sooner than `leadership_guard` after it last heard from the leader;
+// the leader publishes only within `leadership_lease` of sending its last lock check that
+// was answered. The difference is the margin for the last publish to leave the process.
+constexpr auto lock_check_interval = 500ms;
+constexpr auto leadership_lease = 4s;
+constexpr std::chrono::milliseconds leadership_guard = 8s;
+//! Bounds statements of the work and recording sessions (e.g. an UPDATE waiting on a row
+//! an operator's transaction holds): the term ends and its rows are published again.
+constexpr std::chrono::milliseconds work_statement_timeout = 30s;
+
+//! A session of the relay, guarded at both ends against a vanished peer. Client side,
+//! keepalives and a TCP user timeout fail a statement within about the lease (values in
+//! the user's conninfo win). Server side, the server ends the session `leadership_guard`
+//! after the relay went silent, instead of after the OS's hours: the leadership lock, the
+//! awake and gate locks and the recorder's row locks of a vanished relay are freed then.
+std::unique_ptr<postgres::Connection> open_session(const RelayOptions& options, std::string application_name,
+                                                   std::chrono::milliseconds statement_timeout) {
+    return std::make_unique<postgres::Connection>(
+        postgres::ConnectOptions{.conninfo = options.database,
+                                 .application_name = std::move(application_name),
+                                 .keepalives_idle = 1s,
+                                 .keepalives_interval = 1s,
+                                 .keepalives_count = 3,
+                                 .tcp_user_timeout = leadership_lease,
+                                 .server_tcp_user_timeout = leadership_guard,
+                                 .statement_timeout = statement_timeout});
+}
+
 // The bookkeeping statements find each row with one probe of the position index: they
 // join by position on a session where hash joins, merge joins and sequential scans are
 // off, and say "pending" as "neither published nor rejected" (the status CHECK allows
@@ -221,8 +250,7 @@ class Relay::Recorder {
 public:
     Recorder(const RelayOptions& options, Events& events)
         : context_(options.context), keep_published_(options.keep_published), events_(events) {
-        connection_ = std::make_unique<postgres::Connection>(postgres::ConnectOptions{
-            .conninfo = options.database, .application_name = options.instance_name + "/recorder"});
+        connection_ = open_session(options, options.instance_name + "/recorder", work_statement_timeout);
         connection_->exec("SET enable_hashjoin = off");
         connection_->exec("SET enable_mergejoin = off");
         connection_->exec("SET enable_seqscan = off");
@@ -344,6 +372,7 @@ public:
         gate_key_ = work_.advisory_key(outbox::schema::gate_lock_space, options_.context);
         sessions_.events.clear();
         Recorder recorder(options_, sessions_.events);
+        if (!confirm_leadership()) return;
         wake_up();
         auto last_lock_check = Clock::now();
 
@@ -351,9 +380,9 @@ public:
             fail_point("relay.leader.round");
             relay_.health_.round_completed();
             const auto now = Clock::now();
-            if (now - last_lock_check > 500ms) {
+            if (now - last_lock_check > lock_check_interval) {
                 // A dead lock session means the lock is gone and a standby may lead already.
-                if (!sessions_.lock->ping()) {
+                if (!confirm_leadership()) {
                     spdlog::warn("relay {}: leadership session lost", options_.instance_name);
                     return;
                 }
@@ -393,6 +422,15 @@ public:
     }
 
 private:
+    //! A lock check: while the lock session answers, the lock is held. The lease runs from
+    //! the check's send time, before which the server cannot have heard from us last.
+    bool confirm_leadership() {
+        const auto sent = Clock::now();
+        if (!sessions_.lock->ping()) return false;
+        lease_until_ = sent + leadership_lease;
+        return true;
+    }
+
     //! Awake polling is fast; without the awake lock producers notify, so polling is slow.
     Clock::duration poll_interval() const {
         return awake_ ? Clock::duration(awake_poll_interval) : Clock::duration(options_.poll_interval);
@@ -437,8 +475,8 @@ private:
                 work_.consume_notifications();
                 return;
             }
-            if (Clock::now() - last_lock_check > 500ms) {
-                if (!sessions_.lock->ping())
+            if (Clock::now() - last_lock_check > lock_check_interval) {
+                if (!confirm_leadership())
                     raise(Errc::postgres, "relay {}: leadership session lost", options_.instance_name);
                 last_lock_check = Clock::now();
             }
@@ -487,9 +525,11 @@ private:
         dispatch_ready_keys();
     }
 
-    //! Sends the next row of each ready key while there is room in flight.
+    //! Sends the next row of each ready key while there is room in flight and the lease
+    //! holds (an expired one waits for the next lock check, which renews it or ends the term).
     void dispatch_ready_keys() {
-        while (in_flight_.size() < options_.max_in_flight && !ready_keys_.empty() && !relay_.stopping_) {
+        while (in_flight_.size() < options_.max_in_flight && !ready_keys_.empty() && !relay_.stopping_ &&
+               Clock::now() < lease_until_) {
             const std::string key = std::move(ready_keys_.front());
             ready_keys_.pop_front();
             dispatch(key);
@@ -714,7 +754,7 @@ private:
     bool awake_ = false;
     bool more_waiting_ = true;
     Clock::time_point last_query_{}, last_rows_at_{}, next_sleep_attempt_{}, backoff_until_{},
-        last_lost_check_{}, last_failure_logged_{};
+        last_lost_check_{}, last_failure_logged_{}, lease_until_{};
     std::chrono::milliseconds backoff_{0};
     std::mt19937 random_{std::random_device{}()};
 };
@@ -793,9 +833,9 @@ void Relay::run() {
         try {
             fail_point("relay.election.round");
             if (!sessions.lock || !sessions.lock->is_alive()) {
-                sessions.lock = std::make_unique<postgres::Connection>(
-                    postgres::ConnectOptions{.conninfo = options_.database,
-                                             .application_name = options_.instance_name + "/leadership"});
+                // Its statements never wait for anything: anything slower than the lease is a fault.
+                sessions.lock =
+                    open_session(options_, options_.instance_name + "/leadership", leadership_lease);
                 sessions.key = sessions.lock->advisory_key(outbox::schema::relay_lock_space,
                                                            "relay/" + options_.context);
             }
@@ -839,8 +879,7 @@ void Relay::run() {
 }
 
 void Relay::lead() {
-    sessions_->work = std::make_unique<postgres::Connection>(
-        postgres::ConnectOptions{.conninfo = options_.database, .application_name = options_.instance_name});
+    sessions_->work = open_session(options_, options_.instance_name, work_statement_timeout);
     Leader(*this).run();
 }
 

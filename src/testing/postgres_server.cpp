@@ -49,7 +49,8 @@ void chown_tree(const fs::path& root, const std::string& user) {
 
 }  // namespace
 
-PostgresServer::PostgresServer() {
+PostgresServer::PostgresServer(std::string listen_addresses)
+    : listen_addresses_(std::move(listen_addresses)) {
     dir_ = std::make_unique<TempDir>("pg");
     data_dir_ = dir_->path() / "data";
     socket_dir_ = dir_->path() / "sock";
@@ -106,8 +107,9 @@ void PostgresServer::start() {
     for (int attempt = 0;; ++attempt) {
         process_ = ChildProcess(ChildProcess::Options{
             .argv = {(bin / "postgres").string(), "-D", data_dir_.string(), "-p", std::to_string(port_), "-k",
-                     socket_dir_.string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
-                     "-c", "fsync=on", "-c", "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] "},
+                     socket_dir_.string(), "-c", "listen_addresses=" + listen_addresses_, "-c",
+                     "max_connections=200", "-c", "fsync=on", "-c", "log_min_messages=warning", "-c",
+                     "log_line_prefix=%m [%p] "},
             .log_file = log_file_,
             .run_as_user = run_as_,
             .env = {},

@@ -74,7 +74,8 @@ void visit(Visitor& v, NatsSettings& s) {
         "reconnect_buffer_bytes", s.reconnect_buffer_bytes,
         "Bytes of publishes buffered while disconnected (1048576, 512KiB, 8MiB); beyond it a publish fails "
         "at once and the outbox row is retried later.");
-    v.field("ping_interval", s.ping_interval, "Interval of client pings that detect a dead connection.",
+    v.field("ping_interval", s.ping_interval, "Interval of client pings that detect a dead connection; a server that vanished without a reset is "
+            "noticed within ping_interval x (max_pings_out + 1).",
             positive_duration);
     v.field("max_pings_out", s.max_pings_out, "Unanswered pings after which the connection counts as lost.",
             positive);

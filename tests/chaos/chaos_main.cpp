@@ -156,7 +156,8 @@ ScenarioResult run_scenario(const Scenario& scenario, const RunOptions& options,
             nats::ConnectionOptions::from_urls(environment->cluster().url_list(), "seamq-chaos-reader"));
         nats::JetStream jetstream(connection);
         const auto messages = read_stream(jetstream, event_stream, 60s);
-        const auto dead_letters = jetstream.stream_info(dead_letter_stream);
+        const auto dead_letters = retry_transient("reading the dead-letter stream's info",
+                                                  [&] { return jetstream.stream_info(dead_letter_stream); });
         result.dead_letters = dead_letters ? dead_letters->state.messages : 0;
         if (result.dead_letters != 0)
             result.problems.push_back(fmt::format("{} messages were dead-lettered", result.dead_letters));

@@ -21,19 +21,23 @@ using Clock = std::chrono::steady_clock;
 
 std::vector<StoredMessage> read_stream(nats::JetStream& jetstream, const std::string& stream,
                                        std::chrono::milliseconds timeout) {
-    const auto info = jetstream.stream_info(stream);
+    const auto info = retry_transient("reading stream info", [&] { return jetstream.stream_info(stream); });
     if (!info) raise(Errc::not_found, "stream {} does not exist", stream);
     const auto expected = info->state.messages;
     nats::ConsumerConfig config;
     config.durable_name = "chaos-reader-" + std::to_string(::getpid());
     config.ack_policy = nats::AckPolicy::none;
-    jetstream.add_consumer(stream, config);
+    // Creating a durable again with the same configuration succeeds, so a retry after a
+    // timeout that created it anyway is harmless.
+    retry_transient("creating the reader consumer", [&] { return jetstream.add_consumer(stream, config); });
     std::vector<StoredMessage> messages;
     {
-        nats::PullConsumer reader(jetstream, stream, config.durable_name);
+        nats::PullConsumer reader = retry_transient("binding the reader consumer", [&] {
+            return nats::PullConsumer(jetstream, stream, config.durable_name);
+        });
         const auto deadline = Clock::now() + timeout;
         while (messages.size() < expected && Clock::now() < deadline) {
-            for (auto& message : reader.fetch(1000, 500ms)) {
+            for (auto& message : retry_transient("fetching", [&] { return reader.fetch(1000, 500ms); })) {
                 if (message.status_code()) continue;
                 const auto metadata = message.metadata();
                 const auto envelope = nlohmann::json::parse(message.payload(), nullptr, false);
@@ -51,7 +55,8 @@ std::vector<StoredMessage> read_stream(nats::JetStream& jetstream, const std::st
             }
         }
     }
-    jetstream.delete_consumer(stream, config.durable_name);
+    retry_transient("deleting the reader consumer",
+                    [&] { return jetstream.delete_consumer(stream, config.durable_name); });
     if (messages.size() < expected) {
         raise(Errc::timeout, "read {} of the {} messages of stream {} within {} ms", messages.size(),
               expected, stream, timeout.count());

@@ -2,15 +2,20 @@
 
 // The end of a chaos run: wait (bounded) for the backlog to drain, read the stream and
 // the database back, and check exactly-once publication and effects.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "tests/chaos/load.hpp"
 
+#include "seamq/nats/error.hpp"
 #include "seamq/nats/jetstream.hpp"
 
 namespace seamq::chaos {
@@ -23,6 +28,33 @@ struct StoredMessage {
     int n = 0;
     std::chrono::system_clock::time_point stored_at;
 };
+
+//! Runs a JetStream API call, retrying transient errors: right after healing, a busy
+//! cluster answers "JetStream system temporarily unavailable" (10008) or times out for a
+//! while. At most `jetstream_api_attempts` attempts within `jetstream_api_retry_time`.
+constexpr int jetstream_api_attempts = 10;
+constexpr std::chrono::seconds jetstream_api_retry_time{30};
+
+template <typename Call>
+auto retry_transient(std::string_view what, Call&& call) {
+    using Clock = std::chrono::steady_clock;
+    using namespace std::chrono_literals;
+    const auto started = Clock::now();
+    std::chrono::milliseconds delay = 200ms;
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return call();
+        } catch (const nats::NatsError& error) {
+            if (!error.transient() || attempt >= jetstream_api_attempts ||
+                Clock::now() + delay - started > jetstream_api_retry_time)
+                throw;
+            std::cerr << "seamq-chaos: " << what << " (attempt " << attempt << "): " << error.what()
+                      << "; retrying in " << delay.count() << " ms\n";
+            std::this_thread::sleep_for(delay);
+            delay = std::min<std::chrono::milliseconds>(delay * 2, 3s);
+        }
+    }
+}
 
 //! Every message of `stream` in stream order, through a throwaway durable consumer with
 //! AckNone (which keeps the per-message timestamps the direct API would also give).

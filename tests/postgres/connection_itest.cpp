@@ -1,5 +1,8 @@
 // The libpq layer against a real PostgreSQL 15: parameters and typed values, errors with
 // their SQLSTATE, transactions, LISTEN/NOTIFY, advisory locks, and surviving a restart.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -365,6 +368,50 @@ TEST(Connection, ReconnectsAfterServerRestartWithStatementsAndChannels) {
     server.start();
     connection.reconnect();
     EXPECT_EQ(connection.exec_prepared("read_kept").rows(), 1);
+}
+
+int socket_option(int socket, int level, int name) {
+    int value = -1;
+    socklen_t length = sizeof value;
+    if (::getsockopt(socket, level, name, &value, &length) != 0) return -1;
+    return value;
+}
+
+TEST(Connection, VanishedPeersAreBoundedAtBothEndsAndTheConninfoWins) {
+    testing::PostgresServer server;
+    // Client side: keepalives and a TCP user timeout on every session's socket...
+    Connection plain(server.connection_string());
+    EXPECT_EQ(socket_option(plain.socket(), SOL_SOCKET, SO_KEEPALIVE), 1);
+    EXPECT_EQ(socket_option(plain.socket(), IPPROTO_TCP, TCP_KEEPIDLE), 10);
+    EXPECT_EQ(socket_option(plain.socket(), IPPROTO_TCP, TCP_KEEPINTVL), 5);
+    EXPECT_EQ(socket_option(plain.socket(), IPPROTO_TCP, TCP_KEEPCNT), 3);
+    EXPECT_EQ(socket_option(plain.socket(), IPPROTO_TCP, TCP_USER_TIMEOUT), 30000);
+    // ...unless the user's conninfo says otherwise.
+    Connection custom(server.connection_string() + " keepalives_idle=42 tcp_user_timeout=1234");
+    EXPECT_EQ(socket_option(custom.socket(), IPPROTO_TCP, TCP_KEEPIDLE), 42);
+    EXPECT_EQ(socket_option(custom.socket(), IPPROTO_TCP, TCP_USER_TIMEOUT), 1234);
+    EXPECT_EQ(socket_option(custom.socket(), IPPROTO_TCP, TCP_KEEPINTVL), 5);
+
+    // Server side: the server's defaults unless asked...
+    EXPECT_EQ(plain.exec("SHOW tcp_user_timeout").get<std::string>(0, 0), "0");
+    EXPECT_EQ(plain.exec("SHOW statement_timeout").get<std::string>(0, 0), "0");
+    // ...and set after every connect when asked, whatever the conninfo's options say.
+    Connection guarded(
+        ConnectOptions{.conninfo = server.connection_string() + " options='-c statement_timeout=0'",
+                       .server_tcp_user_timeout = 8s,
+                       .statement_timeout = 1500ms});
+    const auto expect_guarded = [&] {
+        EXPECT_EQ(guarded.exec("SHOW tcp_user_timeout").get<std::string>(0, 0), "8000");
+        EXPECT_EQ(guarded.exec("SHOW tcp_keepalives_idle").get<std::string>(0, 0), "1");
+        EXPECT_EQ(guarded.exec("SHOW tcp_keepalives_interval").get<std::string>(0, 0), "1");
+        EXPECT_EQ(guarded.exec("SHOW tcp_keepalives_count").get<std::string>(0, 0), "9");
+        EXPECT_EQ(guarded.exec("SHOW statement_timeout").get<std::string>(0, 0), "1500ms");
+    };
+    expect_guarded();
+    const auto cancelled = expect_sql_error([&] { guarded.exec("SELECT pg_sleep(5)"); });
+    EXPECT_EQ(cancelled.sqlstate(), "57014") << cancelled.what();
+    guarded.reconnect();
+    expect_guarded();
 }
 
 }  // namespace

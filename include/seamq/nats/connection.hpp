@@ -53,8 +53,11 @@ struct ConnectionOptions {
     //! Bytes published while disconnected are buffered up to this bound; beyond it a
     //! publish fails instead of growing memory.
     int reconnect_buffer_bytes = 8 * 1024 * 1024;
-    std::chrono::milliseconds ping_interval{20000};
-    int max_pings_out = 3;
+    //! A server that vanishes without a reset (partition, dead VM) is noticed when
+    //! max_pings_out pings stay unanswered: within ping_interval x (max_pings_out + 1),
+    //! 10-15 s by default (nats.c's own default is 2 minutes x 2).
+    std::chrono::milliseconds ping_interval{5000};
+    int max_pings_out = 2;
     //! Called for every ConnectionEvent with a human-readable detail (URL, error text).
     std::function<void(ConnectionEvent, const std::string& detail)> on_event;
 

@@ -25,6 +25,25 @@ struct ConnectOptions {
     std::string conninfo;
     std::chrono::seconds connect_timeout{10};
     std::string application_name = "sea-mq";
+    //! Dead-server detection on the client's socket (libpq `keepalives_idle`,
+    //! `keepalives_interval`, `keepalives_count`, `tcp_user_timeout`). A server that vanishes
+    //! without a reset (partition, dead VM) otherwise goes unnoticed for the OS's hours:
+    //! with these a statement or wait on such a session fails within about
+    //! `tcp_user_timeout`. Keepalives are always on (unless the conninfo says
+    //! `keepalives=0`); ignored on Unix-domain sockets.
+    std::chrono::seconds keepalives_idle{10};
+    std::chrono::seconds keepalives_interval{5};
+    int keepalives_count = 3;
+    std::chrono::milliseconds tcp_user_timeout{30000};
+    //! The server's side of the same, for sessions whose death must free their locks soon
+    //! (leadership, row locks): when set, the session's `tcp_keepalives_idle` = 1 s,
+    //! `tcp_keepalives_interval` = 1 s and `tcp_user_timeout` = this are SET after each
+    //! connect (not conninfo options, which a user's conninfo would replace), so the server
+    //! ends the session, and releases its locks, once the client has been silent this long.
+    //! 0: the server's defaults (keepalive after 2 hours on Linux). Ignored on Unix sockets.
+    std::chrono::milliseconds server_tcp_user_timeout{0};
+    //! `statement_timeout` SET after each connect; 0: the server's default.
+    std::chrono::milliseconds statement_timeout{0};
 };
 
 //! An asynchronous notification received on a LISTENed channel.

@@ -16,7 +16,11 @@ namespace seamq::testing {
 //! `postgres` OS user and the server runs as that user (initdb and postgres refuse root).
 class PostgresServer {
 public:
-    PostgresServer();  //!< initdb + start
+    PostgresServer() : PostgresServer("127.0.0.1") {}  //!< initdb + start
+    //! `listen_addresses` as PostgreSQL takes it, e.g. "127.0.0.1,127.0.0.2" for a test that
+    //! cuts one address off (all of 127.0.0.0/8 is local). It must include 127.0.0.1, which
+    //! connection_string() and url() use.
+    explicit PostgresServer(std::string listen_addresses);
     ~PostgresServer();
     PostgresServer(const PostgresServer&) = delete;
     PostgresServer& operator=(const PostgresServer&) = delete;
@@ -45,6 +49,7 @@ public:
     void wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 private:
+    std::string listen_addresses_;
     unsigned short port_ = 0;
     bool started_once_ = false;
     std::unique_ptr<TempDir> dir_;

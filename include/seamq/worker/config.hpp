@@ -60,8 +60,8 @@ struct NatsSettings {
     Duration reconnect_wait{std::chrono::milliseconds(500)};
     Duration reconnect_jitter{std::chrono::milliseconds(250)};
     ByteSize reconnect_buffer_bytes{std::int64_t{8} * 1024 * 1024};
-    Duration ping_interval{std::chrono::seconds(20)};
-    int max_pings_out = 3;
+    Duration ping_interval{std::chrono::seconds(5)};
+    int max_pings_out = 2;
     std::string jetstream_domain;
     Duration api_timeout{std::chrono::seconds(5)};
 };
