@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     seamq::cli::add_streams_commands(app);
     seamq::cli::add_consume_commands(app);
     seamq::cli::add_dlq_commands(app);
+    seamq::cli::add_outbox_commands(app);
     seamq::cli::add_publish_commands(app);
     seamq::cli::add_tail_commands(app);
     seamq::cli::add_status_commands(app);

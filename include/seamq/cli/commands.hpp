@@ -22,6 +22,8 @@ void add_streams_commands(CLI::App& app);
 void add_consume_commands(CLI::App& app);
 //! `sea-mq dlq list|show|replay|purge` (src/cli/dlq_command.cpp).
 void add_dlq_commands(CLI::App& app);
+//! `sea-mq outbox rejected|retry`: rejected events, re-queued after a fix (src/cli/outbox_command.cpp).
+void add_outbox_commands(CLI::App& app);
 //! `sea-mq publish`: one event through its context's outbox (src/cli/publish_command.cpp).
 void add_publish_commands(CLI::App& app);
 //! `sea-mq tail SUBJECT`: follow a subject, pretty-printed (src/cli/tail_command.cpp).
