@@ -124,7 +124,8 @@ bool can_never_be_published(int status, int js_error_code) {
 bool connection_down(int status) {
     return status == NATS_CONNECTION_CLOSED || status == NATS_CONNECTION_DISCONNECTED ||
            status == NATS_NO_SERVER || status == NATS_NOT_YET_CONNECTED || status == NATS_STALE_CONNECTION ||
-           status == NATS_IO_ERROR;
+           status == NATS_IO_ERROR ||
+           status == NATS_INSUFFICIENT_BUFFER;  // a full reconnect buffer: still down
 }
 
 //! Outcomes of PubAcks not recorded yet. Published and rejected rows stay in the window
@@ -528,6 +529,9 @@ private:
     //! Sends the next row of each ready key while there is room in flight and the lease
     //! holds (an expired one waits for the next lock check, which renews it or ends the term).
     void dispatch_ready_keys() {
+        // While NATS is away nothing is sent: nats.c would only fill its reconnect buffer
+        // (and refuse with "Insufficient Buffer" once full); the rows wait in the window.
+        if (ready_keys_.empty() || !relay_.nats_.is_connected()) return;
         while (in_flight_.size() < options_.max_in_flight && !ready_keys_.empty() && !relay_.stopping_ &&
                Clock::now() < lease_until_) {
             const std::string key = std::move(ready_keys_.front());
