@@ -351,52 +351,74 @@ TEST(WorkerProcess, RelaysUnderLoadAndSigtermLosesAndDoublesNothing) {
     relay::testing::expect_exactly_once(events, "dup-", 0, 1);
 }
 
-TEST(WorkerProcess, AComponentWhoseLoopFailsRestartsItAndReadinessSaysSoMeanwhile) {
+TEST(WorkerProcess, ComponentsWhoseLoopsFailRestartThemAndReadinessSaysSoMeanwhile) {
     testing::NatsServer nats;
     testing::PostgresServer postgres;
     const auto database_url = postgres.url("sea");
     relay::testing::apply_migrations(postgres.create_database("sea"));
+    postgres.query_value(
+        "CREATE TABLE effects (id text NOT NULL); CREATE FUNCTION apply_effect(envelope jsonb) RETURNS void "
+        "LANGUAGE sql AS $$ INSERT INTO effects VALUES (envelope ->> 'id') $$; SELECT 1",
+        "sea");
     WorkerSetup setup(nats.url(), "10s", /*relay=*/true);
+    std::ofstream(setup.config_file, std::ios::app) << "consumers:\n"
+                                                    << "  - name: sea-projector\n"
+                                                    << "    context: sea\n"
+                                                    << "    stream: SEA_EVENTS\n"
+                                                    << "    handler:\n"
+                                                    << "      kind: sql\n"
+                                                    << "      function: apply_effect\n";
     apply_streams(nats.url(), setup.dir.path() / "streams.yaml");
-    // The relay's first three election rounds fail as a bug would: it restarts after
-    // 1 s, 2 s and 4 s, and the worker is not ready meanwhile.
+    // The relay's first three election rounds and the consumer's first three rounds fail
+    // as a bug would: each restarts after 1 s, 2 s and 4 s, not ready meanwhile.
     auto worker = testing::ChildProcess(
         {.argv = {worker_binary().string(), "--config", setup.config_file.string()},
          .log_file = setup.log_file,
          .run_as_user = std::nullopt,
-         .env = {{"SEA_DATABASE_URL", database_url}, {"SEAMQ_FAIL_POINTS", "relay.election.round=3"}},
+         .env = {{"SEA_DATABASE_URL", database_url},
+                 {"SEAMQ_FAIL_POINTS", "relay.election.round=3,inbox.consumer.round=3"}},
          .working_directory = {}});
     Answer answer;
+    const auto failing = [&](const std::string& check, const std::string& fail_point) {
+        if (check_ok(answer, check) != false) return false;
+        for (const auto& entry : answer.body["checks"]) {
+            if (entry["name"] == check)
+                return entry["detail"].get<std::string>().find("injected fault at fail point " +
+                                                               fail_point) != std::string::npos;
+        }
+        return false;
+    };
     ASSERT_TRUE(testing::wait_until(
         [&] {
             answer = get_json(setup.admin_port, "/readyz");
-            return answer.status == 503 && check_ok(answer, "relay/sea") == false &&
-                   answer.body.dump().find("injected fault at fail point relay.election.round") !=
-                       std::string::npos;
+            return answer.status == 503 && failing("relay/sea", "relay.election.round") &&
+                   failing("consumer/sea-projector", "inbox.consumer.round");
         },
         10s))
         << answer.body.dump() << read_file(setup.log_file);
-    EXPECT_EQ(check_ok(answer, "nats"), true) << "only the failing component is not ready";
+    EXPECT_EQ(check_ok(answer, "nats"), true) << "only the failing components are not ready";
     relay::testing::enqueue_events(postgres.connection_string("sea"), "evt-", 0, 20, 3);
 
     ASSERT_TRUE(testing::wait_until(
         [&] { return (answer = get_json(setup.admin_port, "/readyz")).status == 200; }, 20s))
         << answer.body.dump() << read_file(setup.log_file);
     ASSERT_TRUE(testing::wait_until(
-        [&] {
-            return relay::testing::count_rows(postgres.connection_string("sea"), "status = 'published'") ==
-                   20;
-        },
-        20s));
+        [&] { return postgres.query_value("SELECT count(*) FROM effects", "sea") == "20"; }, 20s));
     const auto samples = scrape(setup.admin_port);
-    EXPECT_EQ(sample_value(samples, "seamq_component_unexpected_errors_total"), "3");
-    EXPECT_EQ(samples.at("seamq_component_unexpected_errors_total")["metrics"][0]["labels"]["component"],
-              "relay/sea");
-    EXPECT_EQ(sample_value(samples, "seamq_component_healthy"), "1");
+    std::map<std::string, std::string> unexpected;
+    for (const auto& sample : samples.at("seamq_component_unexpected_errors_total")["metrics"])
+        unexpected[sample["labels"]["component"].get<std::string>()] = sample["value"].get<std::string>();
+    EXPECT_EQ(unexpected,
+              (std::map<std::string, std::string>{{"consumer/sea-projector", "3"}, {"relay/sea", "3"}}));
+    for (const auto& sample : samples.at("seamq_component_healthy")["metrics"])
+        EXPECT_EQ(sample["value"], "1") << sample.dump();
     EXPECT_NE(read_file(setup.log_file).find("starting over with fresh sessions"), std::string::npos);
+    EXPECT_NE(read_file(setup.log_file).find("restarting its loop with fresh sessions"), std::string::npos);
 
     worker.signal(SIGTERM);
     ASSERT_TRUE(worker.wait_for_exit(20s).has_value());
+    EXPECT_EQ(postgres.query_value("SELECT count(DISTINCT id) FROM effects", "sea"), "20")
+        << "each applied once";
     nats::Connection connection(nats::ConnectionOptions::from_urls(nats.url(), "worker-itest-reader"));
     nats::JetStream jetstream(connection);
     relay::testing::expect_exactly_once(relay::testing::read_stream(jetstream, "SEA_EVENTS"), "evt-", 0, 20);
