@@ -317,7 +317,17 @@ nats::ConsumerInfo InboxConsumer::ensure_consumer() {
 }
 
 void InboxConsumer::start() {
-    ensure_consumer();
+    try {
+        ensure_consumer();
+    } catch (const nats::NatsError& error) {
+        // The stream is applied after the worker started (a deployment race) or NATS is not
+        // there yet: the loop creates the consumer once it can. Settings that cannot work
+        // stay errors.
+        if (error.js_error_code() != JSStreamNotFoundErr && !error.transient()) throw;
+        health_.failed(error.what());
+        spdlog::warn("inbox consumer {}: {}; it is created as soon as it can be", options_.name,
+                     error.what());
+    }
     if (thread_.joinable()) return;
     stopping_ = false;
     {

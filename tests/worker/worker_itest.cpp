@@ -424,5 +424,55 @@ TEST(WorkerProcess, ComponentsWhoseLoopsFailRestartThemAndReadinessSaysSoMeanwhi
     relay::testing::expect_exactly_once(relay::testing::read_stream(jetstream, "SEA_EVENTS"), "evt-", 0, 20);
 }
 
+TEST(WorkerProcess, StartedBeforeTheStreamsExistItPublishesAndAppliesEverythingOnceWhenTheyAreApplied) {
+    testing::NatsServer nats;
+    testing::PostgresServer postgres;
+    const auto database_url = postgres.url("sea");
+    relay::testing::apply_migrations(postgres.create_database("sea"));
+    postgres.query_value(
+        "CREATE TABLE effects (id text NOT NULL); CREATE FUNCTION apply_effect(envelope jsonb) RETURNS void "
+        "LANGUAGE sql AS $$ INSERT INTO effects VALUES (envelope ->> 'id') $$; SELECT 1",
+        "sea");
+    WorkerSetup setup(nats.url(), "10s", /*relay=*/true);
+    std::ofstream(setup.config_file, std::ios::app) << "consumers:\n"
+                                                    << "  - name: sea-projector\n"
+                                                    << "    context: sea\n"
+                                                    << "    stream: SEA_EVENTS\n"
+                                                    << "    handler:\n"
+                                                    << "      kind: sql\n"
+                                                    << "      function: apply_effect\n";
+    // A deployment race: the worker runs before the job that applies the streams.
+    auto worker = setup.start(database_url, setup.log_file);
+    Answer answer;
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            answer = get_json(setup.admin_port, "/readyz");
+            return check_ok(answer, "streams") == false && check_ok(answer, "nats") == true;
+        },
+        20s))
+        << answer.body.dump() << read_file(setup.log_file);
+    EXPECT_EQ(answer.status, 503);
+    relay::testing::enqueue_events(postgres.connection_string("sea"), "early-", 0, 200, 10);
+    std::this_thread::sleep_for(10s);
+    EXPECT_EQ(relay::testing::count_rows(postgres.connection_string("sea"), "status = 'rejected'"), 0);
+    EXPECT_TRUE(worker.running()) << read_file(setup.log_file);
+
+    apply_streams(nats.url(), setup.dir.path() / "streams.yaml");
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return (answer = get_json(setup.admin_port, "/readyz")).status == 200; }, 30s))
+        << answer.body.dump() << read_file(setup.log_file);
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return postgres.query_value("SELECT count(*) FROM effects", "sea") == "200"; }, 30s))
+        << read_file(setup.log_file);
+    worker.signal(SIGTERM);
+    ASSERT_TRUE(worker.wait_for_exit(20s).has_value());
+    EXPECT_EQ(relay::testing::count_rows(postgres.connection_string("sea"), "status = 'rejected'"), 0);
+    EXPECT_EQ(postgres.query_value("SELECT count(DISTINCT id) FROM effects", "sea"), "200");
+    nats::Connection connection(nats::ConnectionOptions::from_urls(nats.url(), "worker-itest-reader"));
+    nats::JetStream jetstream(connection);
+    relay::testing::expect_exactly_once(relay::testing::read_stream(jetstream, "SEA_EVENTS"), "early-", 0,
+                                        200);
+}
+
 }  // namespace
 }  // namespace seamq::worker
