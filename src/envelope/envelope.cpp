@@ -9,11 +9,11 @@
 
 #include "embedded_schema.hpp"
 #include "formats.hpp"
-#include <fmt/chrono.h>
 #include <openssl/rand.h>
 
 #include "seamq/core/build_info.hpp"
 #include "seamq/core/error.hpp"
+#include "seamq/core/timestamp.hpp"
 #include "seamq/envelope/json_schema.hpp"
 
 namespace seamq::envelope {
@@ -225,12 +225,7 @@ std::string new_event_id() {
 }
 
 std::string now_rfc3339() {
-    const auto now =
-        std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-    const auto seconds = std::chrono::time_point_cast<std::chrono::seconds>(now);
-    const auto micros = (now - seconds).count();
-    return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z",
-                       fmt::gmtime(std::chrono::system_clock::to_time_t(seconds)), micros);
+    return seamq::now_rfc3339(TimePrecision::microseconds);
 }
 
 // ---- Validator ----

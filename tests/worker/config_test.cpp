@@ -68,7 +68,9 @@ TEST(ConfigValues, SizesAndListenAddresses) {
     EXPECT_EQ(parse_byte_size("1048576"), 1048576);
     EXPECT_EQ(parse_byte_size("8MiB"), 8 * 1024 * 1024);
     EXPECT_EQ(parse_byte_size("1GB"), 1'000'000'000);
-    EXPECT_FALSE(parse_byte_size("8 MiB").has_value());
+    EXPECT_EQ(parse_byte_size("8 MiB"), 8 * 1024 * 1024);  // the streams file always took a space
+    EXPECT_EQ(parse_byte_size("1TiB"), std::int64_t{1} << 40);
+    EXPECT_FALSE(parse_byte_size("8MiB ").has_value());
     EXPECT_FALSE(parse_byte_size("-1").has_value());
     EXPECT_EQ(parse_listen_address("127.0.0.1:9464")->port, 9464);
     EXPECT_EQ(parse_listen_address("[::1]:80")->host, "::1");
