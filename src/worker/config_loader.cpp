@@ -435,7 +435,14 @@ private:
             const auto file = resolve(node["file"].Scalar());
             std::ifstream in(file, std::ios::binary);
             if (!in) return fmt::format("cannot read secret file {}", file.string());
-            std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            // Bounded: a path to a device or a log file must not read forever.
+            constexpr std::size_t max_secret_bytes = 64 * 1024;
+            std::string text(max_secret_bytes + 1, '\0');
+            in.read(text.data(), static_cast<std::streamsize>(text.size()));
+            text.resize(static_cast<std::size_t>(in.gcount()));
+            if (text.size() > max_secret_bytes)
+                return fmt::format("secret file {} is larger than 64 KiB; is it the right file?",
+                                   file.string());
             while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
                 text.pop_back();
             }

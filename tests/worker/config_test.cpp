@@ -164,6 +164,23 @@ consumers:
     EXPECT_NO_THROW(YAML::Load(dump));
 }
 
+TEST(Config, ASecretFileIsReadOnlyUpToItsLimit) {
+    // /dev/zero never ends: reading it whole never returned.
+    const std::string text = std::string(minimal) + R"(consumers:
+  - name: audit
+    context: sea
+    stream: SEA_EVENTS
+    handler:
+      kind: http
+      url: http://127.0.0.1:8081/audit
+      headers:
+        Authorization: {file: /dev/zero}
+)";
+    const auto problems = problems_of(text);
+    ASSERT_EQ(problems.size(), 1U);
+    EXPECT_NE(problems[0].reason.find("larger than 64 KiB"), std::string::npos) << problems[0].to_string();
+}
+
 TEST(Config, ReportsEveryProblemWithKeyAndLine) {
     const auto problems = problems_of(R"(nats:
   servers: []
