@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto problems = validator.validate(text);
     try {
         const auto parsed = validator.parse(text);
-        if (!problems.empty()) std::abort();  // parse() accepted what validate() refused
+        if (!problems.empty()) std::abort();                   // parse() accepted what validate() refused
         static_cast<void>(validator.validate(parsed.json()));  // the parsed-document path
     } catch (const Error& e) {
         if (problems.empty() || (e.code() != Errc::invalid_envelope && e.code() != Errc::too_large))
