@@ -246,7 +246,9 @@ public:
             }
             // Items are addressed by name in the environment: SEAMQ_CONTEXT_SEA_DATABASE_URL.
             std::string name;
-            if (const YAML::Node name_node = element["name"]; name_node.IsScalar()) name = name_node.Scalar();
+            // A missing key of a const node is a "zombie": anything but IsDefined() throws.
+            if (const YAML::Node name_node = element["name"]; name_node.IsDefined() && name_node.IsScalar())
+                name = name_node.Scalar();
             const auto prefix = fmt::format("{}_{}_{}", environment_prefix_, environment_item,
                                             name.empty() ? std::to_string(i) : environment_word(name));
             T item{};
@@ -429,7 +431,8 @@ private:
     // A secret is `{file: path}` or a string with ${VAR} / ${VAR:-default} references.
     std::string secret_value(const YAML::Node& node, Secret& value) {
         if (node.IsMap()) {
-            if (node.size() != 1 || !node["file"].IsScalar()) {
+            if (const YAML::Node file_node = node["file"];
+                node.size() != 1 || !file_node.IsDefined() || !file_node.IsScalar()) {
                 return "a secret mapping must be exactly {file: PATH}";
             }
             const auto file = resolve(node["file"].Scalar());

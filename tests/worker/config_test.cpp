@@ -164,6 +164,17 @@ consumers:
     EXPECT_NO_THROW(YAML::Load(dump));
 }
 
+TEST(Config, ListItemsWithoutANameAndSecretMappingsWithoutAFileAreProblems) {
+    // Each ended the process with an uncaught YAML::InvalidNode (found by fuzzing).
+    auto problems = problems_of("contexts:\n  - database:\n      url: postgresql://x@127.0.0.1/sea\n");
+    ASSERT_FALSE(problems.empty());
+    EXPECT_EQ(problems[0].key, "contexts[0].name");
+    problems = problems_of("contexts:\n  - name: sea\n    database:\n      url: {path: /x}\n");
+    ASSERT_EQ(problems.size(), 1U);
+    EXPECT_EQ(problems[0].key, "contexts[0].database.url");
+    EXPECT_NE(problems[0].reason.find("exactly {file: PATH}"), std::string::npos) << problems[0].to_string();
+}
+
 TEST(Config, ASecretFileIsReadOnlyUpToItsLimit) {
     // /dev/zero never ends: reading it whole never returned.
     const std::string text = std::string(minimal) + R"(consumers:
