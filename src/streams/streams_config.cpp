@@ -127,11 +127,17 @@ public:
         return node.Scalar();
     }
 
+    // A YAML key may itself be a list or a mapping ("? [a]: x"); ours are names.
+    std::string key_of(const YAML::Node& key, std::string_view where) const {
+        if (!key.IsScalar()) fail(key, where, "keys must be plain names, not a list or mapping");
+        return key.Scalar();
+    }
+
     void check_keys(const YAML::Node& map, std::string_view where,
                     std::initializer_list<std::string_view> extra, bool settings_allowed) const {
         if (!map.IsMap()) fail(map, where, "expected a mapping (key: value lines)");
         for (const auto& entry : map) {
-            const auto key = entry.first.as<std::string>();
+            const auto key = key_of(entry.first, where);
             const bool known =
                 std::find(extra.begin(), extra.end(), key) != extra.end() ||
                 (settings_allowed &&
@@ -152,7 +158,7 @@ public:
     Settings settings(const YAML::Node& map, std::string_view where) const {
         Settings result;
         for (const auto& entry : map) {
-            const auto key = entry.first.as<std::string>();
+            const auto key = key_of(entry.first, where);
             const auto& value = entry.second;
             const auto name = qualified(where, key);
             try {
