@@ -365,14 +365,19 @@ TEST(HostileInput, NestingBeyondTheDepthLimitIsADepthProblem) {
     EXPECT_EQ(error_of([&] { validator.parse(std::string(100'000, '{')); }).code(), Errc::invalid_envelope);
 
     // An already parsed document: checked before dump() or the schema recurse into it.
-    nlohmann::json deep = nullptr;
-    for (int i = 0; i < 200'000; ++i) deep = nlohmann::json::array({std::move(deep)});
+    // Built in place: copying a document this deep would itself recurse once per level.
+    nlohmann::json deep = nlohmann::json::array();
+    nlohmann::json* innermost = &deep;
+    for (int i = 0; i < 100'000; ++i) {
+        innermost->push_back(nlohmann::json::array());
+        innermost = &innermost->back();
+    }
     auto document = minimal();
     document["data"] = std::move(deep);
     problems = validator.validate(document);
     ASSERT_EQ(problems.size(), 1u);
     EXPECT_EQ(problems[0].rule, "depth");
-    EXPECT_EQ(error_of([&] { Envelope::from_json(document); }).code(), Errc::invalid_envelope);
+    EXPECT_EQ(error_of([&] { Envelope::from_json(std::move(document)); }).code(), Errc::invalid_envelope);
     // A lower limit applies as set.
     EXPECT_EQ(Validator(Limits{.max_depth = 2}).validate(with_data("[[1]]"))[0].rule, "depth");
 }
@@ -405,7 +410,7 @@ TEST(HostileInput, NulBytesAndControlCharactersStayOnOneLine) {
     document = minimal();
     document[std::string("x\0\n", 3)] = "y";
     problems = validator.validate(document.dump());
-    ASSERT_TRUE(has_problem(problems, std::string("/x\0\n", 3), "propertyNames"));
+    ASSERT_TRUE(has_problem(problems, std::string("/x\0\n", 4), "propertyNames"));
     for (const auto& problem : problems)
         EXPECT_TRUE(printable_ascii(to_string(problem))) << to_string(problem);
 }
