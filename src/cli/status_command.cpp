@@ -18,6 +18,7 @@
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
+#include "seamq/core/timestamp.hpp"
 #include "seamq/nats/connection.hpp"
 #include "seamq/nats/jetstream.hpp"
 #include "seamq/postgres/connection.hpp"
@@ -58,12 +59,7 @@ struct DatabaseTarget {
 };
 
 std::string utc_now() {
-    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm parts{};
-    gmtime_r(&now, &parts);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-    return text;
+    return now_rfc3339(TimePrecision::seconds);
 }
 
 std::vector<std::string> split_lists(const std::vector<std::string>& values) {

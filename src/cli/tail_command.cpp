@@ -13,6 +13,7 @@
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
+#include "seamq/core/timestamp.hpp"
 #include "seamq/nats/connection.hpp"
 #include "seamq/streams/streams_config.hpp"
 
@@ -30,15 +31,7 @@ struct TailArguments {
 };
 
 std::string utc_now() {
-    const auto now = std::chrono::system_clock::now();
-    const auto seconds = std::chrono::system_clock::to_time_t(now);
-    const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
-    std::tm parts{};
-    gmtime_r(&seconds, &parts);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
-    return fmt::format("{}.{:06}Z", text, micros);
+    return now_rfc3339(TimePrecision::microseconds);
 }
 
 nlohmann::json headers_json(const nats::Headers& headers) {

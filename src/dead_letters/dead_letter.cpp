@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "seamq/core/error.hpp"
+#include "seamq/core/timestamp.hpp"
 
 namespace seamq::dead_letters {
 
@@ -78,73 +79,11 @@ std::string dead_letter_stream_name(std::string_view context) {
 }
 
 std::string format_time(std::chrono::system_clock::time_point time) {
-    const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-    const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1,
-                       utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis % 1000);
+    return format_rfc3339(time, TimePrecision::milliseconds);
 }
 
 std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view text) {
-    // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
-    if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') ||
-        text[13] != ':' || text[16] != ':')
-        return std::nullopt;
-    auto number = [&](std::size_t position, std::size_t length) -> std::optional<int> {
-        int value = 0;
-        const auto [end, error] =
-            std::from_chars(text.data() + position, text.data() + position + length, value);
-        if (error != std::errc() || end != text.data() + position + length) return std::nullopt;
-        return value;
-    };
-    const auto year = number(0, 4), month = number(5, 2), day = number(8, 2), hour = number(11, 2),
-               minute = number(14, 2), second = number(17, 2);
-    if (!year || !month || !day || !hour || !minute || !second || *month < 1 || *month > 12 || *day < 1 ||
-        *day > 31 || *hour > 23 || *minute > 59 || *second > 60)
-        return std::nullopt;
-    std::size_t position = 19;
-    std::chrono::nanoseconds fraction{0};
-    if (position < text.size() && text[position] == '.') {
-        ++position;
-        std::int64_t nanos = 0;
-        int digits = 0;
-        while (position < text.size() && std::isdigit(static_cast<unsigned char>(text[position]))) {
-            if (digits < 9) {
-                nanos = nanos * 10 + (text[position] - '0');
-                ++digits;
-            }
-            ++position;
-        }
-        if (digits == 0) return std::nullopt;
-        for (; digits < 9; ++digits) nanos *= 10;
-        fraction = std::chrono::nanoseconds(nanos);
-    }
-    std::chrono::minutes offset{0};
-    if (position >= text.size()) return std::nullopt;
-    if (text[position] == 'Z' || text[position] == 'z') {
-        ++position;
-    } else if (text[position] == '+' || text[position] == '-') {
-        const auto offset_hours = number(position + 1, 2);
-        const auto offset_minutes = position + 6 <= text.size() ? number(position + 4, 2) : std::nullopt;
-        if (!offset_hours || !offset_minutes || text[position + 3] != ':') return std::nullopt;
-        offset = std::chrono::minutes(*offset_hours * 60 + *offset_minutes);
-        if (text[position] == '-') offset = -offset;
-        position += 6;
-    } else {
-        return std::nullopt;
-    }
-    if (position != text.size()) return std::nullopt;
-    const std::chrono::year_month_day date{std::chrono::year(*year),
-                                           std::chrono::month(static_cast<unsigned>(*month)),
-                                           std::chrono::day(static_cast<unsigned>(*day))};
-    if (!date.ok()) return std::nullopt;
-    const auto time = std::chrono::sys_days(date) + std::chrono::hours(*hour) +
-                      std::chrono::minutes(*minute) + std::chrono::seconds(*second) - offset;
-    return std::chrono::time_point_cast<std::chrono::system_clock::duration>(
-        std::chrono::system_clock::time_point(time) +
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(fraction));
+    return parse_rfc3339(text);
 }
 
 nats::OutgoingMessage to_message(const DeadLetter& letter, std::string expected_stream) {

@@ -9,11 +9,11 @@
 
 #include "embedded_schema.hpp"
 #include "formats.hpp"
-#include <fmt/chrono.h>
 #include <openssl/rand.h>
 
 #include "seamq/core/build_info.hpp"
 #include "seamq/core/error.hpp"
+#include "seamq/core/timestamp.hpp"
 #include "seamq/envelope/json_schema.hpp"
 
 namespace seamq::envelope {
@@ -183,7 +183,18 @@ std::string to_string(const Problem& problem) {
     std::string line = fmt::format("{}: {}: {}", problem.path.empty() ? "(root)" : problem.path, problem.rule,
                                    problem.message);
     if (!problem.value.empty()) line += fmt::format(" (value: {})", problem.value);
-    return line;
+    // A key may hold any character ("\u0000", a newline): one problem stays one line.
+    std::string printable;
+    printable.reserve(line.size());
+    for (const char c : line) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) {
+            printable += fmt::format("\\u{:04x}", byte);
+        } else {
+            printable += c;
+        }
+    }
+    return printable;
 }
 
 std::filesystem::path schemas_dir(const std::filesystem::path& explicit_dir) {
@@ -214,12 +225,7 @@ std::string new_event_id() {
 }
 
 std::string now_rfc3339() {
-    const auto now =
-        std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-    const auto seconds = std::chrono::time_point_cast<std::chrono::seconds>(now);
-    const auto micros = (now - seconds).count();
-    return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z",
-                       fmt::gmtime(std::chrono::system_clock::to_time_t(seconds)), micros);
+    return seamq::now_rfc3339(TimePrecision::microseconds);
 }
 
 // ---- Validator ----
@@ -266,6 +272,84 @@ std::vector<Problem> size_problems(std::size_t size, const Limits& limits) {
                             size, limits.max_bytes)}};
 }
 
+Problem depth_problem(const Limits& limits) {
+    return {"", "depth", "",
+            fmt::format("arrays and objects nest more than {} levels deep; no envelope needs that many",
+                        limits.max_depth)};
+}
+
+// Whether JSON text opens more than `limit` arrays or objects inside one another, counted
+// on the brackets outside strings. Runs before parsing: nlohmann's parser is iterative,
+// but the schema checks and dump() recurse once per level.
+bool text_deeper_than(std::string_view text, std::size_t limit) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (const char c : text) {
+        if (in_string) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return true;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return false;
+}
+
+// The same on a parsed document; recurses at most `limit` levels.
+bool deeper_than(const nlohmann::json& value, std::size_t limit) {
+    if (!value.is_structured()) return false;
+    if (limit == 0) return true;
+    return std::any_of(value.begin(), value.end(),
+                       [&](const nlohmann::json& child) { return deeper_than(child, limit - 1); });
+}
+
+// nlohmann's messages quote the bytes last read, which may be any bytes: keep them ASCII.
+std::string printable_ascii(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte >= 0x7f) {
+            out += fmt::format("\\x{:02x}", byte);
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// Parses JSON text into `document`, or returns why it cannot be an envelope's JSON.
+// Every failure is a problem: nothing here throws.
+std::optional<Problem> parse_json(std::string_view json_text, const Limits& limits,
+                                  nlohmann::json& document) {
+    if (text_deeper_than(json_text, limits.max_depth)) return depth_problem(limits);
+    try {
+        document = nlohmann::json::parse(json_text);
+    } catch (const nlohmann::json::out_of_range& e) {
+        // 406: a number beyond the largest finite double (its text is quoted in the message).
+        const std::string_view what = e.what();
+        const auto first = what.find('\'');
+        const auto last = what.rfind('\'');
+        const auto number =
+            first != std::string_view::npos && last > first ? what.substr(first + 1, last - first - 1) : "";
+        return Problem{"", "number-range", printable_ascii(number.substr(0, 120)),
+                       "a number's magnitude is beyond the largest finite double (about 1.8e308)"};
+    } catch (const nlohmann::json::exception& e) {
+        return Problem{"", "json", "", fmt::format("not valid JSON: {}", printable_ascii(e.what()))};
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 Validator::Validator(Unset) : state_(std::make_unique<State>()) {}
@@ -280,15 +364,13 @@ Validator Validator::built_in(Limits limits) {
 std::vector<Problem> Validator::validate(std::string_view json_text) const {
     if (auto problems = size_problems(json_text.size(), state_->limits); !problems.empty()) return problems;
     nlohmann::json document;
-    try {
-        document = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::parse_error& e) {
-        return {Problem{"", "json", "", fmt::format("not valid JSON: {}", e.what())}};
-    }
+    if (auto problem = parse_json(json_text, state_->limits, document)) return {std::move(*problem)};
     return check(document, json_text.size());
 }
 
 std::vector<Problem> Validator::validate_document(const nlohmann::json& document) const {
+    // Depth first: dump() recurses too.
+    if (deeper_than(document, state_->limits.max_depth)) return {depth_problem(state_->limits)};
     return check(document, document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size());
 }
 
@@ -323,10 +405,8 @@ Envelope Validator::parse(std::string_view json_text) const {
         return accept({}, problems, "envelope rejected");
     }
     nlohmann::json document;
-    try {
-        document = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::parse_error& e) {
-        raise(Errc::invalid_envelope, "invalid envelope: not valid JSON: {}", e.what());
+    if (auto problem = parse_json(json_text, state_->limits, document)) {
+        return accept({}, {std::move(*problem)}, "invalid envelope");
     }
     auto problems = check(document, json_text.size());
     return accept(std::move(document), problems, "invalid envelope");

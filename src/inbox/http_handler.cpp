@@ -125,45 +125,21 @@ void initialise_curl() {
     }
 }
 
-//! What one request brought back, filled by curl's callbacks.
-struct Response {
-    std::string body_start;  //!< the first quoted_body_bytes bytes
-    std::size_t body_bytes = 0;
-    bool body_abandoned = false;  //!< longer than max_read_body_bytes: reading stopped
-    std::optional<std::string> retry_after;
-};
-
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
-    auto& response = *static_cast<Response*>(user);
     const std::size_t bytes = size * count;
-    if (response.body_start.size() < quoted_body_bytes) {
-        response.body_start.append(data, std::min(bytes, quoted_body_bytes - response.body_start.size()));
-    }
-    response.body_bytes += bytes;
-    if (response.body_bytes > max_read_body_bytes) {
-        response.body_abandoned = true;
-        return 0;  // makes curl stop with CURLE_WRITE_ERROR; the status is known by now
-    }
-    return bytes;
+    // 0 makes curl stop with CURLE_WRITE_ERROR; the status is known by now.
+    return read_response_body(*static_cast<HttpResponse*>(user), std::string_view(data, bytes)) ? bytes : 0;
 }
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
-    auto& response = *static_cast<Response*>(user);
     const std::size_t bytes = size * count;
-    const std::string_view line(data, bytes);
-    if (line.starts_with("HTTP/")) {
-        response.retry_after.reset();  // a new response (after 100 Continue): forget the last one's
-    } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
-        if (lowercase(trim(line.substr(0, colon))) == "retry-after") {
-            response.retry_after = std::string(trim(line.substr(colon + 1)));
-        }
-    }
+    read_response_header(*static_cast<HttpResponse*>(user), std::string_view(data, bytes));
     return bytes;
 }
 
 //! Up to quoted_body_bytes of the body on one line: control characters become spaces, a
 //! UTF-8 sequence cut at the end is dropped, "..." marks more.
-std::string quote_body(const Response& response) {
+std::string quote_body(const HttpResponse& response) {
     if (response.body_bytes == 0) return "(empty body)";
     std::string text = response.body_start;
     if (response.body_bytes > text.size()) {
@@ -208,6 +184,52 @@ struct CurlSession {
 
 }  // namespace
 
+void read_response_header(HttpResponse& response, std::string_view line) {
+    if (line.starts_with("HTTP/")) {
+        response.retry_after.reset();  // a new response (after 100 Continue): forget the last one's
+    } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
+        if (lowercase(trim(line.substr(0, colon))) == "retry-after") {
+            response.retry_after = std::string(trim(line.substr(colon + 1)));
+        }
+    }
+}
+
+bool read_response_body(HttpResponse& response, std::string_view bytes) {
+    if (response.body_start.size() < quoted_body_bytes) {
+        response.body_start.append(bytes.substr(0, quoted_body_bytes - response.body_start.size()));
+    }
+    response.body_bytes += bytes.size();
+    if (response.body_bytes > max_read_body_bytes) {
+        response.body_abandoned = true;
+        return false;
+    }
+    return true;
+}
+
+void check_response(const HttpResponse& response, std::string_view url, std::int64_t elapsed_ms,
+                    std::chrono::system_clock::time_point now) {
+    const long status = response.status;
+    if (status >= 200 && status < 300) return;
+    const auto quoted = quote_body(response);
+    if (status == 408 || status == 429 || status >= 500) {
+        std::optional<std::chrono::seconds> retry_after;
+        if ((status == 429 || status == 503) && response.retry_after) {
+            retry_after = parse_retry_after(*response.retry_after, now);
+        }
+        throw TransientHttpFailure(
+            fmt::format("HTTP {} from {} after {} ms: {}{}; retryable", status, url, elapsed_ms, quoted,
+                        retry_after ? fmt::format(" (Retry-After: {} s)", retry_after->count()) : ""),
+            static_cast<int>(status), retry_after);
+    }
+    if (status >= 300 && status < 400) {
+        throw PermanentFailure(
+            fmt::format("HTTP {} from {}: {} (redirects are not followed: configure the "
+                        "URL the endpoint redirects to)",
+                        status, url, quoted));
+    }
+    throw PermanentFailure(fmt::format("HTTP {} from {}: {}", status, url, quoted));
+}
+
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now) {
     value = trim(value);
@@ -225,9 +247,11 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
     const std::string date(value);
     const std::time_t when = curl_getdate(date.c_str(), nullptr);
     if (when == -1) return std::nullopt;
-    const auto delta =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::from_time_t(when) - now);
-    return std::clamp(delta, std::chrono::seconds(0), max_retry_after);
+    // In seconds: a date past 2262 does not fit system_clock's nanoseconds.
+    const auto now_seconds = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
+    if (when <= now_seconds) return std::chrono::seconds(0);
+    if (when - now_seconds >= max_retry_after.count()) return max_retry_after;
+    return std::chrono::seconds(when - now_seconds);
 }
 
 void check_options(const HttpHandlerOptions& options) {
@@ -366,7 +390,7 @@ void HttpHandler::handle(const envelope::Envelope& envelope, const Delivery& del
 
     auto session = state_->acquire();
     CURL* easy = session->easy;
-    Response response;
+    HttpResponse response;
     session->error[0] = '\0';
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
@@ -409,25 +433,8 @@ void HttpHandler::handle(const envelope::Envelope& envelope, const Delivery& del
             0, std::nullopt);
     }
 
-    if (status >= 200 && status < 300) return;
-    const auto quoted = quote_body(response);
-    if (status == 408 || status == 429 || status >= 500) {
-        std::optional<std::chrono::seconds> retry_after;
-        if ((status == 429 || status == 503) && response.retry_after) {
-            retry_after = parse_retry_after(*response.retry_after);
-        }
-        throw TransientHttpFailure(
-            fmt::format("HTTP {} from {} after {} ms: {}{}; retryable", status, url, elapsed_ms, quoted,
-                        retry_after ? fmt::format(" (Retry-After: {} s)", retry_after->count()) : ""),
-            static_cast<int>(status), retry_after);
-    }
-    if (status >= 300 && status < 400) {
-        throw PermanentFailure(
-            fmt::format("HTTP {} from {}: {} (redirects are not followed: configure the "
-                        "URL the endpoint redirects to)",
-                        status, url, quoted));
-    }
-    throw PermanentFailure(fmt::format("HTTP {} from {}: {}", status, url, quoted));
+    response.status = status;
+    check_response(response, url, elapsed_ms);
 }
 
 }  // namespace seamq::inbox

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "seamq/nats/api_reply.hpp"
+
 namespace seamq::nats {
 
 std::string_view to_string(StorageType value) noexcept {
@@ -448,23 +450,8 @@ std::optional<std::string> JetStream::stream_for_subject(const std::string& subj
     // nats.c 3.4.1 has no subject filter for stream names: ask the API directly.
     const nlohmann::json request = {{"subject", subject}};
     Message reply = connection_.request(api_prefix() + ".STREAM.NAMES", request.dump(), options_.api_timeout);
-    nlohmann::json response;
-    try {
-        response = nlohmann::json::parse(reply.payload());
-    } catch (const nlohmann::json::exception& e) {
-        raise(Errc::nats, "finding the stream for subject '{}': unreadable API response: {}", subject,
-              e.what());
-    }
-    if (response.contains("error")) {
-        const auto& error = response["error"];
-        const int code = error.value("err_code", 0);
-        throw NatsError(fmt::format("finding the stream for subject '{}': {} (JetStream error {})", subject,
-                                    error.value("description", std::string("unknown error")), code),
-                        static_cast<int>(NATS_ERR), code, classify(static_cast<int>(NATS_ERR), code));
-    }
-    const auto streams = response.find("streams");
-    if (streams == response.end() || !streams->is_array() || streams->empty()) return std::nullopt;
-    return streams->front().get<std::string>();
+    return parse_stream_names_reply(reply.payload(),
+                                    fmt::format("finding the stream for subject '{}'", subject));
 }
 
 ConsumerInfo JetStream::add_consumer(const std::string& stream, const ConsumerConfig& config) {

@@ -6,6 +6,8 @@
 #include "check.hpp"
 #include <fmt/format.h>
 
+#include "seamq/nats/api_reply.hpp"
+
 namespace seamq::nats {
 
 Message::~Message() {
@@ -69,12 +71,8 @@ Headers Message::headers() const {
 std::optional<int> Message::status_code() const {
     if (message_ == nullptr || natsMsg_GetDataLength(message_) > 0) return std::nullopt;
     const auto status = header("Status");
-    if (!status || status->size() != 3) return std::nullopt;
-    try {
-        return std::stoi(*status);
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
+    if (!status) return std::nullopt;
+    return parse_status_header(*status);
 }
 
 bool Message::is_jetstream() const {

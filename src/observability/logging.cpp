@@ -6,6 +6,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "seamq/core/timestamp.hpp"
+
 namespace seamq::observability {
 
 namespace {
@@ -82,15 +84,8 @@ std::optional<spdlog::level::level_enum> parse_log_level(std::string_view name) 
 }
 
 void JsonFormatter::format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& destination) {
-    const auto since_epoch = message.time.time_since_epoch();
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
-    const std::time_t time = static_cast<std::time_t>(seconds.count());
-    std::tm utc{};
-    gmtime_r(&time, &utc);
-    fmt::format_to(std::back_inserter(destination),
-                   "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\"", utc.tm_year + 1900,
-                   utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
+    fmt::format_to(std::back_inserter(destination), "{{\"time\":\"{}\"",
+                   format_rfc3339(message.time, TimePrecision::milliseconds));
     append_field(destination, "level", level_name(message.level));
 
     const LogFields* fields = current_fields;

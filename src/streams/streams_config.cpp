@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "seamq/core/error.hpp"
+#include "seamq/core/units.hpp"
 
 namespace seamq::streams {
 
@@ -48,38 +49,12 @@ std::vector<nats::StreamConfig> StreamsConfig::streams() const {
 // --- durations and sizes ---------------------------------------------------------------
 
 std::chrono::nanoseconds parse_duration(std::string_view text) {
-    const std::string original(text);
-    if (text.empty()) raise(Errc::invalid_argument, "empty duration (expected e.g. 2m, 90s, 1h30m, 7d)");
-    if (text == "0") return nanoseconds(0);
-    nanoseconds total{0};
-    while (!text.empty()) {
-        std::size_t digits = 0;
-        while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0) ++digits;
-        if (digits == 0 || digits > 12)
-            raise(Errc::invalid_argument, "bad duration '{}' (expected e.g. 2m, 90s, 1h30m, 7d, 500ms)",
-                  original);
-        const auto value = std::stoll(std::string(text.substr(0, digits)));
-        text.remove_prefix(digits);
-        std::size_t unit_length = 0;
-        while (unit_length < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_length])) != 0)
-            ++unit_length;
-        const auto unit = text.substr(0, unit_length);
-        text.remove_prefix(unit_length);
-        if (unit == "ms")
-            total += std::chrono::milliseconds(value);
-        else if (unit == "s")
-            total += std::chrono::seconds(value);
-        else if (unit == "m")
-            total += std::chrono::minutes(value);
-        else if (unit == "h")
-            total += std::chrono::hours(value);
-        else if (unit == "d")
-            total += std::chrono::hours(24 * value);
-        else
-            raise(Errc::invalid_argument, "bad duration '{}': unit '{}' is not one of ms, s, m, h, d",
-                  original, unit);
-    }
-    return total;
+    const auto duration = seamq::parse_duration(text);
+    // JetStream keeps durations in nanoseconds.
+    if (duration > std::chrono::duration_cast<std::chrono::milliseconds>(nanoseconds::max()))
+        raise(Errc::invalid_argument, "duration '{}' is too long (JetStream holds at most about 292 years)",
+              text);
+    return duration;
 }
 
 std::string format_duration(std::chrono::nanoseconds value) {
@@ -102,34 +77,8 @@ std::string format_duration(std::chrono::nanoseconds value) {
 }
 
 std::int64_t parse_size(std::string_view text) {
-    const std::string original(text);
     if (text == "-1" || text == "unlimited") return -1;
-    std::size_t digits = 0;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0) ++digits;
-    if (digits == 0 || digits > 15)
-        raise(Errc::invalid_argument,
-              "bad size '{}' (expected bytes or e.g. 512KiB, 1MiB, 10GiB, 5GB, or -1)", original);
-    const auto value = std::stoll(std::string(text.substr(0, digits)));
-    auto unit = text.substr(digits);
-    while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
-    static const std::map<std::string, std::int64_t, std::less<>> units = {
-        {"", 1},
-        {"B", 1},
-        {"KB", 1000},
-        {"MB", 1000 * 1000},
-        {"GB", 1000LL * 1000 * 1000},
-        {"TB", 1000LL * 1000 * 1000 * 1000},
-        {"KiB", 1024},
-        {"MiB", 1024 * 1024},
-        {"GiB", 1024LL * 1024 * 1024},
-        {"TiB", 1024LL * 1024 * 1024 * 1024}};
-    const auto found = units.find(unit);
-    if (found == units.end())
-        raise(Errc::invalid_argument,
-              "bad size '{}': unit '{}' is not one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB", original, unit);
-    if (value > std::numeric_limits<std::int64_t>::max() / found->second)
-        raise(Errc::invalid_argument, "size '{}' is too large", original);
-    return value * found->second;
+    return seamq::parse_byte_size(text);
 }
 
 // --- the YAML file ------------------------------------------------------------------------
@@ -178,11 +127,17 @@ public:
         return node.Scalar();
     }
 
+    // A YAML key may itself be a list or a mapping ("? [a]: x"); ours are names.
+    std::string key_of(const YAML::Node& key, std::string_view where) const {
+        if (!key.IsScalar()) fail(key, where, "keys must be plain names, not a list or mapping");
+        return key.Scalar();
+    }
+
     void check_keys(const YAML::Node& map, std::string_view where,
                     std::initializer_list<std::string_view> extra, bool settings_allowed) const {
         if (!map.IsMap()) fail(map, where, "expected a mapping (key: value lines)");
         for (const auto& entry : map) {
-            const auto key = entry.first.as<std::string>();
+            const auto key = key_of(entry.first, where);
             const bool known =
                 std::find(extra.begin(), extra.end(), key) != extra.end() ||
                 (settings_allowed &&
@@ -203,7 +158,7 @@ public:
     Settings settings(const YAML::Node& map, std::string_view where) const {
         Settings result;
         for (const auto& entry : map) {
-            const auto key = entry.first.as<std::string>();
+            const auto key = key_of(entry.first, where);
             const auto& value = entry.second;
             const auto name = qualified(where, key);
             try {

@@ -246,7 +246,9 @@ public:
             }
             // Items are addressed by name in the environment: SEAMQ_CONTEXT_SEA_DATABASE_URL.
             std::string name;
-            if (const YAML::Node name_node = element["name"]; name_node.IsScalar()) name = name_node.Scalar();
+            // A missing key of a const node is a "zombie": anything but IsDefined() throws.
+            if (const YAML::Node name_node = element["name"]; name_node.IsDefined() && name_node.IsScalar())
+                name = name_node.Scalar();
             const auto prefix = fmt::format("{}_{}_{}", environment_prefix_, environment_item,
                                             name.empty() ? std::to_string(i) : environment_word(name));
             T item{};
@@ -429,13 +431,21 @@ private:
     // A secret is `{file: path}` or a string with ${VAR} / ${VAR:-default} references.
     std::string secret_value(const YAML::Node& node, Secret& value) {
         if (node.IsMap()) {
-            if (node.size() != 1 || !node["file"].IsScalar()) {
+            if (const YAML::Node file_node = node["file"];
+                node.size() != 1 || !file_node.IsDefined() || !file_node.IsScalar()) {
                 return "a secret mapping must be exactly {file: PATH}";
             }
             const auto file = resolve(node["file"].Scalar());
             std::ifstream in(file, std::ios::binary);
             if (!in) return fmt::format("cannot read secret file {}", file.string());
-            std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            // Bounded: a path to a device or a log file must not read forever.
+            constexpr std::size_t max_secret_bytes = 64 * 1024;
+            std::string text(max_secret_bytes + 1, '\0');
+            in.read(text.data(), static_cast<std::streamsize>(text.size()));
+            text.resize(static_cast<std::size_t>(in.gcount()));
+            if (text.size() > max_secret_bytes)
+                return fmt::format("secret file {} is larger than 64 KiB; is it the right file?",
+                                   file.string());
             while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
                 text.pop_back();
             }

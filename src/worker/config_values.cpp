@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "seamq/core/error.hpp"
+#include "seamq/core/units.hpp"
+
 extern char** environ;  // NOLINT: POSIX
 
 namespace seamq::worker {
@@ -41,84 +44,26 @@ bool name_char(char c) {
 
 // --- durations and sizes -------------------------------------------------------------------
 
+// The syntax is seamq::parse_duration's and seamq::parse_byte_size's (shared with the
+// streams file and the CLI); the worker reports its own sentence, so only "malformed" matters.
 std::optional<Duration> parse_duration(std::string_view text) {
-    if (text == "0") return Duration{0};
-    if (text.empty()) return std::nullopt;
-    std::int64_t total = 0;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const std::size_t digits_start = i;
-        while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-        if (i == digits_start) return std::nullopt;
-        const auto number = parse_integer(text.substr(digits_start, i - digits_start));
-        const std::size_t unit_start = i;
-        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0) ++i;
-        const auto unit = text.substr(unit_start, i - unit_start);
-        std::int64_t scale = 0;
-        if (unit == "ms") {
-            scale = 1;
-        } else if (unit == "s") {
-            scale = 1000;
-        } else if (unit == "m") {
-            scale = 60'000;
-        } else if (unit == "h") {
-            scale = 3'600'000;
-        } else if (unit == "d") {
-            scale = 86'400'000;
-        } else {
-            return std::nullopt;
-        }
-        if (!number || *number > (INT64_MAX - total) / scale) return std::nullopt;
-        total += *number * scale;
+    try {
+        return seamq::parse_duration(text);
+    } catch (const seamq::Error&) {
+        return std::nullopt;
     }
-    return Duration{total};
 }
 
 std::string format_duration(Duration duration) {
-    auto rest = duration.count();
-    if (rest == 0) return "0s";
-    std::string out;
-    if (rest < 0) {
-        out = "-";
-        rest = -rest;
-    }
-    const std::pair<std::int64_t, const char*> units[] = {
-        {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}, {1, "ms"}};
-    for (const auto& [scale, unit] : units) {
-        if (rest >= scale) {
-            out += fmt::format("{}{}", rest / scale, unit);
-            rest %= scale;
-        }
-    }
-    return out;
+    return seamq::format_duration(duration);
 }
 
 std::optional<std::int64_t> parse_byte_size(std::string_view text) {
-    std::size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-    if (digits == 0) return std::nullopt;
-    const auto number = parse_integer(text.substr(0, digits));
-    const auto unit = text.substr(digits);
-    std::int64_t scale = 0;
-    if (unit.empty() || unit == "B") {
-        scale = 1;
-    } else if (unit == "KiB") {
-        scale = 1024;
-    } else if (unit == "MiB") {
-        scale = std::int64_t{1024} * 1024;
-    } else if (unit == "GiB") {
-        scale = std::int64_t{1024} * 1024 * 1024;
-    } else if (unit == "KB") {
-        scale = 1000;
-    } else if (unit == "MB") {
-        scale = std::int64_t{1000} * 1000;
-    } else if (unit == "GB") {
-        scale = std::int64_t{1000} * 1000 * 1000;
-    } else {
+    try {
+        return seamq::parse_byte_size(text);
+    } catch (const seamq::Error&) {
         return std::nullopt;
     }
-    if (!number || *number > INT64_MAX / scale) return std::nullopt;
-    return *number * scale;
 }
 
 std::optional<ListenAddress> parse_listen_address(std::string_view text) {

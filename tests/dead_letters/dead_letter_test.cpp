@@ -87,6 +87,25 @@ TEST(DeadLetterTest, TimesParseInTheFormsServersAndOperatorsUse) {
     EXPECT_FALSE(parse_time("2024-13-01T12:00:00Z"));
 }
 
+TEST(DeadLetterTest, HostileHeaderValuesReadAsUnknownNotAsGarbage) {
+    const nats::Headers headers = {{"Seamq-Consumer", "billing"},
+                                   {"Seamq-Original-Subject", "sea.event.x.v1"},
+                                   // Beyond system_clock's nanoseconds (2262): overflowed before.
+                                   {"Seamq-First-Failure", "9999-12-31T23:59:59Z"},
+                                   {"Seamq-Last-Failure", "2024-05-01T12:00:00+"},
+                                   {"Seamq-Original-Sequence", "18446744073709551616"},
+                                   {"Seamq-Deliveries", "-1"}};
+    const auto letter = from_parts("dlq.sea.billing", headers, "{}");
+    EXPECT_EQ(letter.first_failure, std::chrono::system_clock::time_point{});
+    EXPECT_EQ(letter.last_failure, std::chrono::system_clock::time_point{});
+    EXPECT_EQ(letter.original_sequence, 0U);
+    EXPECT_EQ(letter.deliveries, 0U);
+    EXPECT_FALSE(parse_time("2024-05-01T12:00:00+01"));
+    EXPECT_FALSE(parse_time("-024-05-01T12:00:00Z"));
+    // Times before 1970 print a real fraction (it was "1970-01-01T00:00:00.-01Z").
+    EXPECT_EQ(format_time(std::chrono::system_clock::time_point{} - 1ms), "1969-12-31T23:59:59.999Z");
+}
+
 TEST(DeadLetterTest, SubjectFiltersMatchLikeNats) {
     EXPECT_TRUE(subject_matches("sea.event.>", "sea.event.order-placed.v1"));
     EXPECT_TRUE(subject_matches("sea.*.order-placed.v1", "sea.event.order-placed.v1"));

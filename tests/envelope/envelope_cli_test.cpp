@@ -1,4 +1,6 @@
 // `sea-mq envelope validate`, run as a real process: exit codes and one line per problem.
+#include <fstream>
+
 #include "tests/envelope/run_command.hpp"
 #include <gtest/gtest.h>
 
@@ -69,4 +71,22 @@ TEST(EnvelopeValidateCommand, UsageErrorsExitTwoAndMissingFilesExitOne) {
               std::string::npos)
         << missing.err;
     EXPECT_NE(missing.out.find("minimal.json: valid"), std::string::npos);
+}
+
+TEST(EnvelopeValidateCommand, HostileBytesGiveAProblemLineNotALibraryMessage) {
+    // 15 bytes the fuzzer found: a number beyond a double ended the command with nlohmann's
+    // out_of_range text; invalid UTF-8 and deep nesting are problems too.
+    for (const auto& [input, expected] :
+         {std::pair<std::string, std::string>{"111111111e1111s", "<stdin>: (root): number-range: "},
+          {"{\"a\":\"\xff\"}", "<stdin>: (root): json: not valid JSON: "},
+          {std::string(100'000, '['), "<stdin>: (root): depth: "}}) {
+        seamq::testing::TempDir dir("hostile");
+        const auto file = dir.path() / "input";
+        std::ofstream(file, std::ios::binary) << input;
+        const auto result =
+            test::run_command({test::sea_mq_binary().string(), "envelope", "validate", "-"}, file.string());
+        EXPECT_EQ(result.exit_code, 1) << result.err;
+        EXPECT_EQ(result.err.rfind(expected, 0), 0u) << result.err;
+        EXPECT_EQ(lines(result.err), 1u) << result.err;
+    }
 }

@@ -1,5 +1,7 @@
 #include "seamq/envelope/envelope.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <regex>
 
 #include "tests/envelope/run_command.hpp"
@@ -286,4 +288,144 @@ TEST(Validator, SchemaFileErrorsAreConfigurationErrors) {
     const Validator from_file(test::source_dir() / "schemas/events/envelope-v1.schema.json");
     EXPECT_TRUE(from_file.validate(minimal().dump()).empty());
     EXPECT_EQ(schemas_dir("/x"), std::filesystem::path("/x"));
+}
+
+// ---- hostile input: every input gives problems, never an exception ----
+
+namespace {
+
+// The minimal envelope's text with `data` replaced by the JSON text `data`.
+std::string with_data(const std::string& data) {
+    auto document = minimal();
+    document["data"] = nullptr;
+    auto text = document.dump();
+    const auto at = text.find("\"data\":null");
+    return text.replace(at, std::strlen("\"data\":null"), "\"data\":" + data);
+}
+
+bool printable_ascii(const std::string& text) {
+    return std::all_of(text.begin(), text.end(), [](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return byte >= 0x20 && byte < 0x7f;
+    });
+}
+
+}  // namespace
+
+TEST(HostileInput, NumberBeyondTheLargestDoubleIsANumberRangeProblem) {
+    const Validator validator;
+    // The fuzzer's first find: 15 bytes that made nlohmann throw out_of_range.
+    auto problems = validator.validate(std::string_view("111111111e1111s"));
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "number-range");
+    EXPECT_EQ(problems[0].value, "111111111e1111");
+
+    problems = validator.validate(with_data("{\"amount\": -1e400}"));
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "number-range");
+    // Underflow is read as 0: the envelope is valid.
+    EXPECT_TRUE(validator.validate(with_data("{\"amount\": 1e-400}")).empty());
+    EXPECT_TRUE(validator.validate(with_data("{\"amount\": 1.7976931348623157e308}")).empty());
+
+    const auto error = error_of([&] { validator.parse(with_data("[1e999]")); });
+    EXPECT_EQ(error.code(), Errc::invalid_envelope);
+    EXPECT_NE(std::string(error.what()).find("number-range"), std::string::npos) << error.what();
+}
+
+TEST(HostileInput, InvalidUtf8AndLoneSurrogatesAreJsonProblemsInPrintableText) {
+    const Validator validator;
+    for (const std::string data : {"\"\xff\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "\"\\ud800\"", "\"\\udc00\"",
+                                   "\"\\ud800\\u0041\"", "\"a\x01\""}) {
+        const auto problems = validator.validate(with_data(data));
+        ASSERT_EQ(problems.size(), 1u) << data;
+        EXPECT_EQ(problems[0].rule, "json") << data;
+        EXPECT_TRUE(printable_ascii(to_string(problems[0]))) << to_string(problems[0]);
+        EXPECT_EQ(error_of([&] { validator.parse(with_data(data)); }).code(), Errc::invalid_envelope);
+    }
+    // A proper pair is fine.
+    EXPECT_TRUE(validator.validate(with_data("\"\\ud83d\\ude00\"")).empty());
+}
+
+TEST(HostileInput, NestingBeyondTheDepthLimitIsADepthProblem) {
+    const Validator validator;
+    // The envelope object is level 1: 63 more levels in data is the most allowed.
+    EXPECT_TRUE(validator.validate(with_data(std::string(63, '[') + std::string(63, ']'))).empty());
+    auto problems = validator.validate(with_data(std::string(64, '[') + std::string(64, ']')));
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "depth");
+    // Brackets inside strings do not count.
+    EXPECT_TRUE(validator.validate(with_data("\"" + std::string(500, '[') + "\\\"{{\"")).empty());
+    // Far deeper than a stack could take recursively, within the size limit.
+    problems = validator.validate(std::string(500'000, '[') + std::string(500'000, ']'));
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "depth");
+    problems = validator.validate(std::string(500'000, '['));
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "depth");
+    EXPECT_EQ(error_of([&] { validator.parse(std::string(100'000, '{')); }).code(), Errc::invalid_envelope);
+
+    // An already parsed document: checked before dump() or the schema recurse into it.
+    // Built in place: copying a document this deep would itself recurse once per level.
+    nlohmann::json deep = nlohmann::json::array();
+    nlohmann::json* innermost = &deep;
+    for (int i = 0; i < 100'000; ++i) {
+        innermost->push_back(nlohmann::json::array());
+        innermost = &innermost->back();
+    }
+    auto document = minimal();
+    document["data"] = std::move(deep);
+    problems = validator.validate(document);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "depth");
+    EXPECT_EQ(error_of([&] { Envelope::from_json(std::move(document)); }).code(), Errc::invalid_envelope);
+    // A lower limit applies as set.
+    EXPECT_EQ(Validator(Limits{.max_depth = 2}).validate(with_data("[[1]]"))[0].rule, "depth");
+}
+
+TEST(HostileInput, DuplicateKeysKeepTheLastValueAsJsonbDoes) {
+    auto text = minimal().dump();
+    text.insert(1, "\"subject\":\"first\",");
+    EXPECT_EQ(Envelope::parse(text).subject(), "order-1001");
+    text.insert(text.size() - 1, ",\"subject\":\"last\"");
+    EXPECT_EQ(Envelope::parse(text).subject(), "last");
+    // The last value is the one checked.
+    text.insert(text.size() - 1, ",\"subject\":\"\"");
+    EXPECT_TRUE(has_problem(Validator().validate(text), "/subject", "minLength"));
+}
+
+TEST(HostileInput, NulBytesAndControlCharactersStayOnOneLine) {
+    const Validator validator;
+    // An escaped NUL is a character like any other.
+    auto document = minimal();
+    document["subject"] = std::string("a\0b", 3);
+    EXPECT_TRUE(validator.validate(document.dump()).empty());
+    // A raw NUL or newline inside a string is not JSON.
+    auto text = minimal().dump();
+    text.replace(text.find("order-1001"), 1, std::string(1, '\0'));
+    auto problems = validator.validate(text);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "json");
+    EXPECT_TRUE(printable_ascii(to_string(problems[0]))) << to_string(problems[0]);
+    // Keys with control characters are reported, and the line stays one line.
+    document = minimal();
+    document[std::string("x\0\n", 3)] = "y";
+    problems = validator.validate(document.dump());
+    ASSERT_TRUE(has_problem(problems, std::string("/x\0\n", 4), "propertyNames"));
+    for (const auto& problem : problems)
+        EXPECT_TRUE(printable_ascii(to_string(problem))) << to_string(problem);
+}
+
+TEST(HostileInput, HugeStringsAreCheckedWithinTheSizeLimit) {
+    const Validator validator;
+    const std::string huge(Limits{}.max_bytes - 400, 'x');
+    EXPECT_TRUE(validator.validate(with_data("\"" + huge + "\"")).empty());
+    auto document = minimal();
+    document["id"] = huge;
+    auto problems = validator.validate(document.dump());
+    ASSERT_TRUE(has_problem(problems, "/id", "maxLength") || has_problem(problems, "/id", "pattern"));
+    for (const auto& problem : problems) EXPECT_LT(problem.value.size(), 1000u);
+    document["id"] = huge + huge;
+    problems = validator.validate(document.dump());
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rule, "size");
 }

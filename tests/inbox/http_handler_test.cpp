@@ -4,7 +4,9 @@
 #include "seamq/inbox/http_handler.hpp"
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -114,6 +116,84 @@ TEST(RetryAfter, ReadsDeltaSecondsAndHttpDates) {
     EXPECT_EQ(parse_retry_after("-5", now), std::nullopt);
     EXPECT_EQ(parse_retry_after("1.5", now), std::nullopt);
     EXPECT_EQ(parse_retry_after("soon", now), std::nullopt);
+}
+
+TEST(RetryAfter, DatesFarInTheFutureAreCappedNotWrappedAround) {
+    const auto now = std::chrono::system_clock::from_time_t(784111717);
+    // Nanoseconds since 1970 end in 2262: converting the date itself overflowed to the past (0 s).
+    EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), max_retry_after);
+    EXPECT_EQ(parse_retry_after("Sat, 12 Apr 2262 00:00:00 GMT", now), max_retry_after);
+}
+
+//! The response a server sends, fed the way curl feeds it: header lines, then body chunks.
+HttpResponse response(long status, std::vector<std::string> headers, std::string body) {
+    HttpResponse result;
+    for (const auto& line : headers) read_response_header(result, line);
+    read_response_body(result, body);
+    result.status = status;
+    return result;
+}
+
+//! What check_response makes of it: "ok", "transient: <message>" or "permanent: <message>".
+std::string outcome(const HttpResponse& response,
+                    std::optional<std::chrono::seconds>* retry_after = nullptr) {
+    const auto now = std::chrono::system_clock::from_time_t(784111717);
+    try {
+        check_response(response, "http://127.0.0.1:1/x", 7, now);
+        return "ok";
+    } catch (const TransientHttpFailure& e) {
+        if (retry_after != nullptr) *retry_after = e.retry_after();
+        EXPECT_EQ(e.status(), response.status);
+        return std::string("transient: ") + e.what();
+    } catch (const PermanentFailure& e) {
+        return std::string("permanent: ") + e.what();
+    }
+}
+
+TEST(HttpResponse, StatusDecidesTheOutcome) {
+    EXPECT_EQ(outcome(response(200, {}, "")), "ok");
+    EXPECT_EQ(outcome(response(204, {}, "")), "ok");
+    EXPECT_THAT(outcome(response(500, {}, "")),
+                AllOf(HasSubstr("transient: HTTP 500 from http://127.0.0.1:1/x after 7 ms: (empty body)"),
+                      HasSubstr("retryable")));
+    EXPECT_THAT(outcome(response(408, {}, "slow")), HasSubstr("transient: HTTP 408"));
+    EXPECT_THAT(outcome(response(301, {"Location: /y\r\n"}, "")), HasSubstr("redirects are not followed"));
+    EXPECT_THAT(outcome(response(422, {}, "bad field")),
+                HasSubstr("permanent: HTTP 422 from http://127.0.0.1:1/x: bad field"));
+    EXPECT_THAT(outcome(response(100, {}, "")), HasSubstr("permanent: HTTP 100"));
+}
+
+TEST(HttpResponse, RetryAfterCountsOnlyOnTheLastResponseOf429And503) {
+    std::optional<std::chrono::seconds> retry_after;
+    outcome(response(503, {"HTTP/1.1 503 Busy\r\n", "retry-AFTER:  30 \r\n"}, ""), &retry_after);
+    EXPECT_EQ(retry_after, 30s);
+    outcome(
+        response(429, {"HTTP/1.1 429 Slow down\r\n", "Retry-After: Sun, 06 Nov 1994 08:50:37 GMT\r\n"}, ""),
+        &retry_after);
+    EXPECT_EQ(retry_after, 120s);
+    // A 500's Retry-After is ignored; so is one from a 100 Continue before the real response.
+    outcome(response(500, {"Retry-After: 30\r\n"}, ""), &retry_after);
+    EXPECT_EQ(retry_after, std::nullopt);
+    outcome(response(503, {"HTTP/1.1 100 Continue\r\n", "Retry-After: 30\r\n", "HTTP/1.1 503 Busy\r\n"}, ""),
+            &retry_after);
+    EXPECT_EQ(retry_after, std::nullopt);
+    EXPECT_THAT(outcome(response(503, {"Retry-After: 99999999999999999999\r\n"}, "")),
+                HasSubstr("(Retry-After: 86400 s)"));
+}
+
+TEST(HttpResponse, QuotesTheStartOfTheBodyOnOneLine) {
+    EXPECT_THAT(outcome(response(400, {}, "line one\r\nline\ttwo\x7f")), HasSubstr(": line one  line two "));
+    // Long bodies: 200 bytes, a UTF-8 character cut at the end dropped, "..." for the rest.
+    const std::string long_body = std::string(199, 'a') + "\xc3\xa9" + std::string(100, 'b');
+    const auto text = outcome(response(400, {}, long_body));
+    EXPECT_THAT(text, HasSubstr(std::string(199, 'a') + "..."));
+    EXPECT_THAT(text, Not(HasSubstr("\xc3")));
+    // Past 1 MiB reading stops.
+    HttpResponse big;
+    EXPECT_TRUE(read_response_body(big, std::string(std::size_t{1} << 20, 'x')));
+    EXPECT_FALSE(read_response_body(big, "y"));
+    EXPECT_TRUE(big.body_abandoned);
+    EXPECT_EQ(big.body_start.size(), 200u);
 }
 
 }  // namespace

@@ -111,6 +111,16 @@ TEST(StreamsConfig, MistakesNameTheKeyAndTheLine) {
     EXPECT_NE(error.find("contexts: missing"), std::string::npos) << error;
 }
 
+TEST(StreamsConfig, AKeyThatIsAListOrMappingIsAConfigError) {
+    // An uncaught YAML::BadConversion ended the process (found by fuzzing).
+    for (const auto* text :
+         {"? [contexts]\n: x\n", "contexts:\n  - name: sea\n    events:\n      ? {a: 1}\n      : 2\n",
+          "defaults:\n  ? max_bytes\n  ? - 1\n"}) {
+        const auto error = config_error(text);
+        EXPECT_NE(error.find("keys must be plain names"), std::string::npos) << text << "\n" << error;
+    }
+}
+
 TEST(Durations, ParseAndFormatRoundTrip) {
     EXPECT_EQ(parse_duration("2m"), std::chrono::nanoseconds(2min));
     EXPECT_EQ(parse_duration("1h30m"), std::chrono::nanoseconds(90min));

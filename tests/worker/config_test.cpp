@@ -68,7 +68,9 @@ TEST(ConfigValues, SizesAndListenAddresses) {
     EXPECT_EQ(parse_byte_size("1048576"), 1048576);
     EXPECT_EQ(parse_byte_size("8MiB"), 8 * 1024 * 1024);
     EXPECT_EQ(parse_byte_size("1GB"), 1'000'000'000);
-    EXPECT_FALSE(parse_byte_size("8 MiB").has_value());
+    EXPECT_EQ(parse_byte_size("8 MiB"), 8 * 1024 * 1024);  // the streams file always took a space
+    EXPECT_EQ(parse_byte_size("1TiB"), std::int64_t{1} << 40);
+    EXPECT_FALSE(parse_byte_size("8MiB ").has_value());
     EXPECT_FALSE(parse_byte_size("-1").has_value());
     EXPECT_EQ(parse_listen_address("127.0.0.1:9464")->port, 9464);
     EXPECT_EQ(parse_listen_address("[::1]:80")->host, "::1");
@@ -160,6 +162,34 @@ consumers:
     EXPECT_NE(dump.find("<secret from ${DB_PASSWORD}>"), std::string::npos) << dump;
     // The dump is itself a valid configuration shape (secrets aside): it parses as YAML.
     EXPECT_NO_THROW(YAML::Load(dump));
+}
+
+TEST(Config, ListItemsWithoutANameAndSecretMappingsWithoutAFileAreProblems) {
+    // Each ended the process with an uncaught YAML::InvalidNode (found by fuzzing).
+    auto problems = problems_of("contexts:\n  - database:\n      url: postgresql://x@127.0.0.1/sea\n");
+    ASSERT_FALSE(problems.empty());
+    EXPECT_EQ(problems[0].key, "contexts[0].name");
+    problems = problems_of("contexts:\n  - name: sea\n    database:\n      url: {path: /x}\n");
+    ASSERT_EQ(problems.size(), 1U);
+    EXPECT_EQ(problems[0].key, "contexts[0].database.url");
+    EXPECT_NE(problems[0].reason.find("exactly {file: PATH}"), std::string::npos) << problems[0].to_string();
+}
+
+TEST(Config, ASecretFileIsReadOnlyUpToItsLimit) {
+    // /dev/zero never ends: reading it whole never returned.
+    const std::string text = std::string(minimal) + R"(consumers:
+  - name: audit
+    context: sea
+    stream: SEA_EVENTS
+    handler:
+      kind: http
+      url: http://127.0.0.1:8081/audit
+      headers:
+        Authorization: {file: /dev/zero}
+)";
+    const auto problems = problems_of(text);
+    ASSERT_EQ(problems.size(), 1U);
+    EXPECT_NE(problems[0].reason.find("larger than 64 KiB"), std::string::npos) << problems[0].to_string();
 }
 
 TEST(Config, ReportsEveryProblemWithKeyAndLine) {

@@ -22,12 +22,15 @@ inline constexpr std::string_view json_content_type = "application/json";
 //! with a clear error instead of being truncated or parsed.
 struct Limits {
     std::size_t max_bytes = std::size_t{1} << 20;  //!< serialized envelope size, 1 MiB by default
+    //! Nesting of arrays and objects (the envelope object is level 1). Real envelopes stay
+    //! far below; the limit keeps the recursive schema checks off the end of the stack.
+    std::size_t max_depth = 64;
 };
 
 //! One reason a document is not a valid envelope: where (JSON Pointer, "" = the whole
 //! document), which rule (a JSON Schema keyword such as "required", or "subject-grammar",
-//! "size", "json", "format", "contract"), the offending value (JSON text, shortened) and
-//! a sentence for people.
+//! "size", "json", "number-range", "depth", "format", "contract"), the offending value
+//! (JSON text, shortened) and a sentence for people.
 struct Problem {
     std::string path;
     std::string rule;
@@ -35,7 +38,8 @@ struct Problem {
     std::string message;
 };
 
-//! "/path: rule: message (value: ...)" — the form the CLI prints, one line per problem.
+//! "/path: rule: message (value: ...)" — the form the CLI prints, one line per problem;
+//! control characters in it are written as \u00XX so that a line stays one line.
 std::string to_string(const Problem& problem);
 
 //! Whether an event may leave its bounded context (extension attribute `visibility`).
@@ -105,7 +109,12 @@ public:
     Validator(const Validator&) = delete;
     Validator& operator=(const Validator&) = delete;
 
-    //! Every problem of the JSON text (size first: an oversized text is not parsed).
+    //! Every problem of the JSON text (size first: an oversized text is not parsed). Total:
+    //! any bytes give problems, never an exception. Text that is not JSON (bad syntax,
+    //! invalid UTF-8, a lone surrogate escape) is rule "json"; a number beyond the largest
+    //! finite double "number-range" (one below the smallest is read as 0); nesting beyond
+    //! Limits::max_depth "depth". A key given twice keeps its last value, as PostgreSQL's
+    //! jsonb does.
     std::vector<Problem> validate(std::string_view json_text) const;
     //! Every problem of an already parsed document (size measured on its compact dump).
     std::vector<Problem> validate_document(const nlohmann::json& document) const;

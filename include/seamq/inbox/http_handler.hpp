@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +104,25 @@ private:
 //! Checks the options alone (no network); throws seamq::Error(Errc::config) naming the
 //! field and what is wrong, never a header's value.
 void check_options(const HttpHandlerOptions& options);
+
+//! What an HTTP exchange brought back, as far as the outcome depends on it; filled by
+//! curl's callbacks through read_response_header / read_response_body.
+struct HttpResponse {
+    long status = 0;                         //!< set once the exchange is over; 0 = no response
+    std::string body_start;                  //!< the first 200 bytes of the body, quoted in errors
+    std::size_t body_bytes = 0;              //!< body bytes received
+    bool body_abandoned = false;             //!< longer than 1 MiB: reading stopped there
+    std::optional<std::string> retry_after;  //!< the last response's Retry-After value
+};
+
+//! One header line as curl passes it ("HTTP/1.1 503 ...\r\n", "Retry-After: 5\r\n").
+void read_response_header(HttpResponse& response, std::string_view line);
+//! Body bytes; false once past 1 MiB (the caller stops reading).
+bool read_response_body(HttpResponse& response, std::string_view bytes);
+//! The outcome of a response that has a status (see HttpHandler): returns on 2xx, else
+//! throws TransientHttpFailure or PermanentFailure quoting the start of the body.
+void check_response(const HttpResponse& response, std::string_view url, std::int64_t elapsed_ms,
+                    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 //! Parses a Retry-After value (RFC 9110 §10.2.3): delta seconds or an HTTP-date relative
 //! to `now`; dates in the past give 0, values beyond max_retry_after give

@@ -41,9 +41,11 @@ std::string dead_letter_subjects(std::string_view context);
 StreamsConfig parse_streams_config(std::string_view yaml_text, std::string source = "<string>");
 StreamsConfig load_streams_config(const std::filesystem::path& file);
 
-//! "2m", "90s", "1h30m", "7d", "500ms"; 0 allowed. Throws seamq::Error(invalid_argument).
+//! seamq::parse_duration (core/units.hpp: "2m", "90s", "1h30m", "7d", "500ms", "0"), at most
+//! what JetStream's nanoseconds hold. Throws seamq::Error(invalid_argument).
 std::chrono::nanoseconds parse_duration(std::string_view text);
-//! "1048576", "1MiB", "512KiB", "10GB"; -1 for unlimited. Throws seamq::Error(invalid_argument).
+//! seamq::parse_byte_size ("1048576", "1MiB", "512KiB", "10GB"), or -1 / "unlimited" for
+//! unlimited (-1). Throws seamq::Error(invalid_argument).
 std::int64_t parse_size(std::string_view text);
 //! 120s -> "2m", 0 -> "0s"; the inverse of parse_duration for display.
 std::string format_duration(std::chrono::nanoseconds value);

@@ -202,11 +202,13 @@ std::vector<SettingDescription> describe_settings();
 //! `<!-- BEGIN GENERATED: configuration -->` and `<!-- END GENERATED: configuration -->`.
 std::string configuration_reference_markdown();
 
-//! "500ms", "2s", "1m30s", "7d", "0"; nullopt when malformed.
+//! seamq::parse_duration (core/units.hpp: "500ms", "2s", "1m30s", "7d", "0"); nullopt when
+//! malformed.
 std::optional<Duration> parse_duration(std::string_view text);
 //! The inverse, compact: 90000ms -> "1m30s", 0 -> "0s".
 std::string format_duration(Duration duration);
-//! "1048576", "512KiB", "8MiB", "1GB"; nullopt when malformed or negative.
+//! seamq::parse_byte_size ("1048576", "512KiB", "8MiB", "1GB"); nullopt when malformed or
+//! negative.
 std::optional<std::int64_t> parse_byte_size(std::string_view text);
 
 //! A listen address split into host and port; nullopt when malformed ("host:port",
