@@ -92,8 +92,8 @@ struct ConsumerHooks {
 //!   dead-lettered; PermanentFailure dead-letters at once. Dead-lettering publishes to
 //!   `dlq.{context}.{name}`, waits for the PubAck, then Terms the original.
 //! * Every fetched message, the prefetched batch's too, is kept in progress (+WPI every
-//!   ack_wait/3, from a thread of its own) until it is settled: only a worker that died or
-//!   froze lets a message's ack_wait run out.
+//!   ack_wait/3, from a thread of its own) until it is settled: only a worker that died,
+//!   froze or lost its NATS connection lets a message's ack_wait run out.
 //! * A message with `Seamq-Replay-For` naming another consumer is acknowledged and skipped.
 //! * A message delivered more than max_deliver times is dead-lettered (exhausted) before
 //!   its handler runs: its earlier deliveries never reached settle (the worker crashed
