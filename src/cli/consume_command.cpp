@@ -20,7 +20,7 @@ struct ConsumeRunArguments {
     std::string nats_urls;
     std::string handler_function;
     std::vector<int> retry_delays_ms{1000, 5000, 30000};
-    int ack_wait_ms = 30000;
+    int ack_wait_ms = 4000;
     int fetch_wait_ms = 1000;
 };
 
@@ -88,7 +88,8 @@ void add_consume_commands(CLI::App& app) {
     run->add_option("--retry-delays-ms", arguments->retry_delays_ms, "Delay after each failed attempt")
         ->delimiter(',')
         ->capture_default_str();
-    run->add_option("--ack-wait-ms", arguments->ack_wait_ms, "JetStream ack wait")
+    run->add_option("--ack-wait-ms", arguments->ack_wait_ms,
+                    "JetStream ack wait: how soon a killed worker's messages are redelivered")
         ->capture_default_str()
         ->check(CLI::Range(1000, 3600000));
     run->add_option("--max-ack-pending", options.max_ack_pending, "Unacknowledged messages, all workers")

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -161,6 +162,74 @@ private:
     std::thread thread_;  // last: starts when the members it uses exist
 };
 
+// Sends +WPI (work in progress) every `period` for each message the consumer holds, on a
+// thread of its own: a message fetched and not yet settled is not redelivered to another
+// worker however long its handler, its batch or the batch before it takes, so the ack
+// wait can be short and a crashed worker's messages come back within it. It publishes
+// from copies of the reply subjects (nats.c's publish is thread-safe) and never touches
+// the nats::Message objects, which belong to the consumer's thread.
+class ProgressHeartbeat {
+public:
+    ProgressHeartbeat(natsConnection* connection, std::chrono::milliseconds period, std::string name)
+        : connection_(connection), period_(period), name_(std::move(name)), thread_([this] { loop(); }) {}
+    ~ProgressHeartbeat() {
+        {
+            std::lock_guard lock(mutex_);
+            quit_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();
+    }
+    ProgressHeartbeat(const ProgressHeartbeat&) = delete;
+    ProgressHeartbeat& operator=(const ProgressHeartbeat&) = delete;
+
+    //! Keeps `message` in progress until release(); the first +WPI goes out a period from now.
+    void hold(const nats::Message& message) {
+        if (!message.is_jetstream()) return;
+        std::lock_guard lock(mutex_);
+        held_.insert_or_assign(std::string(message.reply()), std::chrono::steady_clock::now() + period_);
+    }
+    //! Call it before settling `message`: a +WPI that reached the server after a NAK with
+    //! delay would restart the ack wait in place of the delay. Publishing under the lock
+    //! keeps every +WPI for it ahead of the settling ack on the connection.
+    void release(const nats::Message& message) {
+        if (!message.is_jetstream()) return;
+        std::lock_guard lock(mutex_);
+        held_.erase(std::string(message.reply()));
+    }
+
+private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        while (!quit_) {
+            const auto now = std::chrono::steady_clock::now();
+            auto next = now + period_;
+            std::size_t failures = 0;
+            for (auto& [reply, due] : held_) {
+                // Those due within a quarter period go now too: one wake-up per batch.
+                if (due <= now + period_ / 4) {
+                    if (natsConnection_Publish(connection_, reply.c_str(), "+WPI", 4) != NATS_OK) ++failures;
+                    due = now + period_;
+                }
+                next = std::min(next, due);
+            }
+            // Lost ones only shorten the time to a redelivery, which the inbox absorbs.
+            if (failures > 0)
+                spdlog::debug("inbox consumer {}: {} in-progress acks not sent", name_, failures);
+            changed_.wait_until(lock, next, [&] { return quit_; });
+        }
+    }
+
+    natsConnection* connection_;
+    std::chrono::milliseconds period_;
+    std::string name_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool quit_ = false;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> held_;  //!< reply -> next +WPI
+    std::thread thread_;  // last: starts when the members it uses exist
+};
+
 bool is_database_failure(const postgres::SqlError& error) {
     return error.is_connection_lost() || error.is_serialization_failure() ||
            error.sqlstate() == postgres::sqlstate::query_canceled;
@@ -215,6 +284,11 @@ struct InboxConsumer::Session {
     std::set<std::string> awaiting_confirmation;
     std::size_t acks_sent = 0;
     std::chrono::steady_clock::time_point confirmation_deadline{};
+    // While run_rounds() runs: keeps the fetched messages in progress until settled.
+    ProgressHeartbeat* heartbeat = nullptr;
+    void release(const nats::Message& message) const {
+        if (heartbeat != nullptr) heartbeat->release(message);
+    }
 };
 
 void check_options(const ConsumerOptions& options) {
@@ -446,15 +520,30 @@ void InboxConsumer::hook_failed(const std::optional<std::string>& error) {
 
 void InboxConsumer::run_rounds() {
     std::chrono::milliseconds backoff{100};
+    // Every fetched message is held in progress from its fetch until settled: the batch
+    // in hand and the prefetched one.
+    ProgressHeartbeat heartbeat(nats_.native(), options_.ack_wait / 3, options_.name);
+    session_->heartbeat = &heartbeat;
+    struct Detach {
+        Session& session;
+        ~Detach() { session.heartbeat = nullptr; }
+    } detach{*session_};
     // The next batch is fetched and validated on a helper thread while this one's
     // transaction runs: NATS and the envelope checks overlap PostgreSQL.
-    Prefetch<Batch> next([this] { return prepare(fetch()); });
+    Prefetch<Batch> next([this, &heartbeat] {
+        auto batch = prepare(fetch());
+        for (const auto& item : batch.items) heartbeat.hold(item.message);
+        return batch;
+    });
     // Fetched, never handled (stopping, or the loop failed): back to JetStream for another
     // worker now instead of after ack_wait.
     const auto return_prefetched = [&] {
         if (!next.started()) return;
         try {
-            for (auto& item : next.take().items) item.message.nak();
+            for (auto& item : next.take().items) {
+                heartbeat.release(item.message);
+                item.message.nak();
+            }
         } catch (...) {
             spdlog::debug("inbox consumer {}: returning the prefetched batch: {}", options_.name,
                           current_exception_text());
@@ -472,6 +561,15 @@ void InboxConsumer::run_rounds() {
             maybe_run_retention();
             if (!next.started()) next.start();
             auto batch = next.take();
+            // Settling releases each message; this catches any a failure skipped, which would
+            // otherwise stay in progress, never redelivered.
+            struct ReleaseAll {
+                ProgressHeartbeat& heartbeat;
+                Batch& batch;
+                ~ReleaseAll() {
+                    for (const auto& item : batch.items) heartbeat.release(item.message);
+                }
+            } release_all{heartbeat, batch};
             if (batch.items.empty()) {
                 collect_confirmations();
             } else {
@@ -630,7 +728,6 @@ void InboxConsumer::handle_in_transaction(Batch& batch) {
 bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
     auto& connection = *session_->database;
     const auto started = std::chrono::steady_clock::now();
-    auto last_progress = started;
     postgres::Transaction transaction(connection);
     std::vector<std::string> ids, streams, sequences;
     ids.reserve(candidates.size());
@@ -704,11 +801,6 @@ bool InboxConsumer::handle_at_once(std::vector<BatchItem*>& candidates) {
             continue;
         }
         first_ticket.emplace_back(connection.queued_tickets() + 1, &item);
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last_progress > options_.ack_wait / 3) {
-            for (std::size_t j = i; j < candidates.size(); ++j) candidates[j]->message.in_progress();
-            last_progress = now;
-        }
         try {
             handler_->handle(*item.envelope, delivery_of(options_.name, item), transaction);
             item.outcome = Outcome::processed;
@@ -758,19 +850,12 @@ bool InboxConsumer::give_up_batch(postgres::Transaction& transaction, std::vecto
 void InboxConsumer::handle_with_savepoints(std::vector<BatchItem*>& candidates) {
     auto& connection = *session_->database;
     const auto started = std::chrono::steady_clock::now();
-    auto last_progress = started;
     // One message: the transaction is its own savepoint. Several: a SAVEPOINT each, so one
     // failure undoes only its own work.
     const bool savepoints = candidates.size() > 1;
     postgres::Transaction transaction(connection);
     for (std::size_t i = 0; i < candidates.size(); ++i) {
         auto& item = *candidates[i];
-        // Long batches: keep the later messages' ack wait from running out.
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last_progress > options_.ack_wait / 3) {
-            for (std::size_t j = i; j < candidates.size(); ++j) candidates[j]->message.in_progress();
-            last_progress = now;
-        }
         // The previous message's savepoint is released and the next one set in one round trip.
         if (savepoints) {
             connection.exec_script(
@@ -861,6 +946,7 @@ void InboxConsumer::settle(Batch& batch) {
                         spdlog::warn("inbox consumer {}: could not record the failure of {}: {}",
                                      options_.name, item.envelope->id(), current_exception_text());
                     }
+                    session_->release(item.message);
                     item.message.nak_with_delay(retry_delay(item.metadata.num_delivered));
                     ++counters_->retried;
                     spdlog::info("inbox consumer {}: message {} (delivery {} of {}) failed: {}",
@@ -870,7 +956,10 @@ void InboxConsumer::settle(Batch& batch) {
                 case Outcome::permanent:
                 case Outcome::poison:
                 case Outcome::over_delivered: to_dead_letter.push_back(i); break;
-                case Outcome::unsettled: item.message.nak_with_delay(options_.retry_delays.front()); break;
+                case Outcome::unsettled:
+                    session_->release(item.message);
+                    item.message.nak_with_delay(options_.retry_delays.front());
+                    break;
                 case Outcome::pending: break;
             }
         } catch (...) {
@@ -913,6 +1002,7 @@ void InboxConsumer::acknowledge(Batch& batch, const std::vector<std::size_t>& in
     collect_confirmations();
     for (const auto index : indices) {
         auto* item = &batch.items[index];
+        session.release(item->message);
         const std::string ack_subject(item->message.reply());
         std::string reply = fmt::format("{}.{}", session.ack_inbox, ++session.ack_counter);
         if (natsConnection_PublishRequest(nats_.native(), ack_subject.c_str(), reply.c_str(), "+ACK", 4) ==
@@ -988,6 +1078,7 @@ void InboxConsumer::dead_letter(Batch& batch, std::size_t index) {
         const auto ack = publisher.publish(letter, options_.dead_letter_timeout);
         // Only after the DLQ stored it: a crash before this line redelivers the original,
         // and dead-lettering it again is absorbed by the DLQ's duplicate window.
+        session_->release(item.message);
         item.message.term();
         ++counters_->dead_lettered;
         if (item.outcome == Outcome::poison) ++counters_->poison;
@@ -1002,6 +1093,7 @@ void InboxConsumer::dead_letter(Batch& batch, std::size_t index) {
             "inbox consumer {}: dead-lettering stream sequence {} failed: {}; it will be redelivered",
             options_.name, item.metadata.stream_sequence, current_exception_text());
         try {
+            session_->release(item.message);
             item.message.nak_with_delay(options_.retry_delays.back());
         } catch (...) {
             // Redelivered after ack_wait anyway.

@@ -74,9 +74,11 @@ void visit(Visitor& v, NatsSettings& s) {
         "reconnect_buffer_bytes", s.reconnect_buffer_bytes,
         "Bytes of publishes buffered while disconnected (1048576, 512KiB, 8MiB); beyond it a publish fails "
         "at once and the outbox row is retried later.");
-    v.field("ping_interval", s.ping_interval, "Interval of client pings that detect a dead connection; a server that vanished without a reset is "
-            "noticed within ping_interval x (max_pings_out + 1).",
-            positive_duration);
+    v.field(
+        "ping_interval", s.ping_interval,
+        "Interval of client pings that detect a dead connection; a server that vanished without a reset is "
+        "noticed within ping_interval x (max_pings_out + 1).",
+        positive_duration);
     v.field("max_pings_out", s.max_pings_out, "Unanswered pings after which the connection counts as lost.",
             positive);
     v.field("jetstream_domain", s.jetstream_domain,
@@ -166,8 +168,9 @@ void visit(Visitor& v, ConsumerSettings& s) {
     v.field("retry_delays", s.retry_delays,
             "Delay before each redelivery after a failure (nak with delay); the last one repeats.");
     v.field("ack_wait", s.ack_wait,
-            "Time the server waits for an ack before redelivering; must exceed the "
-            "handler timeout.",
+            "Time without an ack before the server redelivers a message: how soon a crashed worker's "
+            "messages go to another (at least 1s). The worker keeps the messages it holds in progress "
+            "(+WPI every third of it), so a handler may run longer.",
             positive_duration);
     v.field("max_ack_pending", s.max_ack_pending, "Messages delivered and not yet acknowledged, at most.",
             positive);

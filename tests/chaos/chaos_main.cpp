@@ -312,7 +312,7 @@ int run(int argc, char** argv) {
     app.add_option("--publish-timeout", options.environment.publish_timeout,
                    "Override the relay's publish_timeout of config/worker.ha.yaml (e.g. 5s)");
     app.add_option("--ack-wait", options.environment.ack_wait,
-                   "Override the consumer's ack_wait of config/worker.ha.yaml (e.g. 10s; must exceed 5s)");
+                   "Override the consumer's ack_wait of config/worker.ha.yaml (e.g. 10s; at least 1s)");
     app.add_option("--log-level", options.environment.log_level, "The worker's log level")
         ->capture_default_str();
     app.add_flag(

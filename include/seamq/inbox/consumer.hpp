@@ -36,7 +36,10 @@ struct ConsumerOptions {
     std::vector<std::chrono::milliseconds> retry_delays{std::chrono::seconds(1), std::chrono::seconds(5),
                                                         std::chrono::seconds(30)};
     double retry_jitter = 0.1;  //!< each delay is scaled by a random factor in [1-j, 1+j]
-    std::chrono::milliseconds ack_wait{std::chrono::seconds(30)};
+    //! Time without an ack before JetStream redelivers: how soon a crashed worker's messages
+    //! go to another. Held messages are kept in progress (+WPI every third of it), so
+    //! handlers and batches may take longer.
+    std::chrono::milliseconds ack_wait{std::chrono::seconds(4)};
     int max_ack_pending = 1000;  //!< JetStream's bound on unacknowledged messages, all workers together
     int batch_size = 100;        //!< messages per fetch and per PostgreSQL transaction, at most
     //! How long one pull request waits for messages; bounds how fast request_stop() is seen.
@@ -88,6 +91,9 @@ struct ConsumerHooks {
 //!   after retry_delays[attempt-1] (NakWithDelay), until max_deliver deliveries, then
 //!   dead-lettered; PermanentFailure dead-letters at once. Dead-lettering publishes to
 //!   `dlq.{context}.{name}`, waits for the PubAck, then Terms the original.
+//! * Every fetched message, the prefetched batch's too, is kept in progress (+WPI every
+//!   ack_wait/3, from a thread of its own) until it is settled: only a worker that died,
+//!   froze or lost its NATS connection lets a message's ack_wait run out.
 //! * A message with `Seamq-Replay-For` naming another consumer is acknowledged and skipped.
 //! * A message delivered more than max_deliver times is dead-lettered (exhausted) before
 //!   its handler runs: its earlier deliveries never reached settle (the worker crashed

@@ -21,8 +21,8 @@ struct Delivery {
     std::uint64_t stream_sequence = 0;
     std::uint64_t delivery_count = 1;  //!< 1 on the first delivery
     std::string traceparent;           //!< W3C trace context, "" if none
-    //! Tells JetStream the work goes on (resets the ack wait); call it from handlers that
-    //! may run longer than the consumer's ack_wait. Safe to call repeatedly.
+    //! Tells JetStream the work goes on (resets the ack wait). Not needed: the consumer keeps
+    //! every message it holds in progress itself. Safe to call repeatedly.
     std::function<void()> in_progress;
 };
 

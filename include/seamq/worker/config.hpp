@@ -118,7 +118,7 @@ struct ConsumerSettings {
     int max_deliver = 5;
     std::vector<Duration> retry_delays{std::chrono::seconds(1), std::chrono::seconds(5),
                                        std::chrono::seconds(30)};
-    Duration ack_wait{std::chrono::seconds(30)};
+    Duration ack_wait{std::chrono::seconds(4)};
     int max_ack_pending = 1000;
     int batch_size = 100;
     HandlerSettings handler;
