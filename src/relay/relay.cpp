@@ -454,6 +454,9 @@ private:
     //! left behind: it holds the gate until COMMIT PREPARED) does not keep the relay polling
     //! every millisecond: it sleeps without the gate, and that producer's rows, committed
     //! without a NOTIFY, are found by the fallback poll, poll_interval after their commit.
+    //! Until the gate is taken again, later refusals sleep at once (an orphan would
+    //! otherwise cost poll_interval of millisecond polls per wake-up); at worst a producer's
+    //! rows then wait for the fallback poll, never lost.
     bool try_to_sleep() {
         if (!awake_) return true;  // producers notify anyway
         const bool gate = work_.try_advisory_lock(gate_key_);
