@@ -134,9 +134,13 @@ private:
                 if (report.removed > 0)
                     logger_.info("removed {} published outbox rows older than {}s", report.removed,
                                  options_.horizon.count());
-            } catch (const Error& error) {
+            } catch (const std::exception& error) {  // whatever it is, the relay is not concerned
                 connection.reset();
                 logger_.warn("published-row retention failed (tried again in a minute): {}", error.what());
+            } catch (...) {
+                connection.reset();
+                logger_.error(
+                    "published-row retention failed with a non-standard exception (tried again in a minute)");
             }
         }
     }
