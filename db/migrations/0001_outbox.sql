@@ -45,6 +45,10 @@ COMMENT ON COLUMN seamq.outbox_events.position IS
 -- The relay's work queue: pending rows of one context in position order. Partial, so it
 -- stays small however many published rows the table keeps.
 CREATE INDEX outbox_events_pending ON seamq.outbox_events (context, position) WHERE status = 'pending';
+-- Retention of published rows (seamq::relay::remove_published, the worker's
+-- contexts[].relay.published_retention): the oldest published rows of a context without
+-- scanning the table. Costs the relay one index entry per row it marks published.
+CREATE INDEX outbox_events_published ON seamq.outbox_events (context, published_at) WHERE status = 'published';
 -- What operators look at: rejected rows (small, partial).
 CREATE INDEX outbox_events_rejected ON seamq.outbox_events (context, position) WHERE status = 'rejected';
 
@@ -442,6 +446,13 @@ BEGIN
     -- transaction that notifies holds a database-wide lock through its commit's WAL
     -- flush, so notifying transactions commit one at a time (~1 per fsync, a few hundred
     -- per second). Protocol, lock spaces and the race it closes: db/migrations/README.md.
+    -- `seamq.notify = off` (set by producers whose transaction ends in PREPARE
+    -- TRANSACTION, which PostgreSQL refuses after a NOTIFY) skips all of it: no NOTIFY and
+    -- no gate lock, which a prepared transaction would hold until COMMIT PREPARED and keep
+    -- the relay from sleeping. The relay finds such rows by its poll_interval fallback.
+    IF lower(current_setting('seamq.notify', true)) IN ('off', 'false') THEN
+        RETURN NEW;
+    END IF;
     IF NOT pg_try_advisory_xact_lock_shared(24228, hashtext(NEW.context)) THEN
         PERFORM pg_notify('seamq_outbox', NEW.context);  -- the relay is about to sleep
     ELSIF pg_try_advisory_lock_shared(24227, hashtext(NEW.context)) THEN

@@ -476,11 +476,29 @@ void InboxConsumer::maybe_run_retention() {
     const auto now = std::chrono::steady_clock::now();
     if (now < next_retention_) return;
     next_retention_ = now + options_.retention_interval;
-    const auto report = remove_expired(*session_->database, options_.retention);
+    // Read each time: the stream's max_age may have changed since the last run. A row goes
+    // only when the stream cannot redeliver its message any more (README, "Retention").
+    if (!session_->jetstream) return;  // ensure_consumer() creates it before the first round
+    const auto stream = session_->jetstream->stream_info(options_.stream);
+    if (!stream) return;  // no stream, nothing to judge by: keep every row
+    const auto horizon = replay_safe_horizon(options_.retention, stream->config.max_age);
+    if (!horizon) {
+        if (!retention_kept_logged_)
+            spdlog::info(
+                "inbox consumer {}: stream {} keeps messages forever (max_age unlimited), so processed "
+                "inbox rows are kept: a recreated consumer replays every message",
+                options_.name, options_.stream);
+        retention_kept_logged_ = true;
+        return;
+    }
+    retention_kept_logged_ = false;
+    auto options = options_.retention;
+    options.horizon = *horizon;
+    const auto report = remove_expired(*session_->database, options);
     counters_->retention_removed += report.removed;
     if (report.removed > 0)
         spdlog::info("inbox consumer {}: retention removed {} processed rows older than {}s", options_.name,
-                     report.removed, options_.retention.horizon.count());
+                     report.removed, horizon->count());
 }
 
 void InboxConsumer::run() {

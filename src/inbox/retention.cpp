@@ -1,5 +1,7 @@
 #include "seamq/inbox/retention.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "seamq/core/error.hpp"
@@ -17,6 +19,13 @@ void check_retention(const RetentionOptions& options) {
         raise(Errc::config, "inbox retention batch size {} is outside 1..100000", options.batch_size);
     if (options.max_batches < 1)
         raise(Errc::config, "inbox retention max_batches {} must be at least 1", options.max_batches);
+}
+
+std::optional<std::chrono::seconds> replay_safe_horizon(const RetentionOptions& options,
+                                                        std::chrono::nanoseconds stream_max_age) {
+    if (stream_max_age.count() <= 0) return std::nullopt;
+    const auto stream_keeps = std::chrono::ceil<std::chrono::seconds>(stream_max_age) + options.clock_margin;
+    return std::max(options.horizon, stream_keeps);
 }
 
 RetentionReport remove_expired(postgres::Connection& connection, const RetentionOptions& options) {

@@ -451,22 +451,36 @@ private:
 
     //! Sleeps only when no row can be missed: with the gate held, no producer that
     //! skipped its NOTIFY is still in its transaction, so a query sees all their rows.
+    //! A producer holding the gate past poll_interval (a long transaction, or a prepared one
+    //! left behind: it holds the gate until COMMIT PREPARED) does not keep the relay polling
+    //! every millisecond: it sleeps without the gate, and that producer's rows, committed
+    //! without a NOTIFY, are found by the fallback poll, poll_interval after their commit.
+    //! Until the gate is taken again, later refusals sleep at once (an orphan would
+    //! otherwise cost poll_interval of millisecond polls per wake-up); at worst a producer's
+    //! rows then wait for the fallback poll, never lost.
     bool try_to_sleep() {
         if (!awake_) return true;  // producers notify anyway
-        if (!work_.try_advisory_lock(gate_key_)) return false;
+        const bool gate = work_.try_advisory_lock(gate_key_);
+        if (gate) {
+            gate_refused_since_.reset();
+        } else {
+            if (!gate_refused_since_) gate_refused_since_ = Clock::now();
+            if (Clock::now() - *gate_refused_since_ < options_.poll_interval) return false;
+        }
         work_.consume_notifications();  // their rows are covered by the query below
         const auto found = work_.exec_prepared("seamq_relay_select", options_.context, std::int64_t{1}, "{}",
                                                backing_off_keys());
         if (found.rows() > 0) {
-            work_.advisory_unlock(gate_key_);
+            if (gate) work_.advisory_unlock(gate_key_);
             more_waiting_ = true;
             return false;
         }
         work_.advisory_unlock(awake_key_);
         awake_ = false;
-        work_.advisory_unlock(gate_key_);
+        if (gate) work_.advisory_unlock(gate_key_);
         return true;
     }
+    std::optional<Clock::time_point> gate_refused_since_;
 
     void sleep_until_woken(Clock::time_point& last_lock_check) {
         const auto asleep_since = Clock::now();

@@ -108,8 +108,8 @@ void PostgresServer::start() {
         process_ = ChildProcess(ChildProcess::Options{
             .argv = {(bin / "postgres").string(), "-D", data_dir_.string(), "-p", std::to_string(port_), "-k",
                      socket_dir_.string(), "-c", "listen_addresses=" + listen_addresses_, "-c",
-                     "max_connections=200", "-c", "fsync=on", "-c", "log_min_messages=warning", "-c",
-                     "log_line_prefix=%m [%p] "},
+                     "max_connections=200", "-c", "max_prepared_transactions=20", "-c", "fsync=on", "-c",
+                     "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] "},
             .log_file = log_file_,
             .run_as_user = run_as_,
             .env = {},

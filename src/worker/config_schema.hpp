@@ -31,6 +31,12 @@ inline std::string non_negative(const int& value) {
 inline std::string positive_duration(const Duration& value) {
     return value.count() > 0 ? "" : "must be longer than 0";
 }
+inline std::string non_negative_duration(const Duration& value) {
+    return value.count() >= 0 ? "" : "must not be negative";
+}
+inline std::string retention_duration(const Duration& value) {
+    return value >= std::chrono::minutes(2) ? "" : "must be at least 2m (the streams' duplicate window)";
+}
 inline std::string not_empty(const std::string& value) {
     return value.empty() ? "must not be empty" : "";
 }
@@ -128,6 +134,11 @@ void visit(Visitor& v, RelaySettings& s) {
         "Keep published rows, marked with published_at and their stream sequence (the application deletes "
         "them when it wants), or delete each row once its PubAck arrived: a fraction of the database work. "
         "Rejected rows are always kept.");
+    v.field("published_retention", s.published_retention,
+            "With keep_published: published rows older than this are deleted by the relay leader, in batches "
+            "of 1000 every minute (never pending or rejected rows; producers are never blocked); 0s keeps "
+            "them forever.",
+            non_negative_duration);
 }
 
 template <typename Visitor>
@@ -175,6 +186,12 @@ void visit(Visitor& v, ConsumerSettings& s) {
     v.field("max_ack_pending", s.max_ack_pending, "Messages delivered and not yet acknowledged, at most.",
             positive);
     v.field("batch_size", s.batch_size, "Messages fetched per pull request.", positive);
+    v.field(
+        "retention", s.retention,
+        "Processed inbox rows are kept at least this long (at least 2m), and always as long as the stream "
+        "can redeliver their message: its max_age plus 10m, or forever when the stream has no max_age "
+        "(a consumer recreated from the start of the stream then finds every row).",
+        retention_duration);
     v.section("handler", s.handler, "What applies the message's effects.");
 }
 

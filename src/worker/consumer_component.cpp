@@ -84,6 +84,7 @@ public:
         options.ack_wait = settings.ack_wait;
         options.max_ack_pending = settings.max_ack_pending;
         options.batch_size = settings.batch_size;
+        options.retention.horizon = std::chrono::duration_cast<std::chrono::seconds>(settings.retention);
         options.instance_name = "sea-mq-worker/consumer/" + settings.name;
         consumer_ = std::make_unique<inbox::InboxConsumer>(options, services.nats, std::move(handler));
 

@@ -1,13 +1,16 @@
 // A context's outbox relay as a worker component, with its metrics and readiness.
 #include "src/worker/relay_component.hpp"
 
+#include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "src/worker/component_health.hpp"
 
 #include "seamq/observability/metric_catalog.hpp"
 #include "seamq/postgres/connection.hpp"
+#include "seamq/relay/published_retention.hpp"
 #include "seamq/relay/relay.hpp"
 #include "seamq/streams/streams_config.hpp"
 
@@ -25,6 +28,13 @@ public:
     std::optional<double> pending() { return read() ? std::optional<double>(pending_) : std::nullopt; }
     std::optional<double> oldest_age_seconds() {
         return read() ? std::optional<double>(oldest_age_) : std::nullopt;
+    }
+    std::optional<double> rejected() { return read() ? std::optional<double>(rejected_) : std::nullopt; }
+    std::optional<double> outbox_bytes() {
+        return read() ? std::optional<double>(outbox_bytes_) : std::nullopt;
+    }
+    std::optional<double> inbox_bytes() {
+        return read() ? std::optional<double>(inbox_bytes_) : std::nullopt;
     }
 
 private:
@@ -46,6 +56,16 @@ private:
                 context_);
             pending_ = static_cast<double>(result.get<std::int64_t>(0, 0));
             oldest_age_ = result.get<double>(0, 1);
+            // Rejected rows through their partial index; sizes from the catalog (no scan).
+            const auto sizes = connection_->exec(
+                "SELECT (SELECT count(*) FROM seamq.outbox_events WHERE context = $1 AND status = "
+                "'rejected'), "
+                "pg_total_relation_size('seamq.outbox_events'), "
+                "pg_total_relation_size('seamq.inbox_messages')",
+                context_);
+            rejected_ = static_cast<double>(sizes.get<std::int64_t>(0, 0));
+            outbox_bytes_ = static_cast<double>(sizes.get<std::int64_t>(0, 1));
+            inbox_bytes_ = static_cast<double>(sizes.get<std::int64_t>(0, 2));
             read_at_ = now;
             valid_ = true;
         } catch (const Error&) {
@@ -62,6 +82,78 @@ private:
     bool valid_ = false;
     double pending_ = 0;
     double oldest_age_ = 0;
+    double rejected_ = 0;
+    double outbox_bytes_ = 0;
+    double inbox_bytes_ = 0;
+};
+
+//! Deletes published rows older than contexts[].relay.published_retention, a bounded call
+//! of remove_published every minute, in the worker whose relay leads the context (so one
+//! worker per context does it). A failure is logged and tried again a minute later.
+class PublishedRowRetention {
+public:
+    PublishedRowRetention(relay::PublishedRetentionOptions options, std::string database,
+                          const relay::Relay& relay, observability::Logger logger)
+        : options_(std::move(options)),
+          database_(std::move(database)),
+          relay_(relay),
+          logger_(std::move(logger)) {}
+    ~PublishedRowRetention() { stop(); }
+
+    void start() {
+        if (thread_.joinable()) return;
+        stopping_ = false;
+        thread_ = std::thread([this] { run(); });
+    }
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        changed_.notify_all();
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    void run() {
+        std::unique_ptr<postgres::Connection> connection;
+        for (;;) {
+            {
+                std::unique_lock lock(mutex_);
+                if (changed_.wait_for(lock, interval, [this] { return stopping_; })) return;
+            }
+            if (!relay_.is_leader()) continue;
+            try {
+                if (!connection || !connection->is_alive()) {
+                    connection = std::make_unique<postgres::Connection>(postgres::ConnectOptions{
+                        .conninfo = database_,
+                        .connect_timeout = std::chrono::seconds(5),
+                        .application_name = "sea-mq-worker/relay-retention/" + options_.context});
+                }
+                const auto report = relay::remove_published(*connection, options_);
+                if (report.removed > 0)
+                    logger_.info("removed {} published outbox rows older than {}s", report.removed,
+                                 options_.horizon.count());
+            } catch (const std::exception& error) {  // whatever it is, the relay is not concerned
+                connection.reset();
+                logger_.warn("published-row retention failed (tried again in a minute): {}", error.what());
+            } catch (...) {
+                connection.reset();
+                logger_.error(
+                    "published-row retention failed with a non-standard exception (tried again in a minute)");
+            }
+        }
+    }
+
+    static constexpr std::chrono::minutes interval{1};
+    relay::PublishedRetentionOptions options_;
+    std::string database_;
+    const relay::Relay& relay_;
+    observability::Logger logger_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool stopping_ = false;
+    std::thread thread_;
 };
 
 class RelayComponent final : public Component {
@@ -115,6 +207,14 @@ public:
                 const auto statistics = relay_->statistics();
                 return statistics.restarts + statistics.hook_errors;
             });
+        if (context.relay.keep_published && context.relay.published_retention.count() > 0) {
+            relay::PublishedRetentionOptions retention;
+            retention.context = context.name;
+            retention.horizon =
+                std::chrono::duration_cast<std::chrono::seconds>(context.relay.published_retention);
+            retention_ = std::make_unique<PublishedRowRetention>(retention, context.database.url.reveal(),
+                                                                 *relay_, logger_);
+        }
         registrations_.push_back(
             services.metrics.family(metric::outbox_pending_rows).add_callback(labels, [this] {
                 return backlog_.pending();
@@ -123,6 +223,16 @@ public:
             services.metrics.family(metric::outbox_oldest_pending_age_seconds).add_callback(labels, [this] {
                 return backlog_.oldest_age_seconds();
             }));
+        registrations_.push_back(
+            services.metrics.family(metric::outbox_rejected_rows).add_callback(labels, [this] {
+                return backlog_.rejected();
+            }));
+        registrations_.push_back(services.metrics.family(metric::table_size_bytes)
+                                     .add_callback(std::vector<std::string>{context.name, "outbox_events"},
+                                                   [this] { return backlog_.outbox_bytes(); }));
+        registrations_.push_back(services.metrics.family(metric::table_size_bytes)
+                                     .add_callback(std::vector<std::string>{context.name, "inbox_messages"},
+                                                   [this] { return backlog_.inbox_bytes(); }));
     }
 
     ~RelayComponent() override {
@@ -133,10 +243,12 @@ public:
 
     void start() override {
         relay_->start();
+        if (retention_) retention_->start();
         logger_.info("relay started");
     }
 
     bool stop(std::chrono::steady_clock::time_point /*deadline*/) override {
+        if (retention_) retention_->stop();  // ends its bounded call first
         // Relay::stop() waits for the PubAcks in flight, each bounded by publish_timeout.
         relay_->stop();
         const auto statistics = relay_->statistics();
@@ -151,6 +263,7 @@ private:
     OutboxBacklog backlog_;
     observability::Logger logger_;
     std::unique_ptr<relay::Relay> relay_;
+    std::unique_ptr<PublishedRowRetention> retention_;
     std::vector<observability::Registration> registrations_;
 };
 

@@ -49,6 +49,8 @@ struct ConsumerOptions {
     std::chrono::milliseconds ack_timeout{std::chrono::seconds(5)};          //!< AckSync wait
     //! Retention of this consumer's processed rows, run every retention_interval by the
     //! consumer's own thread between batches; 0 turns it off (run remove_expired elsewhere).
+    //! The horizon used is never shorter than the stream's max_age (plus clock_margin), and
+    //! nothing is removed while the stream keeps messages forever (replay_safe_horizon).
     RetentionOptions retention;
     std::chrono::milliseconds retention_interval{std::chrono::minutes(10)};
     std::string instance_name = "sea-mq";  //!< names this process in logs and pg_stat_activity
@@ -199,6 +201,7 @@ private:
     std::condition_variable changed_;
     bool finished_ = true;
     std::chrono::steady_clock::time_point next_retention_{};
+    bool retention_kept_logged_ = false;  //!< "stream keeps messages forever" said once
     LoopHealth health_;
     RestartBackoff restart_backoff_{std::chrono::seconds(1), std::chrono::seconds(30)};
 };

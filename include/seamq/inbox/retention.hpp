@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "seamq/postgres/connection.hpp"
@@ -19,6 +20,9 @@ struct RetentionOptions {
     int batch_size = 1000;  //!< rows per DELETE, each its own short transaction
     int max_batches = 100;  //!< per call: bounds one call's work; the next call goes on
     std::string consumer;   //!< only this consumer's rows; "" for all
+    //! Added to the stream's max_age by replay_safe_horizon: clocks of the NATS and
+    //! PostgreSQL servers differ, and a message is stored a little before it is processed.
+    std::chrono::seconds clock_margin{std::chrono::minutes(10)};
 };
 
 struct RetentionReport {
@@ -30,6 +34,13 @@ struct RetentionReport {
 //! Throws seamq::Error(Errc::config) when the options are unusable (horizon shorter than
 //! the duplicate window, batch size out of 1..100000).
 void check_retention(const RetentionOptions& options);
+
+//! The horizon a consumer of a stream may use: never shorter than what the stream can still
+//! redeliver (a consumer recreated with DeliverPolicy all replays every message it keeps),
+//! i.e. max(configured, stream_max_age + clock_margin); nullopt when the stream keeps
+//! messages forever (max_age 0): then no processed row may go. src/inbox/README.md.
+std::optional<std::chrono::seconds> replay_safe_horizon(const RetentionOptions& options,
+                                                        std::chrono::nanoseconds stream_max_age);
 
 //! Deletes processed rows older than the horizon in batches of batch_size, each in its
 //! own transaction (row locks held for milliseconds; rows locked by a running handler

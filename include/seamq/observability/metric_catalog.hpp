@@ -57,6 +57,7 @@ inline constexpr std::string_view context[] = {"context"};
 inline constexpr std::string_view consumer[] = {"context", "consumer"};
 inline constexpr std::string_view build[] = {"version"};
 inline constexpr std::string_view component[] = {"component"};
+inline constexpr std::string_view table[] = {"context", "table"};
 }  // namespace labels
 
 namespace buckets {
@@ -77,6 +78,16 @@ inline constexpr GaugeDefinition outbox_pending_rows{
 inline constexpr GaugeDefinition outbox_oldest_pending_age_seconds{
     "seamq_outbox_oldest_pending_age_seconds",
     "Age in seconds of the oldest outbox row not yet relayed; 0 when nothing is pending.", labels::context};
+inline constexpr GaugeDefinition outbox_rejected_rows{
+    "seamq_outbox_rejected_rows",
+    "Outbox rows the relay could not publish for good (seamq.outbox_rejected), read at scrape time.",
+    labels::context};
+inline constexpr GaugeDefinition table_size_bytes{
+    "seamq_table_size_bytes",
+    "pg_total_relation_size (rows, indexes, TOAST) of sea-mq's tables in the context's database: table "
+    "outbox_events (published rows go after contexts[].relay.published_retention) and inbox_messages "
+    "(processed rows go after consumers[].retention). Read at scrape time by the context's relay component.",
+    labels::table};
 inline constexpr CounterDefinition relay_published_total{
     "seamq_relay_published_total",
     "Outbox events published by the relay and acknowledged by JetStream (duplicate PubAcks included).",
@@ -154,6 +165,8 @@ inline constexpr GaugeDefinition build_info{"seamq_build_info", "Always 1; the l
 inline constexpr std::array all{
     outbox_pending_rows.describe(),
     outbox_oldest_pending_age_seconds.describe(),
+    outbox_rejected_rows.describe(),
+    table_size_bytes.describe(),
     relay_published_total.describe(),
     relay_publish_errors_total.describe(),
     relay_duplicate_pubacks_total.describe(),

@@ -30,8 +30,9 @@ struct RelayOptions {
     std::chrono::milliseconds retry_max{5000};        //!< backoff ceiling
     //! After its PubAck a row is marked `published` (with published_at and the stream
     //! sequence) and kept, or deleted. Deleting costs the database about a twentieth of
-    //! the update; kept rows stay until the application removes them (the stream has
-    //! every published event anyway). Rejected rows are always kept.
+    //! the update; kept rows stay until remove_published (published_retention.hpp, run by
+    //! the worker) or the application removes them (the stream has every published event
+    //! anyway). Rejected rows are always kept.
     bool keep_published = true;
 };
 

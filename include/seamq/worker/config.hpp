@@ -91,6 +91,7 @@ struct RelaySettings {
     int max_in_flight = 1000;
     Duration publish_timeout{std::chrono::seconds(5)};
     bool keep_published = true;
+    Duration published_retention{std::chrono::hours(24 * 7)};  //!< 0: published rows kept forever
 };
 
 //! `contexts[]:` one bounded context: its database and its relay.
@@ -121,6 +122,7 @@ struct ConsumerSettings {
     Duration ack_wait{std::chrono::seconds(4)};
     int max_ack_pending = 1000;
     int batch_size = 100;
+    Duration retention{std::chrono::hours(24 * 7)};
     HandlerSettings handler;
 };
 

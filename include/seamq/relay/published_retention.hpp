@@ -1,0 +1,36 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "seamq/postgres/connection.hpp"
+
+namespace seamq::relay {
+
+//! Which published outbox rows may go (with RelayOptions::keep_published): those published
+//! longer ago than `horizon`. The stream has every published event; the row is only the
+//! record of when and where it went.
+struct PublishedRetentionOptions {
+    std::string context;  //!< rows of this context only
+    std::chrono::seconds horizon{std::chrono::hours(24 * 7)};
+    int batch_size = 1000;  //!< rows per DELETE, each its own short transaction
+    int max_batches = 100;  //!< per call: bounds one call's work; the next call goes on
+};
+
+struct PublishedRetentionReport {
+    std::uint64_t removed = 0;
+    int batches = 0;
+    bool complete = false;  //!< nothing older than the horizon is left (else call again)
+};
+
+//! Deletes published rows of the context older than the horizon, batch_size rows per
+//! autocommit DELETE (FOR UPDATE SKIP LOCKED: a row someone holds is left for the next
+//! call, never waited for). Pending and rejected rows are never touched, and producers
+//! never wait for it (they insert new rows and take advisory locks only). Uses the partial
+//! index outbox_events_published. Not inside a caller's transaction. Throws
+//! seamq::Error(Errc::config) for a horizon <= 0 or a batch size outside 1..100000.
+PublishedRetentionReport remove_published(postgres::Connection& connection,
+                                          const PublishedRetentionOptions& options);
+
+}  // namespace seamq::relay
