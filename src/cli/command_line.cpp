@@ -7,14 +7,14 @@
 
 namespace seamq::cli {
 
-namespace {
-
 std::string command_path(const CLI::App* command) {
     std::string path = command->get_name();
     for (const auto* parent = command->get_parent(); parent != nullptr; parent = parent->get_parent())
         path.insert(0, parent->get_name() + " ");
     return path;
 }
+
+namespace {
 
 std::vector<const CLI::App*> named_commands(const CLI::App* command) {
     return command->get_subcommands([](const CLI::App* sub) { return !sub->get_name().empty(); });

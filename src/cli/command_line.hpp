@@ -8,6 +8,9 @@
 
 namespace seamq::cli {
 
+//! The command line that reaches `command`: "sea-mq db migrate".
+std::string command_path(const CLI::App* command);
+
 //! An option of `command` that falls back to the environment variable `variable`; the
 //! flag always wins. CLI11 reads the environment for the options of every command,
 //! selected or not, and stores what it read; two sibling commands binding one variable

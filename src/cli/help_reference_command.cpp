@@ -6,19 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "src/cli/command_line.hpp"
+
 #include "seamq/cli/commands.hpp"
 
 namespace seamq::cli {
 
 namespace {
-
-//! The command line that reaches `command`: "sea-mq db migrate".
-std::string command_path(const CLI::App* command) {
-    std::string path = command->get_name();
-    for (const auto* parent = command->get_parent(); parent != nullptr; parent = parent->get_parent())
-        path.insert(0, parent->get_name() + " ");
-    return path;
-}
 
 void collect(CLI::App* command, std::vector<CLI::App*>& commands) {
     commands.push_back(command);

@@ -119,6 +119,22 @@ struct WorkerSetup {
     }
 };
 
+//! Adds consumer `sea-projector` to the setup's worker: an SQL handler that records each
+//! event's id in the `effects` table of database `sea` (without a key: a repeat shows).
+void add_projector(const WorkerSetup& setup, testing::PostgresServer& postgres) {
+    postgres.query_value(
+        "CREATE TABLE effects (id text NOT NULL); CREATE FUNCTION apply_effect(envelope jsonb) RETURNS void "
+        "LANGUAGE sql AS $$ INSERT INTO effects VALUES (envelope ->> 'id') $$; SELECT 1",
+        "sea");
+    std::ofstream(setup.config_file, std::ios::app) << "consumers:\n"
+                                                    << "  - name: sea-projector\n"
+                                                    << "    context: sea\n"
+                                                    << "    stream: SEA_EVENTS\n"
+                                                    << "    handler:\n"
+                                                    << "      kind: sql\n"
+                                                    << "      function: apply_effect\n";
+}
+
 void apply_streams(const std::string& nats_url, const fs::path& streams_file) {
     nats::Connection connection(nats::ConnectionOptions::from_urls(nats_url, "worker-itest"));
     nats::JetStream jetstream(connection);
@@ -356,18 +372,8 @@ TEST(WorkerProcess, ComponentsWhoseLoopsFailRestartThemAndReadinessSaysSoMeanwhi
     testing::PostgresServer postgres;
     const auto database_url = postgres.url("sea");
     relay::testing::apply_migrations(postgres.create_database("sea"));
-    postgres.query_value(
-        "CREATE TABLE effects (id text NOT NULL); CREATE FUNCTION apply_effect(envelope jsonb) RETURNS void "
-        "LANGUAGE sql AS $$ INSERT INTO effects VALUES (envelope ->> 'id') $$; SELECT 1",
-        "sea");
     WorkerSetup setup(nats.url(), "10s", /*relay=*/true);
-    std::ofstream(setup.config_file, std::ios::app) << "consumers:\n"
-                                                    << "  - name: sea-projector\n"
-                                                    << "    context: sea\n"
-                                                    << "    stream: SEA_EVENTS\n"
-                                                    << "    handler:\n"
-                                                    << "      kind: sql\n"
-                                                    << "      function: apply_effect\n";
+    add_projector(setup, postgres);
     apply_streams(nats.url(), setup.dir.path() / "streams.yaml");
     // The relay's first three election rounds and the consumer's first three rounds fail
     // as a bug would: each restarts after 1 s, 2 s and 4 s, not ready meanwhile.
@@ -429,18 +435,8 @@ TEST(WorkerProcess, StartedBeforeTheStreamsExistItPublishesAndAppliesEverythingO
     testing::PostgresServer postgres;
     const auto database_url = postgres.url("sea");
     relay::testing::apply_migrations(postgres.create_database("sea"));
-    postgres.query_value(
-        "CREATE TABLE effects (id text NOT NULL); CREATE FUNCTION apply_effect(envelope jsonb) RETURNS void "
-        "LANGUAGE sql AS $$ INSERT INTO effects VALUES (envelope ->> 'id') $$; SELECT 1",
-        "sea");
     WorkerSetup setup(nats.url(), "10s", /*relay=*/true);
-    std::ofstream(setup.config_file, std::ios::app) << "consumers:\n"
-                                                    << "  - name: sea-projector\n"
-                                                    << "    context: sea\n"
-                                                    << "    stream: SEA_EVENTS\n"
-                                                    << "    handler:\n"
-                                                    << "      kind: sql\n"
-                                                    << "      function: apply_effect\n";
+    add_projector(setup, postgres);
     // A deployment race: the worker runs before the job that applies the streams.
     auto worker = setup.start(database_url, setup.log_file);
     Answer answer;
