@@ -27,6 +27,7 @@ test-asan: bootstrap
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)
+	@ctest --preset asan-message-path -j $(JOBS)
 
 fuzz: bootstrap
 	@scripts/fuzz

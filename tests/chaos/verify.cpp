@@ -1,6 +1,7 @@
 #include "tests/chaos/verify.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -26,20 +27,25 @@ std::vector<StoredMessage> read_stream(nats::JetStream& jetstream, const std::st
     const auto expected = info->state.messages;
     nats::ConsumerConfig config;
     config.durable_name = "chaos-reader-" + std::to_string(::getpid());
-    config.ack_policy = nats::AckPolicy::none;
+    // Acknowledged reads: a message still on its way when a fetch gives up (a node slow
+    // after a fault, a busy machine) is redelivered after ack_wait instead of skipped for
+    // good, as it would be without acks. Kept by sequence, so a redelivery counts once.
+    config.ack_policy = nats::AckPolicy::explicit_ack;
+    config.ack_wait = 2s;
     // Creating a durable again with the same configuration succeeds, so a retry after a
     // timeout that created it anyway is harmless.
     retry_transient("creating the reader consumer", [&] { return jetstream.add_consumer(stream, config); });
-    std::vector<StoredMessage> messages;
+    std::map<std::uint64_t, StoredMessage> by_sequence;
     {
         nats::PullConsumer reader = retry_transient("binding the reader consumer", [&] {
             return nats::PullConsumer(jetstream, stream, config.durable_name);
         });
         const auto deadline = Clock::now() + timeout;
-        while (messages.size() < expected && Clock::now() < deadline) {
+        while (by_sequence.size() < expected && Clock::now() < deadline) {
             for (auto& message : retry_transient("fetching", [&] { return reader.fetch(1000, 500ms); })) {
                 if (message.status_code()) continue;
                 const auto metadata = message.metadata();
+                message.ack();
                 const auto envelope = nlohmann::json::parse(message.payload(), nullptr, false);
                 StoredMessage stored;
                 stored.sequence = metadata.stream_sequence;
@@ -51,10 +57,13 @@ std::vector<StoredMessage> read_stream(nats::JetStream& jetstream, const std::st
                 stored.stored_at = std::chrono::system_clock::time_point(
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
                         std::chrono::nanoseconds(metadata.timestamp_ns)));
-                messages.push_back(std::move(stored));
+                by_sequence.insert_or_assign(stored.sequence, std::move(stored));
             }
         }
     }
+    std::vector<StoredMessage> messages;
+    messages.reserve(by_sequence.size());
+    for (auto& [sequence, stored] : by_sequence) messages.push_back(std::move(stored));
     retry_transient("deleting the reader consumer",
                     [&] { return jetstream.delete_consumer(stream, config.durable_name); });
     if (messages.size() < expected) {

@@ -100,24 +100,30 @@ inline std::vector<StoredEvent> read_stream(nats::JetStream& jetstream, const st
                                  std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     nats::ConsumerConfig config;
     config.durable_name = consumer;
-    config.ack_policy = nats::AckPolicy::none;
+    // Acknowledged reads: a message still on its way when a fetch gives up (a busy machine)
+    // is redelivered after ack_wait instead of skipped; kept by sequence, so it counts once.
+    config.ack_policy = nats::AckPolicy::explicit_ack;
+    config.ack_wait = 2s;
     jetstream.add_consumer(stream, config);
-    std::vector<StoredEvent> events;
+    std::map<std::uint64_t, StoredEvent> by_sequence;
     nats::PullConsumer reader(jetstream, stream, consumer);
     const auto expected = info->state.messages;
-    for (int round = 0; round < 10000 && events.size() < expected; ++round) {
+    for (int round = 0; round < 10000 && by_sequence.size() < expected; ++round) {
         auto batch = reader.fetch(1000, 500ms);
         for (auto& message : batch) {
             if (message.status_code()) continue;
+            message.ack();
             StoredEvent event;
             event.sequence = message.metadata().stream_sequence;
             event.message_id = message.message_id();
             event.subject = std::string(message.subject());
             event.envelope = nlohmann::json::parse(message.payload());
-            events.push_back(std::move(event));
+            by_sequence.insert_or_assign(event.sequence, std::move(event));
         }
     }
     jetstream.delete_consumer(stream, consumer);
+    std::vector<StoredEvent> events;
+    for (auto& [sequence, event] : by_sequence) events.push_back(std::move(event));
     return events;
 }
 
