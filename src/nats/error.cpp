@@ -70,7 +70,7 @@ void open_library() {
     std::call_once(once, [] { check(nats_Open(-1), "initialising the NATS client library"); });
 }
 
-NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_error_code) {
+NatsError make_error(natsStatus status, std::string_view what, int js_error_code) {
     // nats.c keeps the last error per thread; use its text only if it is about this status.
     natsStatus last_status = NATS_OK;
     const char* last = nats_GetLastError(&last_status);
@@ -84,7 +84,7 @@ NatsError make_error(natsStatus status, std::string_view what, jsErrCode js_erro
     std::string message = fmt::format("{}: {}", what, text);
     const std::string status_text = natsStatus_GetText(status);
     if (text != status_text) message += fmt::format(" ({})", status_text);
-    if (js_error_code != 0) message += fmt::format(" [JetStream error {}]", static_cast<int>(js_error_code));
+    if (js_error_code != 0) message += fmt::format(" [JetStream error {}]", js_error_code);
     message += hint(status, js_error_code);
     return NatsError(message, status, js_error_code, classify(status, js_error_code));
 }

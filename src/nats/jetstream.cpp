@@ -69,7 +69,7 @@ void on_publish_ack(jsCtx*, natsMsg* message, jsPubAck* ack, jsPubAckErr* error,
         if (ack->Duplicate) ++state.duplicates;
     } else {
         result.status = error != nullptr ? static_cast<int>(error->Err) : static_cast<int>(NATS_ERR);
-        result.js_error_code = error != nullptr ? static_cast<int>(error->ErrCode) : 0;
+        result.js_error_code = error != nullptr ? detail::error_code_of(error->ErrCode) : 0;
         result.error =
             error != nullptr && error->ErrText != nullptr ? error->ErrText : "unknown publish error";
         result.kind = classify(result.status, result.js_error_code);
@@ -312,7 +312,7 @@ PubAck JetStream::publish(const OutgoingMessage& message, std::chrono::milliseco
     detail::check(status,
                   fmt::format("publishing to JetStream subject '{}' (Nats-Msg-Id '{}')", message.subject,
                               message.message_id),
-                  error_code);
+                  detail::error_code_of(error_code));
     PubAck result{string_or_empty(ack->Stream), ack->Sequence, ack->Duplicate, string_or_empty(ack->Domain)};
     jsPubAck_Destroy(ack);
     return result;
@@ -388,7 +388,7 @@ StreamInfo JetStream::add_stream(const StreamConfig& config) {
     jsStreamInfo* info = nullptr;
     jsErrCode error_code = no_js_error;
     detail::check(js_AddStream(&info, context_, &native.native, nullptr, &error_code),
-                  fmt::format("creating stream '{}'", config.name), error_code);
+                  fmt::format("creating stream '{}'", config.name), detail::error_code_of(error_code));
     StreamInfo result = to_stream_info(*info);
     jsStreamInfo_Destroy(info);
     return result;
@@ -399,7 +399,7 @@ StreamInfo JetStream::update_stream(const StreamConfig& config) {
     jsStreamInfo* info = nullptr;
     jsErrCode error_code = no_js_error;
     detail::check(js_UpdateStream(&info, context_, &native.native, nullptr, &error_code),
-                  fmt::format("updating stream '{}'", config.name), error_code);
+                  fmt::format("updating stream '{}'", config.name), detail::error_code_of(error_code));
     StreamInfo result = to_stream_info(*info);
     jsStreamInfo_Destroy(info);
     return result;
@@ -410,7 +410,8 @@ std::optional<StreamInfo> JetStream::stream_info(const std::string& name) {
     jsErrCode error_code = no_js_error;
     const natsStatus status = js_GetStreamInfo(&info, context_, name.c_str(), nullptr, &error_code);
     if (status == NATS_NOT_FOUND) return std::nullopt;
-    detail::check(status, fmt::format("reading info of stream '{}'", name), error_code);
+    detail::check(status, fmt::format("reading info of stream '{}'", name),
+                  detail::error_code_of(error_code));
     StreamInfo result = to_stream_info(*info);
     jsStreamInfo_Destroy(info);
     return result;
@@ -420,14 +421,14 @@ bool JetStream::delete_stream(const std::string& name) {
     jsErrCode error_code = no_js_error;
     const natsStatus status = js_DeleteStream(context_, name.c_str(), nullptr, &error_code);
     if (status == NATS_NOT_FOUND) return false;
-    detail::check(status, fmt::format("deleting stream '{}'", name), error_code);
+    detail::check(status, fmt::format("deleting stream '{}'", name), detail::error_code_of(error_code));
     return true;
 }
 
 void JetStream::purge_stream(const std::string& name) {
     jsErrCode error_code = no_js_error;
     detail::check(js_PurgeStream(context_, name.c_str(), nullptr, &error_code),
-                  fmt::format("purging stream '{}'", name), error_code);
+                  fmt::format("purging stream '{}'", name), detail::error_code_of(error_code));
 }
 
 std::vector<std::string> JetStream::stream_names() {
@@ -436,7 +437,7 @@ std::vector<std::string> JetStream::stream_names() {
     const natsStatus status = js_StreamNames(&list, context_, nullptr, &error_code);
     std::vector<std::string> names;
     if (status == NATS_NOT_FOUND) return names;  // nats.c reports "no streams" this way
-    detail::check(status, "listing streams", error_code);
+    detail::check(status, "listing streams", detail::error_code_of(error_code));
     for (int i = 0; i < list->Count; ++i) names.emplace_back(string_or_empty(list->List[i]));
     jsStreamNamesList_Destroy(list);
     return names;
@@ -463,7 +464,7 @@ ConsumerInfo JetStream::add_consumer(const std::string& stream, const ConsumerCo
     jsErrCode error_code = no_js_error;
     detail::check(js_AddConsumer(&info, context_, stream.c_str(), &native.native, nullptr, &error_code),
                   fmt::format("creating consumer '{}' on stream '{}'", config.durable_name, stream),
-                  error_code);
+                  detail::error_code_of(error_code));
     ConsumerInfo result = to_consumer_info(*info);
     jsConsumerInfo_Destroy(info);
     return result;
@@ -475,7 +476,7 @@ ConsumerInfo JetStream::update_consumer(const std::string& stream, const Consume
     jsErrCode error_code = no_js_error;
     detail::check(js_UpdateConsumer(&info, context_, stream.c_str(), &native.native, nullptr, &error_code),
                   fmt::format("updating consumer '{}' on stream '{}'", config.durable_name, stream),
-                  error_code);
+                  detail::error_code_of(error_code));
     ConsumerInfo result = to_consumer_info(*info);
     jsConsumerInfo_Destroy(info);
     return result;
@@ -488,7 +489,7 @@ std::optional<ConsumerInfo> JetStream::consumer_info(const std::string& stream, 
         js_GetConsumerInfo(&info, context_, stream.c_str(), consumer.c_str(), nullptr, &error_code);
     if (status == NATS_NOT_FOUND) return std::nullopt;
     detail::check(status, fmt::format("reading info of consumer '{}' on stream '{}'", consumer, stream),
-                  error_code);
+                  detail::error_code_of(error_code));
     ConsumerInfo result = to_consumer_info(*info);
     jsConsumerInfo_Destroy(info);
     return result;
@@ -499,7 +500,8 @@ bool JetStream::delete_consumer(const std::string& stream, const std::string& co
     const natsStatus status =
         js_DeleteConsumer(context_, stream.c_str(), consumer.c_str(), nullptr, &error_code);
     if (status == NATS_NOT_FOUND) return false;
-    detail::check(status, fmt::format("deleting consumer '{}' on stream '{}'", consumer, stream), error_code);
+    detail::check(status, fmt::format("deleting consumer '{}' on stream '{}'", consumer, stream),
+                  detail::error_code_of(error_code));
     return true;
 }
 
@@ -508,8 +510,9 @@ std::vector<std::string> JetStream::consumer_names(const std::string& stream) {
     jsErrCode error_code = no_js_error;
     const natsStatus status = js_ConsumerNames(&list, context_, stream.c_str(), nullptr, &error_code);
     std::vector<std::string> names;
-    if (status == NATS_NOT_FOUND && error_code != JSStreamNotFoundErr) return names;
-    detail::check(status, fmt::format("listing consumers of stream '{}'", stream), error_code);
+    if (status == NATS_NOT_FOUND && detail::error_code_of(error_code) != JSStreamNotFoundErr) return names;
+    detail::check(status, fmt::format("listing consumers of stream '{}'", stream),
+                  detail::error_code_of(error_code));
     for (int i = 0; i < list->Count; ++i) names.emplace_back(string_or_empty(list->List[i]));
     jsConsumerNamesList_Destroy(list);
     return names;
@@ -519,7 +522,7 @@ AccountInfo JetStream::account_info() {
     jsAccountInfo* info = nullptr;
     jsErrCode error_code = no_js_error;
     detail::check(js_GetAccountInfo(&info, context_, nullptr, &error_code), "reading JetStream account info",
-                  error_code);
+                  detail::error_code_of(error_code));
     AccountInfo result;
     result.memory = info->Memory;
     result.store = info->Store;
