@@ -44,21 +44,13 @@ RetentionReport remove_expired(postgres::Connection& connection, const Retention
         "   ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED) AS expired"
         " WHERE row.consumer = expired.consumer AND row.message_id = expired.message_id",
         options.consumer.empty() ? "AND $3::text IS NULL" : "AND consumer = $3");
-    RetentionReport report;
     const std::optional<std::string> consumer =
         options.consumer.empty() ? std::nullopt : std::optional<std::string>(options.consumer);
-    while (report.batches < options.max_batches) {
-        const auto result = connection.exec(sql, static_cast<std::int64_t>(options.horizon.count()),
-                                            options.batch_size, consumer);
-        ++report.batches;
-        const auto removed = result.affected_rows();
-        report.removed += static_cast<std::uint64_t>(removed);
-        if (removed < options.batch_size) {
-            report.complete = true;
-            break;
-        }
-    }
-    return report;
+    return postgres::delete_in_batches(options.max_batches, options.batch_size, [&] {
+        return connection
+            .exec(sql, static_cast<std::int64_t>(options.horizon.count()), options.batch_size, consumer)
+            .affected_rows();
+    });
 }
 
 }  // namespace seamq::inbox

@@ -26,19 +26,12 @@ PublishedRetentionReport remove_published(postgres::Connection& connection,
         "     AND published_at < now() - make_interval(secs => $2::double precision)"
         "   ORDER BY published_at LIMIT $3 FOR UPDATE SKIP LOCKED) AS expired"
         " WHERE row.id = expired.id AND row.status = 'published'";
-    PublishedRetentionReport report;
-    while (report.batches < options.max_batches) {
-        const auto result = connection.exec(
-            sql, options.context, static_cast<std::int64_t>(options.horizon.count()), options.batch_size);
-        ++report.batches;
-        const auto removed = result.affected_rows();
-        report.removed += static_cast<std::uint64_t>(removed);
-        if (removed < options.batch_size) {
-            report.complete = true;
-            break;
-        }
-    }
-    return report;
+    return postgres::delete_in_batches(options.max_batches, options.batch_size, [&] {
+        return connection
+            .exec(sql, options.context, static_cast<std::int64_t>(options.horizon.count()),
+                  options.batch_size)
+            .affected_rows();
+    });
 }
 
 }  // namespace seamq::relay

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "seamq/postgres/batched_delete.hpp"
 #include "seamq/postgres/connection.hpp"
 
 namespace seamq::inbox {
@@ -25,11 +26,7 @@ struct RetentionOptions {
     std::chrono::seconds clock_margin{std::chrono::minutes(10)};
 };
 
-struct RetentionReport {
-    std::uint64_t removed = 0;
-    int batches = 0;
-    bool complete = false;  //!< nothing older than the horizon is left (else call again)
-};
+using RetentionReport = postgres::BatchedDeleteReport;
 
 //! Throws seamq::Error(Errc::config) when the options are unusable (horizon shorter than
 //! the duplicate window, batch size out of 1..100000).

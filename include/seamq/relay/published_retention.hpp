@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "seamq/postgres/batched_delete.hpp"
 #include "seamq/postgres/connection.hpp"
 
 namespace seamq::relay {
@@ -18,11 +19,7 @@ struct PublishedRetentionOptions {
     int max_batches = 100;  //!< per call: bounds one call's work; the next call goes on
 };
 
-struct PublishedRetentionReport {
-    std::uint64_t removed = 0;
-    int batches = 0;
-    bool complete = false;  //!< nothing older than the horizon is left (else call again)
-};
+using PublishedRetentionReport = postgres::BatchedDeleteReport;
 
 //! Deletes published rows of the context older than the horizon, batch_size rows per
 //! autocommit DELETE (FOR UPDATE SKIP LOCKED: a row someone holds is left for the next
