@@ -431,6 +431,16 @@ void JetStream::purge_stream(const std::string& name) {
                   fmt::format("purging stream '{}'", name), detail::error_code_of(error_code));
 }
 
+std::optional<Message> JetStream::get_message(const std::string& stream, std::uint64_t sequence) {
+    natsMsg* native = nullptr;
+    jsErrCode error_code = no_js_error;
+    const natsStatus status = js_GetMsg(&native, context_, stream.c_str(), sequence, nullptr, &error_code);
+    if (status == NATS_NOT_FOUND) return std::nullopt;
+    detail::check(status, fmt::format("reading message {} of stream '{}'", sequence, stream),
+                  detail::error_code_of(error_code));
+    return Message(native, nullptr);
+}
+
 std::vector<std::string> JetStream::stream_names() {
     jsStreamNamesList* list = nullptr;
     jsErrCode error_code = no_js_error;

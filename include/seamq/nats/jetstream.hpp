@@ -91,6 +91,9 @@ public:
     StreamInfo update_stream(const StreamConfig& config);
     //! nullopt when the stream does not exist.
     std::optional<StreamInfo> stream_info(const std::string& name);
+    //! The message at `sequence`, read from the stream leader (no consumer); nullopt when
+    //! the stream has none there. natsMsg_GetSequence/GetTime on native() give its place.
+    std::optional<Message> get_message(const std::string& stream, std::uint64_t sequence);
     //! Deletes the stream; false if it did not exist.
     bool delete_stream(const std::string& name);
     void purge_stream(const std::string& name);
