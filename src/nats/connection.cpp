@@ -2,11 +2,14 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "check.hpp"
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <openssl/conf.h>
+#include <openssl/ssl.h>
 
 namespace seamq::nats {
 
@@ -134,6 +137,92 @@ void on_error(natsConnection* connection, natsSubscription* subscription, natsSt
     state.emit(ConnectionEvent::error, detail);
 }
 
+// nats.c creates its SSL_CTX with OpenSSL's system defaults and has no setting for the
+// lowest protocol version; "1.3" is applied through OpenSSL's process-wide configuration
+// (the system_default section every new SSL_CTX reads). libpq sets its own minimum
+// (ssl_min_protocol_version) on its context afterwards, so PostgreSQL is not affected.
+void require_tls13_process_wide() {
+    static std::once_flag once;
+    static std::string failure;
+    std::call_once(once, [] {
+        constexpr const char* text =
+            "seamq_openssl = seamq_openssl_init\n"
+            "[seamq_openssl_init]\nssl_conf = seamq_ssl\n"
+            "[seamq_ssl]\nsystem_default = seamq_tls\n"
+            "[seamq_tls]\nMinProtocol = TLSv1.3\nCipherString = DEFAULT@SECLEVEL=2\n";
+        OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, nullptr);
+        CONF* conf = NCONF_new(nullptr);
+        BIO* bio = BIO_new_mem_buf(text, -1);
+        long error_line = 0;
+        if (conf == nullptr || bio == nullptr || NCONF_load_bio(conf, bio, &error_line) <= 0 ||
+            CONF_modules_load(conf, "seamq_openssl", 0) <= 0) {
+            failure = "OpenSSL refused the TLS 1.3 minimum";
+        }
+        BIO_free(bio);
+        NCONF_free(conf);
+    });
+    if (!failure.empty()) raise(Errc::internal, "{}", failure);
+}
+
+void apply_authentication(natsOptions* native, const Authentication& auth) {
+    if (const auto problem = auth.problem(); !problem.empty())
+        raise(Errc::config, "NATS authentication: {}", problem);
+    if (!auth.credentials_file.empty()) {
+        read_credentials_file(auth.credentials_file);  // fail now, by name, not at connect
+        const auto file = auth.credentials_file.string();
+        detail::check(natsOptions_SetUserCredentialsFromFiles(native, file.c_str(), nullptr),
+                      fmt::format("using NATS credentials file '{}'", file));
+    } else if (!auth.nkey_seed_file.empty()) {
+        const auto seed = read_nkey_seed_file(auth.nkey_seed_file);
+        const auto file = auth.nkey_seed_file.string();
+        detail::check(natsOptions_SetNKeyFromSeed(native, seed.public_key().c_str(), file.c_str()),
+                      fmt::format("using NKey seed file '{}'", file));
+    } else if (!auth.token.empty()) {
+        detail::check(natsOptions_SetToken(native, auth.token.c_str()), "setting NATS token");
+    } else if (!auth.user.empty()) {
+        detail::check(natsOptions_SetUserInfo(native, auth.user.c_str(), auth.password.c_str()),
+                      "setting NATS user and password");
+    }
+}
+
+// The host of "scheme://user:pass@host:port", "host:port" or "[v6]:port".
+std::string host_of(std::string_view url) {
+    if (const auto scheme = url.find("://"); scheme != std::string_view::npos) url.remove_prefix(scheme + 3);
+    if (const auto at = url.rfind('@'); at != std::string_view::npos) url.remove_prefix(at + 1);
+    if (!url.empty() && url.front() == '[') return std::string(url.substr(1, url.find(']') - 1));
+    return std::string(url.substr(0, url.find_first_of(":/")));
+}
+
+void apply_tls(natsOptions* native, const TlsOptions& tls, const std::vector<std::string>& urls) {
+    if (!tls.active(urls)) return;
+    if (const auto problem = tls.problem(); !problem.empty()) raise(Errc::config, "NATS TLS: {}", problem);
+    if (tls.min_version == "1.3") require_tls13_process_wide();
+    detail::check(natsOptions_SetSecure(native, true), "enabling TLS to NATS");
+    if (!tls.ca_file.empty()) {
+        check_readable_file(tls.ca_file, "NATS TLS CA file");
+        detail::check(natsOptions_LoadCATrustedCertificates(native, tls.ca_file.c_str()),
+                      fmt::format("loading NATS TLS CA file '{}'", tls.ca_file.string()));
+    }
+    if (!tls.certificate_file.empty()) {
+        check_readable_file(tls.certificate_file, "NATS TLS certificate file");
+        check_readable_file(tls.key_file, "NATS TLS key file");
+        detail::check(
+            natsOptions_LoadCertificatesChain(native, tls.certificate_file.c_str(), tls.key_file.c_str()),
+            fmt::format("loading NATS TLS client certificate '{}' and key '{}'",
+                        tls.certificate_file.string(), tls.key_file.string()));
+    }
+    std::string server_name = tls.server_name;
+    if (server_name.empty()) {
+        std::set<std::string> hosts;
+        for (const auto& url : urls) hosts.insert(host_of(url));
+        if (hosts.size() == 1) server_name = *hosts.begin();
+    }
+    if (!server_name.empty()) {
+        detail::check(natsOptions_SetExpectedHostname(native, server_name.c_str()),
+                      fmt::format("setting the NATS TLS server name '{}'", server_name));
+    }
+}
+
 struct OptionsGuard {
     natsOptions* options = nullptr;
     ~OptionsGuard() { natsOptions_Destroy(options); }
@@ -174,6 +263,8 @@ Connection::Connection(ConnectionOptions options)
     detail::check(natsOptions_SetPingInterval(native, detail::to_millis(options_.ping_interval)),
                   "setting ping interval");
     detail::check(natsOptions_SetMaxPingsOut(native, options_.max_pings_out), "setting max pings out");
+    apply_authentication(native, options_.auth);
+    apply_tls(native, options_.tls, urls);
 
     // Owned by nats.c once the connection exists (freed by on_closed), by us until then.
     auto owned_holder = std::make_unique<StateHolder>(state_);

@@ -11,6 +11,7 @@
 
 #include <nats/nats.h>
 
+#include "seamq/nats/credentials.hpp"
 #include "seamq/nats/message.hpp"
 #include "seamq/nats/subscription.hpp"
 
@@ -58,6 +59,10 @@ struct ConnectionOptions {
     //! 10-15 s by default (nats.c's own default is 2 minutes x 2).
     std::chrono::milliseconds ping_interval{5000};
     int max_pings_out = 2;
+    //! Who the client is (user/password, token, NKey, .creds); none by default.
+    Authentication auth;
+    //! TLS to the servers; on as soon as configured or a URL says tls://.
+    TlsOptions tls;
     //! Called for every ConnectionEvent with a human-readable detail (URL, error text).
     std::function<void(ConnectionEvent, const std::string& detail)> on_event;
 
@@ -72,7 +77,8 @@ struct ConnectionOptions {
 class Connection {
 public:
     //! Connects; throws NatsError when no server is reachable (unless
-    //! retry_on_failed_connect), seamq::Error(invalid_argument) when no URL is given.
+    //! retry_on_failed_connect), seamq::Error(invalid_argument) when no URL is given,
+    //! seamq::Error(config) when a credential or TLS file is missing or malformed.
     explicit Connection(ConnectionOptions options);
     ~Connection();  //!< closes, waits (bounded) for the closed callback
     Connection(const Connection&) = delete;
