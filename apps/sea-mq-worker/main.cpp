@@ -7,8 +7,10 @@
 // Exit codes: 0 ok (also: stopped cleanly after a signal), 1 the worker failed (admin
 // address in use, unclean shutdown...), 2 usage or configuration error,
 // 128+N when a second signal N ended a graceful stop.
+#include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <mutex>
 #include <optional>
 
 #include <CLI/CLI.hpp>
@@ -71,11 +73,45 @@ int run_worker(const std::string& file, bool print) {
     try {
         const auto hard_deadline =
             std::chrono::duration_cast<std::chrono::milliseconds>(config.shutdown_deadline + shutdown_grace);
-        seamq::worker::Worker worker(std::move(config), logger);
-        seamq::worker::add_configured_components(worker);
+        // One Worker per NATS connection: when the servers refuse the credentials, nats.c
+        // closes the connection for good, so a new Worker (new connection, credential files
+        // read again) takes over after a growing delay, the process staying up and not ready.
+        std::mutex mutex;
+        seamq::worker::Worker* current = nullptr;
+        bool stop_requested = false;
         signals.watch(
-            logger.with({.component = "worker"}), [&worker] { worker.stop(); }, hard_deadline);
-        return worker.run();
+            logger.with({.component = "worker"}),
+            [&] {
+                std::lock_guard lock(mutex);
+                stop_requested = true;
+                if (current != nullptr) current->stop();
+            },
+            hard_deadline);
+        auto refusal_delay = std::chrono::milliseconds(std::chrono::seconds(2));
+        for (;;) {
+            seamq::worker::Worker worker(config, logger, refusal_delay);
+            seamq::worker::add_configured_components(worker);
+            {
+                std::lock_guard lock(mutex);
+                if (stop_requested) return 0;
+                current = &worker;
+            }
+            const int code = worker.run();
+            {
+                std::lock_guard lock(mutex);
+                current = nullptr;
+                if (stop_requested || !worker.credentials_refused()) return code;
+            }
+            refusal_delay = std::min<std::chrono::milliseconds>(refusal_delay * 2, std::chrono::seconds(30));
+            // Rotated secrets ({file: ...}, ${ENV} are fixed, files are not) take effect now.
+            try {
+                config = seamq::worker::load_config(file);
+            } catch (const seamq::worker::ConfigError& e) {
+                logger.with({.component = "worker"})
+                    .error("reloading {} failed, keeping the configuration loaded before: {}", file,
+                           e.what());
+            }
+        }
     } catch (const seamq::Error& e) {
         logger.with({.component = "worker"}).critical("{}", e.what());
         const auto code = e.code();

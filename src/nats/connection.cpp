@@ -66,7 +66,10 @@ struct Connection::State {
     std::atomic<std::uint64_t> disconnects{0};
     std::atomic<std::uint64_t> reconnects{0};
     std::atomic<std::uint64_t> async_errors{0};
+    std::atomic<std::uint64_t> authentication_failures{0};
+    std::atomic<bool> authentication_refused{false};
     std::mutex mutex;
+    std::string refusal;  //!< the server's words when a first connect was refused
     std::condition_variable closed_changed;
     bool closed = false;
 
@@ -118,6 +121,13 @@ void on_closed(natsConnection* connection, void* closure) {
     auto* holder = static_cast<StateHolder*>(closure);
     StateHolder state = *holder;  // keeps the state alive past the holder
     delete holder;
+    const char* text = nullptr;
+    if (connection != nullptr &&
+        natsConnection_GetLastError(connection, &text) == NATS_CONNECTION_AUTH_FAILED) {
+        // A first connect refused ends here without an error callback: count it once.
+        if (state->authentication_failures.load() == 0) ++state->authentication_failures;
+        state->authentication_refused = true;
+    }
     state->emit(ConnectionEvent::closed, last_error_of(connection));
     std::lock_guard lock(state->mutex);
     state->closed = true;
@@ -127,6 +137,7 @@ void on_closed(natsConnection* connection, void* closure) {
 void on_error(natsConnection* connection, natsSubscription* subscription, natsStatus status, void* closure) {
     auto& state = **static_cast<StateHolder*>(closure);
     ++state.async_errors;
+    if (status == NATS_CONNECTION_AUTH_FAILED) ++state.authentication_failures;
     std::string detail = natsStatus_GetText(status);
     if (subscription != nullptr) {
         const char* subject = natsSubscription_GetSubject(subscription);
@@ -275,10 +286,32 @@ Connection::Connection(ConnectionOptions options)
                   "setting reconnected callback");
     detail::check(natsOptions_SetClosedCB(native, on_closed, holder), "setting closed callback");
     detail::check(natsOptions_SetErrorHandler(native, on_error, holder), "setting error handler");
-    if (options_.retry_on_failed_connect)
+    if (options_.retry_on_failed_connect) {
+        // One attempt first: with retrying on, a first connect whose credentials are refused
+        // only says "No server available" and closes; this says why. No callback ran for a
+        // failed attempt, so the holder is still ours for the retrying one.
+        detail::check(natsOptions_SetRetryOnFailedConnect(native, false, nullptr, nullptr),
+                      "setting retry on connect");
+        const natsStatus first = natsConnection_Connect(&connection_, native);
+        if (first == NATS_OK) {
+            static_cast<void>(owned_holder.release());
+            return;
+        }
+        connection_ = nullptr;
+        if (first == NATS_CONNECTION_AUTH_FAILED) {
+            std::string text = nats_GetLastError(nullptr) != nullptr ? nats_GetLastError(nullptr) : "";
+            // nats.c prefixes where it noticed: "(conn.c:1905): Authorization Violation".
+            if (text.starts_with("(")) {
+                if (const auto end = text.find("): "); end != std::string::npos) text.erase(0, end + 3);
+            }
+            std::lock_guard lock(state_->mutex);
+            state_->refusal = text.empty() ? "authentication failed" : text;
+            ++state_->authentication_failures;
+            state_->authentication_refused = true;
+        }
         detail::check(natsOptions_SetRetryOnFailedConnect(native, true, on_connected, holder),
                       "setting retry on connect");
-
+    }
     const natsStatus status = natsConnection_Connect(&connection_, native);
     if (status == NATS_OK || status == NATS_NOT_YET_CONNECTED) {  // the latter: retrying in the background
         static_cast<void>(owned_holder.release());
@@ -341,9 +374,22 @@ ConnectionCounters Connection::counters() const {
     result.disconnects = state_->disconnects.load();
     result.reconnects = state_->reconnects.load();
     result.async_errors = state_->async_errors.load();
+    result.authentication_failures = state_->authentication_failures.load();
     std::lock_guard lock(state_->mutex);
     result.closed = state_->closed;
     return result;
+}
+
+std::string Connection::last_error() const {
+    {
+        std::lock_guard lock(state_->mutex);
+        if (!state_->refusal.empty()) return state_->refusal;
+    }
+    return last_error_of(connection_);
+}
+
+bool Connection::authentication_refused() const {
+    return state_->authentication_refused.load();
 }
 
 std::int64_t Connection::max_payload() const {

@@ -79,10 +79,12 @@ struct Worker::DatabaseProbe {
     }
 };
 
-Worker::Worker(Config config, const observability::Logger& logger)
+Worker::Worker(Config config, const observability::Logger& logger,
+               std::chrono::milliseconds refusal_retry_delay)
     : config_(std::move(config)),
       logger_(logger.with({.component = "worker"})),
-      admin_({config_.admin.listen, build_info::version}, metrics_, readiness_, logger) {
+      admin_({config_.admin.listen, build_info::version}, metrics_, readiness_, logger),
+      refusal_retry_delay_(refusal_retry_delay) {
     register_process_metrics();
 
     auto& disconnects = metrics_.family(metric::nats_disconnects_total).with({});
@@ -110,7 +112,7 @@ Worker::Worker(Config config, const observability::Logger& logger)
     nats_ = std::make_unique<nats::Connection>(std::move(options));
     if (nats_->is_connected()) {
         logger_.with({.component = "nats"}).info("connected to NATS at {}", nats_->connected_url());
-    } else {
+    } else if (!nats_->authentication_refused()) {  // a refusal is logged by run()
         logger_.with({.component = "nats"})
             .warn("no NATS server of {} answers yet; retrying in the background",
                   fmt::join(config_.nats.servers, ","));
@@ -161,8 +163,18 @@ void Worker::register_readiness_checks() {
 
     registrations_.push_back(readiness_.add("nats", [this]() -> CheckOutcome {
         if (nats_->is_connected()) return {true, "connected to " + nats_->connected_url()};
-        return {false, fmt::format("{}; trying {}", nats::to_string(nats_->status()),
-                                   fmt::join(config_.nats.servers, ","))};
+        if (nats_->authentication_refused()) {
+            return {false,
+                    fmt::format("the servers refused the credentials ({}, {}): {}; retrying with a new "
+                                "connection",
+                                nats_authentication(config_.nats).mode(),
+                                config_.nats.user.empty() ? "no user" : "user " + config_.nats.user,
+                                nats_->last_error())};
+        }
+        std::string detail = fmt::format("{}; trying {}", nats::to_string(nats_->status()),
+                                         fmt::join(config_.nats.servers, ","));
+        if (const auto error = nats_->last_error(); !error.empty()) detail += "; last error: " + error;
+        return {false, detail};
     }));
 
     for (const auto& context : config_.contexts) {
@@ -202,6 +214,8 @@ int Worker::run() {
     logger_.info("sea-mq-worker {} running {} component(s) for context(s) {}; admin on {}",
                  build_info::version, components_.size(), fmt::join(contexts, ","), admin_.url());
 
+    // Credentials the servers refused at the first connect: nothing can work, start nothing.
+    if (nats_->authentication_refused()) components_.clear();
     for (std::size_t i = 0; i < components_.size(); ++i) {
         try {
             logger_.info("starting {}", components_[i]->name());
@@ -218,7 +232,13 @@ int Worker::run() {
     {
         std::unique_lock lock(mutex_);
         phase_ = Phase::running;
-        stop_requested_.wait(lock, [this] { return stop_; });
+        while (!stop_) {
+            stop_requested_.wait_for(lock, std::chrono::milliseconds(250));
+            if (!stop_ && watch_authentication(std::chrono::steady_clock::now())) {
+                credentials_refused_ = true;
+                break;
+            }
+        }
         phase_ = Phase::stopping;
     }
 
@@ -253,6 +273,36 @@ int Worker::run() {
         logger_.warn("stopped in {} ms with work left undone (it is redone after restart)", took.count());
     }
     return clean ? 0 : 1;
+}
+
+bool Worker::watch_authentication(std::chrono::steady_clock::time_point now) {
+    const auto failures = nats_->counters().authentication_failures;
+    if (failures > authentication_failures_seen_) {
+        metrics_.family(metric::nats_authentication_failures_total)
+            .with({})
+            .increment(static_cast<double>(failures - authentication_failures_seen_));
+        authentication_failures_seen_ = failures;
+        logger_.with({.component = "nats"})
+            .error("the NATS server refused the credentials ({}, {}): {}",
+                   nats_authentication(config_.nats).mode(),
+                   config_.nats.user.empty() ? "no user" : "user " + config_.nats.user, nats_->last_error());
+    }
+    if (!nats_->authentication_refused()) return false;
+    if (!refused_since_) {
+        refused_since_ = now;
+        logger_.with({.component = "nats"})
+            .warn(
+                "NATS connection closed after the credentials were refused; the worker rebuilds itself with "
+                "a "
+                "new connection in {} (credential files are read again)",
+                format_duration(refusal_retry_delay_));
+    }
+    return now - *refused_since_ >= refusal_retry_delay_;
+}
+
+bool Worker::credentials_refused() const {
+    std::lock_guard lock(mutex_);
+    return credentials_refused_;
 }
 
 bool Worker::stop_components(std::chrono::steady_clock::time_point deadline) {

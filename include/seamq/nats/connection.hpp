@@ -37,6 +37,7 @@ struct ConnectionCounters {
     std::uint64_t disconnects = 0;
     std::uint64_t reconnects = 0;
     std::uint64_t async_errors = 0;
+    std::uint64_t authentication_failures = 0;  //!< servers answering "Authorization Violation" & co.
     bool closed = false;
 };
 
@@ -88,6 +89,12 @@ public:
     ConnectionStatus status() const;
     std::string connected_url() const;  //!< "" when not connected
     ConnectionCounters counters() const;
+    //! The last error nats.c recorded ("Authorization Violation", "Connection refused"...).
+    std::string last_error() const;
+    //! nats.c closed the connection for good because the servers refused its credentials
+    //! (it gives up when a server refuses them twice in a row, and at once on the first
+    //! connect): no reconnect will happen; a new Connection is needed.
+    bool authentication_refused() const;
     const ConnectionOptions& options() const { return options_; }
     std::int64_t max_payload() const;
 

@@ -158,6 +158,12 @@ inline constexpr CounterDefinition nats_reconnects_total{
     "seamq_nats_reconnects_total",
     "Times the NATS connection was re-established, to any server of the list.",
     {}};
+inline constexpr CounterDefinition nats_authentication_failures_total{
+    "seamq_nats_authentication_failures_total",
+    "Times a NATS server refused the worker's credentials (authorization violation, expired "
+    "credentials). Each refusal of a whole connection also makes the worker rebuild itself in-process "
+    "(see docs/security.md), which resets its counters.",
+    {}};
 inline constexpr GaugeDefinition build_info{"seamq_build_info", "Always 1; the labels name the build.",
                                             labels::build};
 
@@ -184,6 +190,7 @@ inline constexpr std::array all{
     nats_connected.describe(),
     nats_disconnects_total.describe(),
     nats_reconnects_total.describe(),
+    nats_authentication_failures_total.describe(),
     build_info.describe(),
 };
 

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,11 @@ public:
     //! Connects to NATS (in the background when no server answers yet and
     //! nats.retry_on_failed_connect is set) and prepares the admin server. Throws
     //! seamq::Error when NATS options are unusable or, without retry, no server answers.
-    Worker(Config config, const observability::Logger& logger);
+    //! `refusal_retry_delay`: how long run() stays up, not ready, after the servers refused
+    //! the credentials, before it returns so the caller can build a new Worker (and with it
+    //! a new connection, reading credential files again): nats.c never retries a refusal.
+    Worker(Config config, const observability::Logger& logger,
+           std::chrono::milliseconds refusal_retry_delay = std::chrono::seconds(2));
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -55,6 +60,9 @@ public:
     //! 0 when everything stopped cleanly, 1 otherwise. Throws seamq::Error when it cannot
     //! start (admin address in use, a component's start failed).
     int run();
+    //! run() returned because the NATS servers refused the credentials: build a new Worker
+    //! to try again (sea-mq-worker's main does, with a growing delay).
+    bool credentials_refused() const;
     //! Asks run() to return; callable from any thread (signal watcher), any number of times.
     void stop();
     bool stopping() const;
@@ -72,6 +80,9 @@ private:
     void register_process_metrics();
     void register_readiness_checks();
     bool stop_components(std::chrono::steady_clock::time_point deadline);
+    //! Counts and logs new authentication failures; true once the connection gave up and
+    //! refusal_retry_delay_ has passed since.
+    bool watch_authentication(std::chrono::steady_clock::time_point now);
 
     Config config_;
     observability::Logger logger_;
@@ -89,6 +100,10 @@ private:
     std::condition_variable stop_requested_;
     bool stop_ = false;
     Phase phase_ = Phase::starting;
+    std::chrono::milliseconds refusal_retry_delay_;
+    std::uint64_t authentication_failures_seen_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> refused_since_;
+    bool credentials_refused_ = false;
 };
 
 //! Adds the relays and consumers the configuration asks for, from the modules present
