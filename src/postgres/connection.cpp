@@ -84,7 +84,9 @@ struct ConnectFailure {
 
 ConnectFailure explain_connect_failure(PGconn* connection, std::string message) {
     ConnectFailure failure;
-    const bool tls = contains(message, "SSL") || contains(message, "certificate");
+    // pg_hba.conf refusals name the encryption ("SSL encryption", "no encryption") they refused.
+    const bool tls = (contains(message, "SSL") || contains(message, "certificate")) &&
+                     !contains(message, "no pg_hba.conf entry");
     const auto root = setting(connection, "sslrootcert");
     const auto ca = root.empty()
                         ? std::string("~/.postgresql/root.crt (libpq's default: no sslrootcert given)")
@@ -107,15 +109,14 @@ ConnectFailure explain_connect_failure(PGconn* connection, std::string message) 
             "the URL asks for TLS (sslmode={}) but the server runs without it: turn on ssl in its "
             "postgresql.conf (ssl_cert_file, ssl_key_file)",
             setting(connection, "sslmode"));
-    } else if (contains(message, "no encryption")) {
-        failure.hint =
-            "the server accepts this client over TLS only (pg_hba.conf hostssl): add "
-            "sslmode=verify-full&sslrootcert=<CA file> to the URL";
     } else if (contains(message, "client certificate") || contains(message, "certificate authentication")) {
         failure.hint =
             "the server authenticates by client certificate: give sslcert and sslkey (mode 0600), a "
-            "certificate "
-            "signed by the server's ssl_ca_file whose CN is the user";
+            "certificate signed by the server's ssl_ca_file whose CN is the user";
+    } else if (contains(message, "no encryption") && !contains(message, "SSL encryption")) {
+        failure.hint =
+            "the server accepts this client over TLS only (pg_hba.conf hostssl): add "
+            "sslmode=verify-full&sslrootcert=<CA file> to the URL";
     } else if (tls) {
         failure.hint =
             "check the URL's TLS parameters (sslmode, sslrootcert, sslcert, sslkey) against the server's";

@@ -126,6 +126,12 @@ TEST(Tls, ClientCertificatesAuthenticateTheirCommonName) {
     EXPECT_TRUE(contains(without.primary_message(), "connection requires a valid client certificate"))
         << without.what();
     EXPECT_TRUE(contains(without.hint(), "sslcert and sslkey")) << without.what();
+    // sslmode=prefer tries TLS, then without: the server refuses both, the first for want of
+    // a certificate, which is the one to fix.
+    const auto preferred = connect_error(url_to(server, "localhost", "sslmode=prefer"));
+    EXPECT_TRUE(contains(preferred.primary_message(), "no pg_hba.conf entry")) << preferred.what();
+    EXPECT_FALSE(contains(preferred.primary_message(), "TLS to PostgreSQL failed")) << preferred.what();
+    EXPECT_TRUE(contains(preferred.hint(), "sslcert and sslkey")) << preferred.what();
 
     // A certificate for another role: the server refuses it for `postgres`.
     const auto other = server.certificate_authority().issue("client-app", "app", "");
