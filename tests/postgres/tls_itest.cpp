@@ -77,6 +77,11 @@ TEST(Tls, AnotherCaIsCertificateVerifyFailedNamingTheCaFile) {
     EXPECT_TRUE(contains(message, "postgresql://postgres:***@localhost")) << message;
     EXPECT_FALSE(contains(message, "check that PostgreSQL runs")) << "it runs; TLS failed: " << message;
 
+    // sslmode=require with a root certificate file is verify-ca (libpq, for compatibility).
+    const auto required = connect_error(
+        url_to(server, "localhost", "sslmode=require&sslrootcert=" + wrong.certificate_file().string()));
+    EXPECT_TRUE(contains(required.primary_message(), "certificate verify failed")) << required.what();
+
     // A CA file that is not there: libpq's own message, said to be TLS.
     const auto missing = connect_error(url_to(server, "localhost", verify_full(other.path() / "absent.crt")));
     EXPECT_TRUE(contains(missing.primary_message(), "TLS to PostgreSQL failed: ")) << missing.what();
