@@ -1,5 +1,6 @@
 #include "seamq/testing/certificates.hpp"
 
+#include <cstdint>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -44,7 +45,7 @@ void run_openssl(const fs::path& directory, std::vector<std::string> arguments) 
 // of its own (v3_ca) that would clash with ours.
 fs::path write_config(const fs::path& directory, const std::string& stem, const std::string& common_name,
                       const std::string& extensions) {
-    const auto file = directory / (stem + ".cnf");
+    auto file = directory / (stem + ".cnf");
     std::ofstream(file) << "[req]\nprompt = no\ndistinguished_name = dn\n"
                         << "[dn]\nCN = " << common_name << "\n"
                         << "[extensions]\n"
@@ -52,8 +53,11 @@ fs::path write_config(const fs::path& directory, const std::string& stem, const 
     return file;
 }
 
-const std::vector<std::string> new_ec_key = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                             "-nodes"};
+// openssl arguments for a new unencrypted EC P-256 key (quick to make, accepted by both ends).
+void add_new_ec_key(std::vector<std::string>& arguments) {
+    arguments.insert(arguments.end(),
+                     {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"});
+}
 
 void restrict_key(const fs::path& key) {
     fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
@@ -73,7 +77,7 @@ CertificateAuthority::CertificateAuthority(fs::path directory, std::string stem)
                                      "keyUsage = critical, keyCertSign, cRLSign\n"
                                      "subjectKeyIdentifier = hash\n");
     std::vector<std::string> arguments = {"req", "-x509", "-new"};
-    arguments.insert(arguments.end(), new_ec_key.begin(), new_ec_key.end());
+    add_new_ec_key(arguments);
     arguments.insert(arguments.end(),
                      {"-keyout", key_file_.string(), "-out", certificate_file_.string(), "-days", "2",
                       "-config", config.string(), "-extensions", "extensions"});
@@ -94,14 +98,14 @@ CertificateAuthority::Issued CertificateAuthority::issue(const std::string& stem
     const auto config = write_config(directory_, stem, common_name, extensions);
     const auto request = directory_ / (stem + ".csr");
     std::vector<std::string> arguments = {"req", "-new"};
-    arguments.insert(arguments.end(), new_ec_key.begin(), new_ec_key.end());
+    add_new_ec_key(arguments);
     arguments.insert(arguments.end(), {"-keyout", issued.key_file.string(), "-out", request.string(),
                                        "-config", config.string()});
     run_openssl(directory_, std::move(arguments));
     restrict_key(issued.key_file);
 
-    std::random_device random;
-    const auto serial = (static_cast<std::uint64_t>(random()) << 31U) ^ random();
+    std::random_device device;
+    const auto serial = (static_cast<std::uint64_t>(device()) << 31U) ^ device();
     run_openssl(directory_,
                 {"x509", "-req", "-in", request.string(), "-CA", certificate_file_.string(), "-CAkey",
                  key_file_.string(), "-set_serial", std::to_string(serial), "-days", "2", "-out",
