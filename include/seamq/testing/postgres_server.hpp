@@ -13,8 +13,9 @@ namespace seamq::testing {
 
 //! An ephemeral PostgreSQL 15 cluster: initdb into a temporary directory, a free
 //! loopback port, the socket in the temporary tree, fsync left on, trust auth for the
-//! superuser `postgres` (or TLS, see Options). When the test runs as root the data directory belongs to the
-//! `postgres` OS user and the server runs as that user (initdb and postgres refuse root).
+//! superuser `postgres` (TLS and client certificates on request, see Options). When the
+//! test runs as root the data directory belongs to the `postgres` OS user and the server
+//! runs as that user (initdb and postgres refuse root).
 class PostgresServer {
 public:
     struct Options {
