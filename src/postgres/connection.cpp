@@ -59,6 +59,72 @@ std::string trimmed(const char* message) {
     return out;
 }
 
+bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
+
+// The value libpq used for `keyword` on this (failed) connection; "" when unset.
+std::string setting(PGconn* connection, std::string_view keyword) {
+    std::string value;
+    PQconninfoOption* options = PQconninfo(connection);
+    for (auto* option = options; option != nullptr && option->keyword != nullptr; ++option) {
+        if (keyword == option->keyword && option->val != nullptr) value = option->val;
+    }
+    PQconninfoFree(options);
+    return value;
+}
+
+// libpq's words for a failed connect stay as they are: they name the check that failed
+// ("certificate verify failed", "does not match host name"). This says that it was TLS
+// and what to check; options only, never a password.
+struct ConnectFailure {
+    std::string message;
+    std::string hint;
+};
+
+ConnectFailure explain_connect_failure(PGconn* connection, std::string message) {
+    ConnectFailure failure;
+    // pg_hba.conf refusals name the encryption ("SSL encryption", "no encryption") they refused.
+    const bool tls = (contains(message, "SSL") || contains(message, "certificate")) &&
+                     !contains(message, "no pg_hba.conf entry");
+    const auto root = setting(connection, "sslrootcert");
+    const auto ca = root.empty()
+                        ? std::string("~/.postgresql/root.crt (libpq's default: no sslrootcert given)")
+                        : "sslrootcert " + root;
+    if (contains(message, "certificate verify failed")) {
+        failure.hint = fmt::format(
+            "the server's certificate is not signed by the CA in {}: point sslrootcert at the CA certificate "
+            "that issued the server's",
+            ca);
+    } else if (contains(message, "does not match host name")) {
+        failure.hint =
+            "with sslmode=verify-full the host in the URL must be a name or address the server's certificate "
+            "lists (its subjectAltName): connect by that name, or have the certificate issued for this one";
+    } else if (contains(message, "root certificate file")) {
+        failure.hint =
+            "sslrootcert must name a readable PEM file with the CA certificate that issued the server's (a "
+            "relative path is taken from the working directory)";
+    } else if (contains(message, "server does not support SSL")) {
+        failure.hint = fmt::format(
+            "the URL asks for TLS (sslmode={}) but the server runs without it: turn on ssl in its "
+            "postgresql.conf (ssl_cert_file, ssl_key_file)",
+            setting(connection, "sslmode"));
+    } else if (contains(message, "client certificate") || contains(message, "certificate authentication")) {
+        failure.hint =
+            "the server authenticates by client certificate: give sslcert and sslkey (mode 0600), a "
+            "certificate signed by the server's ssl_ca_file whose CN is the user";
+    } else if (contains(message, "no encryption") && !contains(message, "SSL encryption")) {
+        failure.hint =
+            "the server accepts this client over TLS only (pg_hba.conf hostssl): add "
+            "sslmode=verify-full&sslrootcert=<CA file> to the URL";
+    } else if (tls) {
+        failure.hint =
+            "check the URL's TLS parameters (sslmode, sslrootcert, sslcert, sslkey) against the server's";
+    }
+    failure.message = tls ? "TLS to PostgreSQL failed: " + message : std::move(message);
+    return failure;
+}
+
 }  // namespace
 
 std::string quote_identifier(std::string_view identifier) {
@@ -123,7 +189,9 @@ void Connection::connect() {
     if (PQstatus(connection) != CONNECTION_OK) {
         SqlError::Fields fields;
         fields.operation = fmt::format("connect to '{}'", redact(options_.conninfo));
-        fields.primary_message = trimmed(PQerrorMessage(connection));
+        auto failure = explain_connect_failure(connection, trimmed(PQerrorMessage(connection)));
+        fields.primary_message = std::move(failure.message);
+        fields.hint = std::move(failure.hint);
         fields.connection_lost = true;
         PQfinish(connection);
         throw SqlError(std::move(fields));

@@ -11,7 +11,8 @@ std::string compose(const SqlError::Fields& fields) {
     if (!fields.sqlstate.empty()) message += fmt::format(" [SQLSTATE {}]", fields.sqlstate);
     if (!fields.detail.empty()) message += fmt::format("; detail: {}", fields.detail);
     if (!fields.hint.empty()) message += fmt::format("; hint: {}", fields.hint);
-    if (fields.connection_lost) {
+    // A hint already says what to do (e.g. which TLS setting to check).
+    if (fields.connection_lost && fields.hint.empty()) {
         message +=
             "; the connection to the server is lost: check that PostgreSQL runs and is reachable, "
             "then reconnect";

@@ -5,6 +5,7 @@
 #include <memory>
 #include <sstream>
 #include <sys/wait.h>
+#include <vector>
 
 #include <libpq-fe.h>
 #include <signal.h>
@@ -49,8 +50,10 @@ void chown_tree(const fs::path& root, const std::string& user) {
 
 }  // namespace
 
-PostgresServer::PostgresServer(std::string listen_addresses)
-    : listen_addresses_(std::move(listen_addresses)) {
+PostgresServer::PostgresServer(Options options) : options_(std::move(options)) {
+    if ((options_.tls_only || options_.client_certificates) && !options_.tls) {
+        raise(Errc::invalid_argument, "PostgresServer: tls_only and client_certificates need tls");
+    }
     dir_ = std::make_unique<TempDir>("pg");
     data_dir_ = dir_->path() / "data";
     socket_dir_ = dir_->path() / "sock";
@@ -58,6 +61,16 @@ PostgresServer::PostgresServer(std::string listen_addresses)
     fs::create_directories(data_dir_);
     fs::create_directories(socket_dir_);
     port_ = free_port();
+    if (options_.tls) {
+        const auto tls_dir = dir_->path() / "tls";
+        fs::create_directories(tls_dir);
+        certificate_authority_.emplace(tls_dir);
+        server_certificate_ =
+            certificate_authority_->issue("server", "localhost", "DNS:localhost,IP:127.0.0.1");
+        if (options_.client_certificates) {
+            client_certificate_ = certificate_authority_->issue("client-postgres", "postgres", "");
+        }
+    }
     // initdb and postgres refuse to run as root.
     if (::geteuid() == 0) {
         run_as_ = "postgres";
@@ -77,6 +90,15 @@ PostgresServer::PostgresServer(std::string listen_addresses)
     if (!status || ChildProcess::exit_code(*status) != 0) {
         raise(Errc::io, "initdb failed in {}:\n{}", data_dir_.string(), tail_of(dir_->path() / "initdb.log"));
     }
+    if (options_.tls_only || options_.client_certificates) {
+        // Replaces initdb's `host` lines, which would also let a session in without TLS.
+        // The file keeps its owner (the server's user): it is truncated, not replaced.
+        const char* method = options_.client_certificates ? "cert" : "trust";
+        std::ofstream(data_dir_ / "pg_hba.conf", std::ios::trunc)
+            << "local all all trust\n"
+            << "hostssl all all 127.0.0.0/8 " << method << "\n"
+            << "hostssl all all ::1/128 " << method << "\n";
+    }
     start();
 }
 
@@ -87,13 +109,46 @@ PostgresServer::~PostgresServer() {
     }
 }
 
+std::string PostgresServer::tls_parameters(char separator) const {
+    if (!options_.tls) return "";
+    std::string parameters = "sslmode=verify-full";
+    parameters += separator + std::string("sslrootcert=") + ca_file().string();
+    if (client_certificate_) {
+        parameters += separator + std::string("sslcert=") + client_certificate_->certificate_file.string();
+        parameters += separator + std::string("sslkey=") + client_certificate_->key_file.string();
+    }
+    return parameters;
+}
+
+// The temporary paths are made of characters that need no quoting or percent-encoding.
 std::string PostgresServer::connection_string(const std::string& database) const {
-    return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=" + database +
-           " connect_timeout=5";
+    std::string info = "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=" + database +
+                       " connect_timeout=5";
+    if (options_.tls) info += " " + tls_parameters(' ');
+    return info;
 }
 
 std::string PostgresServer::url(const std::string& database) const {
-    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + database;
+    std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + database;
+    if (options_.tls) url += "?" + tls_parameters('&');
+    return url;
+}
+
+const fs::path& PostgresServer::ca_file() const {
+    return certificate_authority().certificate_file();
+}
+
+const CertificateAuthority& PostgresServer::certificate_authority() const {
+    if (!certificate_authority_) raise(Errc::invalid_argument, "PostgresServer: no CA without Options::tls");
+    return *certificate_authority_;
+}
+
+const CertificateAuthority::Issued& PostgresServer::client_certificate() const {
+    if (!client_certificate_) {
+        raise(Errc::invalid_argument,
+              "PostgresServer: no client certificate without Options::client_certificates");
+    }
+    return *client_certificate_;
 }
 
 bool PostgresServer::running() {
@@ -103,13 +158,36 @@ bool PostgresServer::running() {
 void PostgresServer::start() {
     if (process_.running()) return;
     const auto bin = postgres_bin_dir();
+    std::vector<std::string> argv = {(bin / "postgres").string(),
+                                     "-D",
+                                     data_dir_.string(),
+                                     "-p",
+                                     std::to_string(port_),
+                                     "-k",
+                                     socket_dir_.string(),
+                                     "-c",
+                                     "listen_addresses=" + options_.listen_addresses,
+                                     "-c",
+                                     "max_connections=200",
+                                     "-c",
+                                     "max_prepared_transactions=20",
+                                     "-c",
+                                     "fsync=on",
+                                     "-c",
+                                     "log_min_messages=warning",
+                                     "-c",
+                                     "log_line_prefix=%m [%p] "};
+    if (options_.tls) {
+        argv.insert(argv.end(),
+                    {"-c", "ssl=on", "-c", "ssl_cert_file=" + server_certificate_->certificate_file.string(),
+                     "-c", "ssl_key_file=" + server_certificate_->key_file.string()});
+        // The CA that client certificates must chain to (and the server's own chain).
+        argv.insert(argv.end(), {"-c", "ssl_ca_file=" + ca_file().string()});
+    }
     // As for nats-server: a first start that finds its port taken moves to a fresh one.
     for (int attempt = 0;; ++attempt) {
         process_ = ChildProcess(ChildProcess::Options{
-            .argv = {(bin / "postgres").string(), "-D", data_dir_.string(), "-p", std::to_string(port_), "-k",
-                     socket_dir_.string(), "-c", "listen_addresses=" + listen_addresses_, "-c",
-                     "max_connections=200", "-c", "max_prepared_transactions=20", "-c", "fsync=on", "-c",
-                     "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] "},
+            .argv = argv,
             .log_file = log_file_,
             .run_as_user = run_as_,
             .env = {},

@@ -71,8 +71,11 @@ struct Worker::DatabaseProbe {
             connection.emplace(options);
             return {true, "reachable (connected)"};
         } catch (const postgres::SqlError& e) {
-            // libpq's message names host and port, never the password.
-            return {false, e.primary_message().empty() ? e.what() : e.primary_message()};
+            // libpq's message names host and port, never the password; the hint says which TLS
+            // setting to check when TLS failed.
+            if (e.primary_message().empty()) return {false, e.what()};
+            if (e.hint().empty()) return {false, e.primary_message()};
+            return {false, fmt::format("{}; hint: {}", e.primary_message(), e.hint())};
         } catch (const seamq::Error& e) {
             return {false, e.what()};
         }
