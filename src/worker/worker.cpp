@@ -80,7 +80,11 @@ struct Worker::DatabaseProbe {
 Worker::Worker(Config config, const observability::Logger& logger)
     : config_(std::move(config)),
       logger_(logger.with({.component = "worker"})),
-      admin_({config_.admin.listen, build_info::version}, metrics_, readiness_, logger) {
+      admin_({.listen = config_.admin.listen,
+              .version = build_info::version,
+              .bearer_token = config_.admin.token,
+              .tls = config_.admin.tls},
+             metrics_, readiness_, logger) {
     register_process_metrics();
 
     auto& disconnects = metrics_.family(metric::nats_disconnects_total).with({});
