@@ -3,14 +3,17 @@
 // with its key and line, so one run of --check-config reports them all.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <climits>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <tuple>
 
 #include "config_schema.hpp"
+#include "src/worker/admin_tls.hpp"
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -105,6 +108,29 @@ std::vector<std::string> split_list(std::string_view text) {
         start = end + 1;
     }
     return items;
+}
+
+// A secret's file: its content without trailing newlines and spaces into `text`; "" on
+// success, else the reason.
+std::string read_secret_file(const std::filesystem::path& file, std::string& text) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        const std::error_code cause(errno, std::generic_category());
+        return fmt::format("cannot read secret file {}: {}", file.string(), cause.message());
+    }
+    // Bounded: a path to a device or a log file must not read forever.
+    constexpr std::size_t max_secret_bytes = std::size_t{64} * 1024;
+    text.assign(max_secret_bytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (in.bad()) return fmt::format("cannot read secret file {}", file.string());
+    if (text.size() > max_secret_bytes)
+        return fmt::format("secret file {} is larger than 64 KiB; is it the right file?", file.string());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    if (text.empty()) return fmt::format("secret file {} is empty", file.string());
+    return "";
 }
 
 // --- scalar conversions: "" on success, else the reason --------------------------------------
@@ -436,20 +462,8 @@ private:
                 return "a secret mapping must be exactly {file: PATH}";
             }
             const auto file = resolve(node["file"].Scalar());
-            std::ifstream in(file, std::ios::binary);
-            if (!in) return fmt::format("cannot read secret file {}", file.string());
-            // Bounded: a path to a device or a log file must not read forever.
-            constexpr std::size_t max_secret_bytes = 64 * 1024;
-            std::string text(max_secret_bytes + 1, '\0');
-            in.read(text.data(), static_cast<std::streamsize>(text.size()));
-            text.resize(static_cast<std::size_t>(in.gcount()));
-            if (text.size() > max_secret_bytes)
-                return fmt::format("secret file {} is larger than 64 KiB; is it the right file?",
-                                   file.string());
-            while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-                text.pop_back();
-            }
-            if (text.empty()) return fmt::format("secret file {} is empty", file.string());
+            std::string text;
+            if (auto reason = read_secret_file(file, text); !reason.empty()) return reason;
             value = Secret(std::move(text), "file " + file.string());
             return "";
         }
@@ -534,10 +548,92 @@ void validate_nats_security(const NatsSettings& nats, const Problem& problem) {
         check("nats.tls.key_file", [&] { nats::check_readable_file(tls.key_file, "key file"); });
 }
 
+// Shorter tokens could be guessed by anyone who reaches the port.
+constexpr std::size_t min_admin_token_length = 16;
+// A certificate chain is a few KiB.
+constexpr std::uintmax_t max_tls_file_bytes = std::uintmax_t{1024} * 1024;
+
+bool loopback_host(std::string_view host) {
+    return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+// The admin token is read here, not when the server starts, so --check-config reads it
+// too; so are the TLS files, with OpenSSL, as the server will.
+void validate_admin(Config& config, LoadState& state) {
+    const auto problem = [&](const std::string& key, std::string reason) {
+        state.problem(key, state.location_of(key), std::move(reason));
+    };
+    auto& admin = config.admin;
+    if (!admin.token_file.empty()) {
+        std::string token;
+        auto reason = read_secret_file(admin.token_file, token);
+        if (reason.empty()) {
+            const auto file = admin.token_file.string();
+            // Sent as `Authorization: Bearer TOKEN`: one header value, no spaces.
+            if (std::any_of(token.begin(), token.end(), [](char c) { return c < '!' || c > '~'; })) {
+                reason = fmt::format(
+                    "the token in {} has spaces, line breaks or non-ASCII characters; write one "
+                    "line of visible ASCII (e.g. the output of `openssl rand -hex 32`)",
+                    file);
+            } else if (token.size() < min_admin_token_length) {
+                reason = fmt::format(
+                    "the token in {} has {} characters, fewer than {} (e.g. `openssl rand "
+                    "-hex 32` makes 64)",
+                    file, token.size(), min_admin_token_length);
+            }
+        }
+        if (reason.empty()) {
+            admin.token = Secret(std::move(token), "file " + admin.token_file.string());
+        } else {
+            problem("admin.token_file", std::move(reason));
+        }
+    }
+
+    // Not errors: a private network may be what keeps the port closed. Worth a line though.
+    if (const auto address = parse_listen_address(admin.listen); address && !loopback_host(address->host)) {
+        if (admin.token_file.empty()) {
+            config.warnings.push_back(fmt::format(
+                "admin.listen {} is not a loopback address and admin.token_file is not set: whoever reaches "
+                "the port reads /metrics and /readyz (see docs/security.md)",
+                admin.listen));
+        } else if (!admin.tls.enabled()) {
+            config.warnings.push_back(fmt::format(
+                "admin.listen {} is not a loopback address and admin.tls is not set: the admin token crosses "
+                "the network in clear text (see docs/security.md)",
+                admin.listen));
+        }
+    }
+
+    const auto& tls = admin.tls;
+    if (!tls.enabled()) return;
+    if (tls.certificate_file.empty())
+        problem("admin.tls.certificate_file", "is required with admin.tls.key_file");
+    if (tls.key_file.empty()) problem("admin.tls.key_file", "is required with admin.tls.certificate_file");
+    bool readable = !tls.certificate_file.empty() && !tls.key_file.empty();
+    for (const auto& [key, file] : {std::pair{"admin.tls.certificate_file", &tls.certificate_file},
+                                    std::pair{"admin.tls.key_file", &tls.key_file}}) {
+        if (file->empty()) continue;
+        std::error_code error;
+        if (!std::filesystem::is_regular_file(*file, error) || !std::ifstream(*file)) {
+            problem(key, fmt::format("{} does not exist or is not a readable file", file->string()));
+            readable = false;
+        } else if (const auto size = std::filesystem::file_size(*file, error);
+                   !error && size > max_tls_file_bytes) {
+            // OpenSSL would read all of it looking for PEM blocks.
+            problem(key, fmt::format("{} is larger than 1 MiB; is it the right file?", file->string()));
+            readable = false;
+        }
+    }
+    if (!readable) return;
+    if (const auto tls_problem = check_admin_tls(tls)) problem(tls_problem->key, tls_problem->reason);
+}
+
 void validate_config(Config& config, LoadState& state) {
     const auto problem = [&](const std::string& key, std::string reason) {
         state.problem(key, state.location_of(key), std::move(reason));
     };
+
+    validate_admin(config, state);
 
     if (config.contexts.empty()) problem("contexts", "at least one context is required");
     std::map<std::string, std::size_t> context_index;

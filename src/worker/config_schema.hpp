@@ -124,14 +124,30 @@ void visit(Visitor& v, NatsSettings& s) {
 }
 
 template <typename Visitor>
+void visit(Visitor& v, AdminTlsSettings& s) {
+    v.field("certificate_file", s.certificate_file,
+            "PEM file with the admin server's certificate, then any intermediates. With key_file the admin "
+            "server speaks HTTPS only (TLS 1.2 or newer); empty: plain HTTP. Read at start (restart the "
+            "worker to load a renewed certificate).");
+    v.field("key_file", s.key_file,
+            "PEM file with the certificate's private key (unencrypted); required with certificate_file.");
+}
+
+template <typename Visitor>
 void visit(Visitor& v, AdminSettings& s) {
-    v.field(
-        "listen", s.listen,
-        "Address of the admin HTTP server (/metrics, /healthz, /readyz). Keep it on loopback or a private "
-        "network: it has no authentication.",
-        listen_address);
+    v.field("listen", s.listen,
+            "Address of the admin HTTP server (/metrics, /healthz, /readyz). Loopback by default; on any "
+            "other address set token_file (and tls), or keep the address on a network only Prometheus and "
+            "operators reach.",
+            listen_address);
     v.field("readiness_check_timeout", s.readiness_check_timeout,
             "Bound on each readiness check /readyz runs (database ping, stream lookup).", positive_duration);
+    v.field("token_file", s.token_file,
+            "File holding the admin bearer token: its content without the trailing newline, at least 16 "
+            "visible ASCII characters (e.g. `openssl rand -hex 32`). When set, /metrics and /readyz answer "
+            "401 unless the request carries `Authorization: Bearer TOKEN`; /healthz stays open for liveness "
+            "probes. Empty: no authentication. Read at start.");
+    v.section("tls", s.tls, "HTTPS for the admin server.");
 }
 
 template <typename Visitor>

@@ -86,7 +86,11 @@ Worker::Worker(Config config, const observability::Logger& logger,
                std::chrono::milliseconds refusal_retry_delay)
     : config_(std::move(config)),
       logger_(logger.with({.component = "worker"})),
-      admin_({config_.admin.listen, build_info::version}, metrics_, readiness_, logger),
+      admin_({.listen = config_.admin.listen,
+              .version = build_info::version,
+              .bearer_token = config_.admin.token,
+              .tls = config_.admin.tls},
+             metrics_, readiness_, logger),
       refusal_retry_delay_(refusal_retry_delay) {
     register_process_metrics();
 

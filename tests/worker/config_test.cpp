@@ -6,6 +6,7 @@
 #include <set>
 
 #include "tests/observability/run_command.hpp"
+#include "tests/worker/test_certificates.hpp"
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -192,6 +193,156 @@ TEST(Config, ASecretFileIsReadOnlyUpToItsLimit) {
     EXPECT_NE(problems[0].reason.find("larger than 64 KiB"), std::string::npos) << problems[0].to_string();
 }
 
+constexpr std::string_view admin_token = "4f1c2b9e0d7a6f35c8e1b2a390d4e5f6";
+
+// `admin:` section text followed by the minimal contexts.
+std::string with_admin(const std::string& admin) {
+    return "admin:\n" + admin + std::string(minimal);
+}
+
+std::vector<ConfigProblem> problems_in(const fs::path& dir, const std::string& text,
+                                       std::map<std::string, std::string> environment = {}) {
+    try {
+        parse_config(text, "test.yaml", dir, Environment(std::move(environment)));
+    } catch (const ConfigError& e) {
+        return e.problems();
+    }
+    return {};
+}
+
+TEST(Config, TheAdminTokenIsReadFromItsFileTrimmedAndNeverPrinted) {
+    testing::TempDir dir("config");
+    std::ofstream(dir.path() / "admin-token") << admin_token << "\n";
+    auto config =
+        parse_config(with_admin("  token_file: admin-token\n"), "test.yaml", dir.path(), Environment({}));
+    EXPECT_EQ(config.admin.token_file, dir.path() / "admin-token");
+    EXPECT_EQ(config.admin.token.reveal(), admin_token);
+    EXPECT_EQ(config.admin.token.origin(), "file " + (dir.path() / "admin-token").string());
+    const auto dump = dump_config(config);
+    EXPECT_EQ(dump.find(admin_token), std::string::npos) << dump;
+    EXPECT_NE(dump.find("token_file: " + (dir.path() / "admin-token").string()), std::string::npos) << dump;
+
+    // Windows line ending, and from the environment (relative to the file's directory).
+    std::ofstream(dir.path() / "other-token") << "other-" << admin_token << "\r\n";
+    config = parse_config(
+        std::string(minimal), "test.yaml", dir.path(),
+        Environment(std::map<std::string, std::string>{{"SEAMQ_ADMIN_TOKEN_FILE", "other-token"}}));
+    EXPECT_EQ(config.admin.token.reveal(), "other-" + std::string(admin_token));
+
+    // No token_file, no token: today's open admin server.
+    EXPECT_TRUE(parse(minimal).admin.token.empty());
+}
+
+TEST(Config, AnUnusableAdminTokenFileIsAProblemOfItsKey) {
+    testing::TempDir dir("config");
+    std::ofstream(dir.path() / "empty");
+    std::ofstream(dir.path() / "newline") << "\n";
+    std::ofstream(dir.path() / "short") << "abc123\n";
+    std::ofstream(dir.path() / "two-lines") << admin_token << "\n" << admin_token << "\n";
+    std::ofstream(dir.path() / "spaced") << "Bearer " << admin_token << "\n";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"missing",
+         "cannot read secret file " + (dir.path() / "missing").string() + ": No such file or directory"},
+        {"empty", "secret file " + (dir.path() / "empty").string() + " is empty"},
+        {"newline", "secret file " + (dir.path() / "newline").string() + " is empty"},
+        {"short", "has 6 characters, fewer than 16"},
+        {"two-lines", "has spaces, line breaks or non-ASCII characters"},
+        {"spaced", "has spaces, line breaks or non-ASCII characters"},
+    };
+    for (const auto& [file, reason] : cases) {
+        SCOPED_TRACE(file);
+        const auto problems = problems_in(dir.path(), with_admin("  token_file: " + file + "\n"));
+        ASSERT_EQ(problems.size(), 1U);
+        EXPECT_EQ(problems[0].key, "admin.token_file");
+        EXPECT_EQ(problems[0].line, 2);
+        EXPECT_NE(problems[0].reason.find(reason), std::string::npos) << problems[0].to_string();
+        EXPECT_EQ(problems[0].reason.find(admin_token), std::string::npos) << "the token leaked";
+    }
+}
+
+TEST(Config, AnAdminAddressOffLoopbackWithoutTokenOrTlsIsAWarning) {
+    testing::TempDir dir("config");
+    const auto certificates = test::make_test_certificates(dir.path());
+    std::ofstream(dir.path() / "token") << admin_token << "\n";
+    const auto warnings_for = [&](const std::string& admin) {
+        return parse_config(with_admin(admin), "test.yaml", dir.path(), Environment({})).warnings;
+    };
+    const auto tls = "  tls:\n    certificate_file: " + certificates.certificate.string() +
+                     "\n    key_file: " + certificates.key.string() + "\n";
+
+    for (const auto* loopback : {"127.0.0.1:9464", "127.0.0.5:0", "localhost:9464", "[::1]:9464"}) {
+        EXPECT_TRUE(warnings_for(std::string("  listen: \"") + loopback + "\"\n").empty()) << loopback;
+    }
+    auto warnings = warnings_for("  listen: 0.0.0.0:9464\n");
+    ASSERT_EQ(warnings.size(), 1U);
+    EXPECT_NE(
+        warnings[0].find("admin.listen 0.0.0.0:9464 is not a loopback address and admin.token_file is not "
+                         "set"),
+        std::string::npos)
+        << warnings[0];
+    warnings = warnings_for("  listen: 10.0.3.7:9464\n  token_file: token\n");
+    ASSERT_EQ(warnings.size(), 1U);
+    EXPECT_NE(warnings[0].find("admin.tls is not set: the admin token crosses the network in clear text"),
+              std::string::npos)
+        << warnings[0];
+    EXPECT_TRUE(warnings_for("  listen: 10.0.3.7:9464\n  token_file: token\n" + tls).empty());
+}
+
+TEST(Config, AdminTlsNeedsACertificateAndItsKey) {
+    testing::TempDir dir("config");
+    const auto certificates = test::make_test_certificates(dir.path());
+    const auto big = dir.path() / "big.pem";
+    std::ofstream(big) << std::string(1536 * 1024, 'A');
+    // Without a password callback OpenSSL would ask for it on the terminal.
+    const auto encrypted = dir.path() / "encrypted.key";
+    ASSERT_EQ(test_support::run_command({"openssl", "pkey", "-in", certificates.key.string(), "-aes256",
+                                         "-passout", "pass:secret-password", "-out", encrypted.string()})
+                  .exit_code,
+              0);
+    const auto tls = [](const fs::path& certificate, const fs::path& key) {
+        std::string text = "  tls:\n";
+        if (!certificate.empty()) text += "    certificate_file: " + certificate.string() + "\n";
+        if (!key.empty()) text += "    key_file: " + key.string() + "\n";
+        return with_admin(text);
+    };
+
+    const auto config = parse_config(tls(certificates.certificate, certificates.key), "test.yaml", dir.path(),
+                                     Environment({}));
+    EXPECT_EQ(config.admin.tls.certificate_file, certificates.certificate);
+    EXPECT_EQ(config.admin.tls.key_file, certificates.key);
+
+    const struct {
+        fs::path certificate;
+        fs::path key;
+        std::string key_name;
+        std::string reason;
+    } cases[] = {
+        {certificates.certificate, {}, "admin.tls.key_file", "is required with admin.tls.certificate_file"},
+        {{}, certificates.key, "admin.tls.certificate_file", "is required with admin.tls.key_file"},
+        {dir.path() / "nope.pem", certificates.key, "admin.tls.certificate_file",
+         (dir.path() / "nope.pem").string() + " does not exist or is not a readable file"},
+        {certificates.certificate, dir.path(), "admin.tls.key_file",
+         dir.path().string() + " does not exist or is not a readable file"},
+        {certificates.certificate, certificates.other_key, "admin.tls.key_file",
+         certificates.other_key.string() + " is not the private key of the certificate in " +
+             certificates.certificate.string()},
+        {certificates.key, certificates.key, "admin.tls.certificate_file",
+         certificates.key.string() + " holds no usable PEM certificate"},
+        {certificates.certificate, certificates.certificate, "admin.tls.key_file",
+         certificates.certificate.string() + " holds no usable unencrypted PEM private key"},
+        {big, certificates.key, "admin.tls.certificate_file", big.string() + " is larger than 1 MiB"},
+        {certificates.certificate, encrypted, "admin.tls.key_file",
+         encrypted.string() + " holds no usable unencrypted PEM private key"},
+    };
+    for (const auto& expected : cases) {
+        SCOPED_TRACE(expected.key_name + ": " + expected.reason);
+        const auto problems = problems_in(dir.path(), tls(expected.certificate, expected.key));
+        ASSERT_EQ(problems.size(), 1U);
+        EXPECT_EQ(problems[0].key, expected.key_name);
+        EXPECT_NE(problems[0].reason.find(expected.reason), std::string::npos) << problems[0].to_string();
+    }
+}
+
 TEST(Config, ReportsEveryProblemWithKeyAndLine) {
     const auto problems = problems_of(R"(nats:
   servers: []
@@ -310,6 +461,51 @@ TEST(WorkerBinary, EachBrokenConfigFailsWithTheRightKeyAndLine) {
         ++checked;
     }
     EXPECT_GE(checked, 15);
+}
+
+// The real binary, started with --config as a service manager would: an unusable admin
+// token or TLS setting stops it before anything starts, with exit 2 and the key named.
+TEST(WorkerBinary, AnUnusableAdminTokenOrTlsSettingStopsTheStartWithExit2) {
+    testing::TempDir dir("worker-config");
+    const auto certificates = test::make_test_certificates(dir.path());
+    std::ofstream(dir.path() / "empty-token");
+    const struct {
+        std::string admin;
+        std::string expected;
+    } cases[] = {
+        {"  token_file: no-such-token\n", ": admin.token_file: cannot read secret file " +
+                                              (dir.path() / "no-such-token").string() +
+                                              ": No such file or directory"},
+        {"  token_file: empty-token\n",
+         ": admin.token_file: secret file " + (dir.path() / "empty-token").string() + " is empty"},
+        {"  tls:\n    certificate_file: " + certificates.certificate.string() + "\n",
+         ": admin.tls.key_file: is required with admin.tls.certificate_file"},
+        {"  tls:\n    certificate_file: " + certificates.certificate.string() +
+             "\n    key_file: " + certificates.other_key.string() + "\n",
+         ": admin.tls.key_file: " + certificates.other_key.string() +
+             " is not the private key of the certificate"},
+    };
+    for (const auto& [admin, expected] : cases) {
+        const auto file = dir.path() / "worker.yaml";
+        std::ofstream(file) << "admin:\n  listen: 127.0.0.1:0\n" << admin << minimal;
+        const auto result = test_support::run_command({worker_binary().string(), "--config", file.string()});
+        SCOPED_TRACE(admin + "\n" + result.output);
+        EXPECT_EQ(result.exit_code, 2);
+        EXPECT_NE(result.output.find(": 1 configuration problem:"), std::string::npos);
+        EXPECT_NE(result.output.find(expected), std::string::npos) << "expected: " << expected;
+    }
+
+    // The same settings, usable, pass --check-config.
+    std::ofstream(dir.path() / "token") << admin_token << "\n";
+    const auto file = dir.path() / "worker.yaml";
+    std::ofstream(file) << "admin:\n  token_file: token\n  tls:\n    certificate_file: "
+                        << certificates.certificate.string()
+                        << "\n    key_file: " << certificates.key.string() << "\n"
+                        << minimal;
+    const auto result = test_support::run_command(
+        {worker_binary().string(), "--check-config", file.string(), "--print-config"});
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_EQ(result.output.find(admin_token), std::string::npos) << result.output;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "tests/observability/run_command.hpp"
 #include "tests/relay/relay_fixture.hpp"
+#include "tests/worker/test_certificates.hpp"
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -88,7 +89,9 @@ struct WorkerSetup {
     fs::path config_file = dir.path() / "worker.yaml";
     fs::path log_file = dir.path() / "worker.log";
 
-    WorkerSetup(const std::string& nats_url, const std::string& shutdown_deadline, bool relay = false) {
+    //! `admin_settings`: more lines of the `admin:` section, indented by two spaces.
+    WorkerSetup(const std::string& nats_url, const std::string& shutdown_deadline, bool relay = false,
+                const std::string& admin_settings = "") {
         std::ofstream(dir.path() / "streams.yaml") << "contexts:\n  - name: sea\n";
         std::ofstream(config_file) << "nats:\n"
                                    << "  servers: [" << nats_url << "]\n"
@@ -96,7 +99,7 @@ struct WorkerSetup {
                                    << "  reconnect_jitter: 50ms\n"
                                    << "admin:\n"
                                    << "  listen: 127.0.0.1:" << admin_port << "\n"
-                                   << "log:\n"
+                                   << admin_settings << "log:\n"
                                    << "  level: debug\n"
                                    << "streams_file: streams.yaml\n"
                                    << "shutdown_deadline: " << shutdown_deadline << "\n"
@@ -468,6 +471,79 @@ TEST(WorkerProcess, StartedBeforeTheStreamsExistItPublishesAndAppliesEverythingO
     nats::JetStream jetstream(connection);
     relay::testing::expect_exactly_once(relay::testing::read_stream(jetstream, "SEA_EVENTS"), "early-", 0,
                                         200);
+}
+
+// The real worker with admin.token_file and admin.tls: HTTPS only, /healthz open,
+// /metrics and /readyz only with the token, which never reaches the log.
+TEST(WorkerProcess, AnAdminTokenAndTlsGuardTheAdminEndpoints) {
+    testing::NatsServer nats;
+    testing::TempDir material("admin-tls");
+    const auto certificates = test::make_test_certificates(material.path());
+    const std::string token = "c0ffee-7d1e-4b8a-admin-scrape-token";
+    std::ofstream(material.path() / "admin-token") << token << "\n";
+    WorkerSetup setup(nats.url(), "10s", false,
+                      "  token_file: " + (material.path() / "admin-token").string() +
+                          "\n  tls:\n    certificate_file: " + certificates.certificate.string() +
+                          "\n    key_file: " + certificates.key.string() + "\n");
+    // No database: the worker runs, not ready, and says so only to who sends the token.
+    auto worker = setup.start("postgresql://postgres@127.0.0.1:1/none", setup.log_file);
+
+    const auto base = "https://127.0.0.1:" + std::to_string(setup.admin_port);
+    const auto get = [&](const char* path, const std::string& authorization) {
+        httplib::Client client(base);
+        client.set_ca_cert_path(certificates.ca.c_str());
+        client.enable_server_certificate_verification(true);
+        client.set_connection_timeout(2s);
+        client.set_read_timeout(10s);
+        httplib::Headers headers;
+        if (!authorization.empty()) headers.emplace("Authorization", authorization);
+        return client.Get(path, headers);
+    };
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            auto health = get("/healthz", "");
+            return health && health->status == 200;
+        },
+        20s))
+        << read_file(setup.log_file);
+
+    for (const auto* path : {"/metrics", "/readyz"}) {
+        auto refused = get(path, "");
+        ASSERT_TRUE(refused) << path;
+        EXPECT_EQ(refused->status, 401) << path;
+        EXPECT_EQ(refused->get_header_value("WWW-Authenticate"), R"(Bearer realm="sea-mq-worker")");
+        refused = get(path, "Bearer not-" + token);
+        ASSERT_TRUE(refused) << path;
+        EXPECT_EQ(refused->status, 401) << path;
+    }
+    Answer ready;
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            auto response = get("/readyz", "Bearer " + token);
+            if (!response) return false;
+            ready = {response->status, nlohmann::json::parse(response->body, nullptr, false)};
+            return check_ok(ready, "nats") == true;
+        },
+        20s))
+        << ready.body.dump() << read_file(setup.log_file);
+    EXPECT_EQ(ready.status, 503);
+    EXPECT_EQ(check_ok(ready, "database sea"), false);
+    auto scrape = get("/metrics", "Bearer " + token);
+    ASSERT_TRUE(scrape);
+    EXPECT_EQ(scrape->status, 200);
+    EXPECT_NE(scrape->body.find("seamq_nats_connected 1\n"), std::string::npos) << scrape->body;
+
+    // Plain HTTP on the same port gets nothing.
+    EXPECT_EQ(get_json(setup.admin_port, "/healthz").status, 0);
+
+    worker.signal(SIGTERM);
+    const auto status = worker.wait_for_exit(15s);
+    ASSERT_TRUE(status.has_value()) << read_file(setup.log_file);
+    EXPECT_EQ(testing::ChildProcess::exit_code(*status), 0) << read_file(setup.log_file);
+    const auto log = read_file(setup.log_file);
+    EXPECT_NE(log.find("admin server listening on " + base), std::string::npos) << log;
+    EXPECT_NE(log.find("/metrics and /readyz need the bearer token"), std::string::npos) << log;
+    EXPECT_EQ(log.find(token), std::string::npos) << "the admin token leaked into the log";
 }
 
 }  // namespace

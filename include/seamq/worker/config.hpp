@@ -84,10 +84,24 @@ struct NatsSettings {
     NatsTlsSettings tls;
 };
 
+//! `admin.tls:` HTTPS for the admin server; both files or neither.
+struct AdminTlsSettings {
+    std::filesystem::path certificate_file;  //!< PEM: the server certificate, then intermediates
+    std::filesystem::path key_file;          //!< PEM: its private key (unencrypted)
+
+    bool enabled() const { return !certificate_file.empty() || !key_file.empty(); }
+};
+
 //! `admin:` the HTTP server for /metrics, /healthz and /readyz.
 struct AdminSettings {
     std::string listen = "127.0.0.1:9464";
     Duration readiness_check_timeout{std::chrono::seconds(2)};
+    std::filesystem::path token_file;  //!< empty: no authentication
+    AdminTlsSettings tls;
+
+    //! token_file's content, read by the loader (not a setting of its own); empty when
+    //! no token_file is given.
+    Secret token;
 };
 
 //! `log:`
