@@ -137,10 +137,13 @@ void on_error(natsConnection* connection, natsSubscription* subscription, natsSt
     state.emit(ConnectionEvent::error, detail);
 }
 
-// nats.c creates its SSL_CTX with OpenSSL's system defaults and has no setting for the
-// lowest protocol version; "1.3" is applied through OpenSSL's process-wide configuration
-// (the system_default section every new SSL_CTX reads). libpq sets its own minimum
-// (ssl_min_protocol_version) on its context afterwards, so PostgreSQL is not affected.
+// nats.c 3.4.1 has no setting for the lowest protocol version, and right after creating
+// its SSL_CTX it sets the minimum to TLS 1.2 itself, overriding a MinProtocol of OpenSSL's
+// configuration. It does not clear protocol options, so "1.3" is applied as
+// "Protocol = -ALL, TLSv1.3" (SSL_OP_NO_TLSv1_2 and below) in the system_default section
+// of OpenSSL's process-wide configuration, which every SSL_CTX created afterwards reads.
+// Process-wide means exactly that: later TLS contexts of the process (libpq, HTTPS
+// clients) refuse TLS 1.2 too, as their libraries do not clear these options either.
 void require_tls13_process_wide() {
     static std::once_flag once;
     static std::string failure;
@@ -149,7 +152,8 @@ void require_tls13_process_wide() {
             "seamq_openssl = seamq_openssl_init\n"
             "[seamq_openssl_init]\nssl_conf = seamq_ssl\n"
             "[seamq_ssl]\nsystem_default = seamq_tls\n"
-            "[seamq_tls]\nMinProtocol = TLSv1.3\nCipherString = DEFAULT@SECLEVEL=2\n";
+            "[seamq_tls]\nMinProtocol = TLSv1.3\nProtocol = -ALL, TLSv1.3\nCipherString = "
+            "DEFAULT:@SECLEVEL=2\n";
         OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, nullptr);
         CONF* conf = NCONF_new(nullptr);
         BIO* bio = BIO_new_mem_buf(text, -1);
@@ -193,6 +197,12 @@ std::string host_of(std::string_view url) {
     return std::string(url.substr(0, url.find_first_of(":/")));
 }
 
+// A file nats.c could not load is a configuration mistake, reported as one (with
+// OpenSSL's reason), not as a NATS failure.
+void config_check(natsStatus status, std::string_view what) {
+    if (status != NATS_OK) raise(Errc::config, "{}", detail::make_error(status, what).what());
+}
+
 void apply_tls(natsOptions* native, const TlsOptions& tls, const std::vector<std::string>& urls) {
     if (!tls.active(urls)) return;
     if (const auto problem = tls.problem(); !problem.empty()) raise(Errc::config, "NATS TLS: {}", problem);
@@ -200,13 +210,13 @@ void apply_tls(natsOptions* native, const TlsOptions& tls, const std::vector<std
     detail::check(natsOptions_SetSecure(native, true), "enabling TLS to NATS");
     if (!tls.ca_file.empty()) {
         check_readable_file(tls.ca_file, "NATS TLS CA file");
-        detail::check(natsOptions_LoadCATrustedCertificates(native, tls.ca_file.c_str()),
-                      fmt::format("loading NATS TLS CA file '{}'", tls.ca_file.string()));
+        config_check(natsOptions_LoadCATrustedCertificates(native, tls.ca_file.c_str()),
+                     fmt::format("loading NATS TLS CA file '{}'", tls.ca_file.string()));
     }
     if (!tls.certificate_file.empty()) {
         check_readable_file(tls.certificate_file, "NATS TLS certificate file");
         check_readable_file(tls.key_file, "NATS TLS key file");
-        detail::check(
+        config_check(
             natsOptions_LoadCertificatesChain(native, tls.certificate_file.c_str(), tls.key_file.c_str()),
             fmt::format("loading NATS TLS client certificate '{}' and key '{}'",
                         tls.certificate_file.string(), tls.key_file.string()));
@@ -287,7 +297,17 @@ Connection::Connection(ConnectionOptions options)
     {
         // A failed connect releases the connection without any callback: the holder is ours.
         connection_ = nullptr;
-        throw detail::make_error(status, fmt::format("connecting to NATS at '{}'", url_list));
+        std::string what = fmt::format("connecting to NATS at '{}'", url_list);
+        // With TLS 1.3 the server checks the client certificate after the client finished
+        // its handshake: a refused or missing one shows up as a closed connection.
+        if (options_.tls.active(urls) &&
+            (status == NATS_PROTOCOL_ERROR || status == NATS_IO_ERROR || status == NATS_CONNECTION_CLOSED)) {
+            what +=
+                " (the server closed the TLS connection; a server that requires a client certificate "
+                "refuses a missing or untrusted one this way: check the TLS certificate_file/key_file "
+                "and the server's ca_file)";
+        }
+        throw detail::make_error(status, what);
     }
 }
 
