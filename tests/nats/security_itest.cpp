@@ -291,6 +291,7 @@ TEST(Authentication, AConnectionRefusedOnReconnectIsClosedAfterTheSecondRefusal)
                                                    ConnectionEvent::error, ConnectionEvent::closed}))
         << recorder.trace();
     EXPECT_EQ(refused_attempts(server), 2) << recorder.trace();
+    std::cout << recorder.trace();
     for (const auto& event : events) {
         if (event.event == ConnectionEvent::error) {
             EXPECT_THAT(event.detail, HasSubstr("Authorization Violation")) << recorder.trace();
