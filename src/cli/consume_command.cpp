@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "src/cli/command_line.hpp"
+#include "src/cli/nats_options.hpp"
 #include <signal.h>
 
 #include "seamq/cli/commands.hpp"
@@ -17,7 +18,7 @@ namespace {
 
 struct ConsumeRunArguments {
     inbox::ConsumerOptions consumer;
-    std::string nats_urls;
+    NatsArguments nats;
     std::string handler_function;
     std::vector<int> retry_delays_ms{1000, 5000, 30000};
     int ack_wait_ms = 4000;
@@ -42,7 +43,7 @@ void run_consumer(const ConsumeRunArguments& arguments) {
     inbox::check_options(options);
     auto handler = std::make_shared<inbox::SqlFunctionHandler>(arguments.handler_function);
 
-    auto nats_options = nats::ConnectionOptions::from_urls(arguments.nats_urls, options.instance_name);
+    auto nats_options = nats_connection_options(arguments.nats, options.instance_name);
     nats_options.retry_on_failed_connect = true;
     nats::Connection connection(std::move(nats_options));
     inbox::InboxConsumer consumer(options, connection, handler);
@@ -80,8 +81,7 @@ void add_consume_commands(CLI::App& app) {
     add_env_option(run, "--database", options.database, "PostgreSQL URL of the context's database",
                    "SEAMQ_DATABASE_URL")
         ->required();
-    add_env_option(run, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated", "SEAMQ_NATS_URL")
-        ->required();
+    add_nats_options(run, arguments->nats)->required();
     run->add_option("--max-deliver", options.max_deliver, "Deliveries before dead-lettering")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "src/cli/command_line.hpp"
+#include "src/cli/nats_options.hpp"
 #include "src/cli/output.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,7 +20,7 @@ namespace seamq::cli {
 namespace {
 
 struct DlqArguments {
-    std::string nats_urls;
+    NatsArguments nats;
     std::string context;
     std::string stream;
     std::string consumer;
@@ -108,7 +109,7 @@ nlohmann::json to_json(const dead_letters::DeadLetter& letter, bool with_payload
 
 struct Session {
     explicit Session(const DlqArguments& arguments)
-        : connection(nats::ConnectionOptions::from_urls(arguments.nats_urls, "sea-mq dlq")),
+        : connection(nats_connection_options(arguments.nats, "sea-mq dlq")),
           jetstream(connection),
           queue(jetstream, arguments.context, arguments.stream) {}
     nats::Connection connection;
@@ -261,9 +262,7 @@ void purge(const DlqArguments& arguments) {
 void add_common_options(CLI::App* command, DlqArguments& arguments, bool filters) {
     command->add_option("--context", arguments.context, "Bounded context whose DLQ to use, e.g. sea")
         ->required();
-    add_env_option(command, "--nats", arguments.nats_urls, "NATS server URLs, comma-separated",
-                   "SEAMQ_NATS_URL")
-        ->required();
+    add_nats_options(command, arguments.nats)->required();
     command->add_option("--stream", arguments.stream, "DLQ stream (default: <CONTEXT>_DLQ)");
     command->add_option("--output", arguments.output, "text or json")->capture_default_str();
     if (!filters) return;

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "src/cli/command_line.hpp"
+#include "src/cli/nats_options.hpp"
 #include <signal.h>
 
 #include "seamq/cli/commands.hpp"
@@ -15,7 +16,7 @@ namespace {
 
 struct RelayRunArguments {
     relay::RelayOptions relay;
-    std::string nats_urls;
+    NatsArguments nats;
     int poll_ms = 1000;
     int election_ms = 1000;
     int publish_timeout_ms = 5000;
@@ -35,7 +36,7 @@ void run_relay(const RelayRunArguments& arguments) {
     options.election_interval = std::chrono::milliseconds(arguments.election_ms);
     options.publish_timeout = std::chrono::milliseconds(arguments.publish_timeout_ms);
 
-    auto nats_options = nats::ConnectionOptions::from_urls(arguments.nats_urls, options.instance_name);
+    auto nats_options = nats_connection_options(arguments.nats, options.instance_name);
     nats_options.retry_on_failed_connect = true;
     nats::Connection connection(std::move(nats_options));
     relay::Relay relay(options, connection);
@@ -64,8 +65,7 @@ void add_relay_commands(CLI::App& app) {
     add_env_option(run, "--database", arguments->relay.database, "PostgreSQL URL of the context's database",
                    "SEAMQ_DATABASE_URL")
         ->required();
-    add_env_option(run, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated", "SEAMQ_NATS_URL")
-        ->required();
+    add_nats_options(run, arguments->nats)->required();
     run->add_option("--expected-stream", arguments->relay.expected_stream,
                     "Stream that must capture the events (Nats-Expected-Stream)");
     run->add_option("--name", arguments->relay.instance_name, "Name in logs and pg_stat_activity");

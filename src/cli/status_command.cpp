@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "src/cli/command_line.hpp"
+#include "src/cli/nats_options.hpp"
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,7 @@ using nlohmann::json;
 constexpr int relay_lock_space = 24226;
 
 struct StatusArguments {
-    std::vector<std::string> nats_urls;
+    NatsArguments nats;
     std::vector<std::string> databases;
     std::vector<std::string> contexts;
     std::vector<std::string> monitors;
@@ -477,7 +478,7 @@ std::string render_text(const json& document) {
 
 void run_status(const StatusArguments& arguments) {
     const std::chrono::seconds timeout(arguments.timeout_seconds);
-    const auto nats_urls = split_lists(arguments.nats_urls);
+    const auto nats_urls = split_lists(arguments.nats.urls);
     if (nats_urls.empty()) raise(Errc::invalid_argument, "--nats: give at least one NATS server URL");
 
     // Which contexts, where their databases are and what their streams are called. Every
@@ -554,8 +555,7 @@ void run_status(const StatusArguments& arguments) {
     std::unique_ptr<nats::Connection> connection;
     std::unique_ptr<nats::JetStream> jetstream;
     try {
-        auto options =
-            nats::ConnectionOptions::from_urls(fmt::format("{}", fmt::join(nats_urls, ",")), "sea-mq status");
+        auto options = nats_connection_options(arguments.nats, "sea-mq status");
         options.connect_timeout = timeout;
         options.max_reconnect = 1;  // a one-shot command: report a dead server, do not wait for it
         connection = std::make_unique<nats::Connection>(options);
@@ -622,9 +622,7 @@ void add_status_commands(CLI::App& app) {
         "otherwise (what is known is still printed, followed by the problems), 2 on usage errors. The "
         "database "
         "role must see other sessions in pg_stat_activity (superuser or pg_read_all_stats).");
-    add_env_option(status, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated or repeated",
-                   "SEAMQ_NATS_URL")
-        ->required();
+    add_nats_options(status, arguments->nats)->required();
     status->add_option(
         "--context", arguments->contexts,
         "NAME=DATABASE_URL: a context and its database (repeatable); NAME alone for its streams "

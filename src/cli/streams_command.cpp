@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "src/cli/command_line.hpp"
+#include "src/cli/nats_options.hpp"
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
@@ -17,16 +18,14 @@ namespace {
 
 struct StreamsArguments {
     std::string file;
-    std::string nats_urls;
+    NatsArguments nats;
     std::string output = "text";
     bool dry_run = false;
     int timeout_seconds = 10;
 };
 
 void add_nats_option(CLI::App* command, StreamsArguments& arguments) {
-    add_env_option(command, "--nats", arguments.nats_urls, "NATS server URLs, comma-separated",
-                   "SEAMQ_NATS_URL")
-        ->required();
+    add_nats_options(command, arguments.nats)->required();
     command
         ->add_option("--timeout", arguments.timeout_seconds,
                      "Seconds to wait for the server and each API call")
@@ -34,7 +33,7 @@ void add_nats_option(CLI::App* command, StreamsArguments& arguments) {
 }
 
 std::unique_ptr<nats::Connection> connect(const StreamsArguments& arguments, const char* name) {
-    auto options = nats::ConnectionOptions::from_urls(arguments.nats_urls, name);
+    auto options = nats_connection_options(arguments.nats, name);
     options.connect_timeout = std::chrono::seconds(arguments.timeout_seconds);
     options.max_reconnect = 5;  // a one-shot command: do not hang on a dead cluster
     return std::make_unique<nats::Connection>(options);

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "src/cli/command_line.hpp"
+#include "src/cli/nats_options.hpp"
 #include "src/cli/output.hpp"
 #include <nlohmann/json.hpp>
 #include <signal.h>
@@ -23,7 +24,7 @@ namespace {
 
 struct TailArguments {
     std::string subject;
-    std::string nats_urls;
+    NatsArguments nats;
     std::size_t count = 0;
     std::string timeout;
     std::string output = "text";
@@ -103,7 +104,7 @@ void run_tail(const TailArguments& arguments) {
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-    auto options = nats::ConnectionOptions::from_urls(arguments.nats_urls, "sea-mq tail");
+    auto options = nats_connection_options(arguments.nats, "sea-mq tail");
     options.connect_timeout = std::chrono::seconds(5);
     nats::Connection connection(options);
     auto subscription = connection.subscribe_sync(arguments.subject);
@@ -158,9 +159,7 @@ void add_tail_commands(CLI::App& app) {
     tail->add_option("subject", arguments->subject,
                      "NATS subject, e.g. sea.event.> or sea.event.order-placed.v1")
         ->required();
-    add_env_option(tail, "--nats", arguments->nats_urls, "NATS server URLs, comma-separated",
-                   "SEAMQ_NATS_URL")
-        ->required();
+    add_nats_options(tail, arguments->nats)->required();
     tail->add_option("--count,-n", arguments->count, "Stop after this many messages")
         ->check(CLI::Range(1, 100000000));
     tail->add_option("--timeout", arguments->timeout, "Stop after this long: 500ms, 10s, 5m");

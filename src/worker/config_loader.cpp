@@ -508,6 +508,32 @@ private:
 
 // --- checks across settings --------------------------------------------------------------------
 
+// Credential and TLS files are read now, so a missing or malformed one stops the worker
+// at start with its key, not as an opaque connect error later.
+template <typename Problem>
+void validate_nats_security(const NatsSettings& nats, const Problem& problem) {
+    const auto auth = nats_authentication(nats);
+    if (const auto reason = auth.problem(); !reason.empty()) problem("nats.user", reason);
+    const auto check = [&](const char* key, const auto& read) {
+        try {
+            read();
+        } catch (const seamq::Error& e) {
+            problem(key, e.what());
+        }
+    };
+    if (!nats.creds.empty()) check("nats.creds", [&] { nats::read_credentials_file(nats.creds); });
+    if (!nats.nkey.empty()) check("nats.nkey", [&] { nats::read_nkey_seed_file(nats.nkey); });
+    const auto tls = nats_tls(nats.tls);
+    if (const auto reason = tls.problem(); !reason.empty()) problem("nats.tls", reason);
+    if (!tls.ca_file.empty())
+        check("nats.tls.ca_file", [&] { nats::check_readable_file(tls.ca_file, "CA file"); });
+    if (!tls.certificate_file.empty())
+        check("nats.tls.cert_file",
+              [&] { nats::check_readable_file(tls.certificate_file, "certificate file"); });
+    if (!tls.key_file.empty())
+        check("nats.tls.key_file", [&] { nats::check_readable_file(tls.key_file, "key file"); });
+}
+
 void validate_config(Config& config, LoadState& state) {
     const auto problem = [&](const std::string& key, std::string reason) {
         state.problem(key, state.location_of(key), std::move(reason));
@@ -589,6 +615,8 @@ void validate_config(Config& config, LoadState& state) {
         }
     }
 
+    validate_nats_security(config.nats, problem);
+
     if (!config.streams_file.empty()) {
         std::error_code error;
         if (!std::filesystem::is_regular_file(config.streams_file, error)) {
@@ -652,6 +680,16 @@ Config parse_config(std::string_view yaml_text, std::string source,
                              return std::tie(a.line, a.column) < std::tie(b.line, b.column);
                          });
         throw ConfigError(std::move(state.problems));
+    }
+    for (const auto& [key, secret] :
+         {std::pair{"nats.password", &config.nats.password}, std::pair{"nats.token", &config.nats.token}}) {
+        if (!secret->empty() && secret->origin() == "literal") {
+            config.warnings.push_back(
+                fmt::format("{} is written into {} itself: write ${{ENV_VAR}} or {{file: path}} so the "
+                            "secret stays out of "
+                            "the file",
+                            key, source));
+        }
     }
     for (const auto& prefix : setting_prefixes) {
         for (const auto& name : environment.names_with_prefix(prefix)) {

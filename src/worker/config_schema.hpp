@@ -59,6 +59,26 @@ std::string stream_name(const std::string& value);
 std::string subject_filter(const std::string& value);
 std::string handler_kind(const std::string& value);
 
+std::string tls_version(const std::string& value);
+
+template <typename Visitor>
+void visit(Visitor& v, NatsTlsSettings& s) {
+    v.field("enabled", s.enabled,
+            "Speak TLS to the servers. Also on when a file below is given or a server URL is tls://.");
+    v.field("ca_file", s.ca_file,
+            "PEM CA bundle the servers' certificates must chain to; relative to this file. Without it the "
+            "system's trust store is used.");
+    v.field("cert_file", s.cert_file, "PEM client certificate (chain) for mutual TLS; needs key_file.");
+    v.field("key_file", s.key_file, "PEM private key of cert_file.");
+    v.field("server_name", s.server_name,
+            "Host name the server certificates must carry. Empty: the host of nats.servers when they all "
+            "name one host; otherwise only the certificate chain is checked, so set it for a cluster whose "
+            "certificates share a name.");
+    v.field("min_version", s.min_version,
+            "Lowest TLS version accepted: 1.2 or 1.3 (1.3 applies to every NATS connection of the process).",
+            tls_version);
+}
+
 template <typename Visitor>
 void visit(Visitor& v, NatsSettings& s) {
     v.field("servers", s.servers,
@@ -91,6 +111,16 @@ void visit(Visitor& v, NatsSettings& s) {
             "JetStream domain to address (leafnode setups); empty for none.");
     v.field("api_timeout", s.api_timeout, "Timeout of JetStream API requests (stream and consumer info).",
             positive_duration);
+    v.field("user", s.user, "User name, with password (nats-server `authorization.users`).");
+    v.field("password", s.password,
+            "Password of user. A secret: write ${ENV_VAR} or {file: path}, never the password itself.");
+    v.field("token", s.token,
+            "Authentication token (nats-server `authorization.token`). A secret, like password.");
+    v.field("nkey", s.nkey, "File holding the user's NKey seed (SU...): nats-server `nkey:` users.");
+    v.field("creds", s.creds,
+            "Credentials file (.creds: user JWT and NKey seed) for decentralized JWT auth. Read again at "
+            "every reconnect, so a replaced file takes effect without a restart.");
+    v.section("tls", s.tls, "TLS to the servers.");
 }
 
 template <typename Visitor>

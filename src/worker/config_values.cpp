@@ -152,6 +152,11 @@ const ContextSettings* Config::find_context(std::string_view name) const {
 
 namespace schema {
 
+std::string tls_version(const std::string& value) {
+    return value == "1.2" || value == "1.3" ? ""
+                                            : fmt::format("'{}' is not a TLS version (1.2 or 1.3)", value);
+}
+
 std::string nats_urls(const std::vector<std::string>& servers) {
     if (servers.empty()) return "must list at least one server URL";
     for (const auto& entry : servers) {
@@ -220,4 +225,25 @@ std::string handler_kind(const std::string& value) {
 }
 
 }  // namespace schema
+nats::Authentication nats_authentication(const NatsSettings& settings) {
+    nats::Authentication auth;
+    auth.user = settings.user;
+    auth.password = settings.password.reveal();
+    auth.token = settings.token.reveal();
+    auth.nkey_seed_file = settings.nkey;
+    auth.credentials_file = settings.creds;
+    return auth;
+}
+
+nats::TlsOptions nats_tls(const NatsTlsSettings& settings) {
+    nats::TlsOptions tls;
+    tls.enabled = settings.enabled;
+    tls.ca_file = settings.ca_file;
+    tls.certificate_file = settings.cert_file;
+    tls.key_file = settings.key_file;
+    tls.server_name = settings.server_name;
+    tls.min_version = settings.min_version;
+    return tls;
+}
+
 }  // namespace seamq::worker

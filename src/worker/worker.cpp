@@ -33,6 +33,8 @@ nats::ConnectionOptions connection_options(const NatsSettings& settings) {
     options.reconnect_buffer_bytes = static_cast<int>(settings.reconnect_buffer_bytes.bytes);
     options.ping_interval = settings.ping_interval;
     options.max_pings_out = settings.max_pings_out;
+    options.auth = nats_authentication(settings);
+    options.tls = nats_tls(settings.tls);
     return options;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "seamq/core/error.hpp"
+#include "seamq/nats/credentials.hpp"
 
 //! The worker's configuration: YAML file, environment overrides, secrets. Each struct
 //! below is one YAML mapping; its keys, defaults, documentation and environment
@@ -51,6 +52,16 @@ struct ByteSize {
     friend bool operator==(const ByteSize&, const ByteSize&) = default;
 };
 
+//! `nats.tls:` TLS to the servers (on when enabled, when a file is given or a URL is tls://).
+struct NatsTlsSettings {
+    bool enabled = false;
+    std::filesystem::path ca_file;
+    std::filesystem::path cert_file;
+    std::filesystem::path key_file;
+    std::string server_name;
+    std::string min_version = "1.2";
+};
+
 //! `nats:` the connection every component shares.
 struct NatsSettings {
     std::vector<std::string> servers{"nats://127.0.0.1:4222"};
@@ -64,6 +75,13 @@ struct NatsSettings {
     int max_pings_out = 2;
     std::string jetstream_domain;
     Duration api_timeout{std::chrono::seconds(5)};
+    // Authentication: at most one of user/password, token, nkey (seed file), creds (.creds file).
+    std::string user;
+    Secret password;
+    Secret token;
+    std::filesystem::path nkey;
+    std::filesystem::path creds;
+    NatsTlsSettings tls;
 };
 
 //! `admin:` the HTTP server for /metrics, /healthz and /readyz.
@@ -203,6 +221,10 @@ std::vector<SettingDescription> describe_settings();
 //! The Markdown table docs/configuration.md carries between
 //! `<!-- BEGIN GENERATED: configuration -->` and `<!-- END GENERATED: configuration -->`.
 std::string configuration_reference_markdown();
+
+//! The NATS layer's view of `nats:`'s authentication and TLS settings.
+nats::Authentication nats_authentication(const NatsSettings& settings);
+nats::TlsOptions nats_tls(const NatsTlsSettings& settings);
 
 //! seamq::parse_duration (core/units.hpp: "500ms", "2s", "1m30s", "7d", "0"); nullopt when
 //! malformed.
