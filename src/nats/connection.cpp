@@ -69,6 +69,11 @@ struct Connection::State {
     std::mutex mutex;
     std::condition_variable closed_changed;
     bool closed = false;
+    std::string closed_reason;  //!< why nats.c closed it on its own; "" otherwise
+    //! Set by close(), drain() and the destructor: a close that follows is the owner's.
+    std::atomic<bool> closing{false};
+    //! How the server refused a first connect (retry_on_failed_connect), which nats.c forgets.
+    std::string refusal;
 
     void emit(ConnectionEvent event, const std::string& detail) {
         if (!on_event) return;
@@ -118,9 +123,13 @@ void on_closed(natsConnection* connection, void* closure) {
     auto* holder = static_cast<StateHolder*>(closure);
     StateHolder state = *holder;  // keeps the state alive past the holder
     delete holder;
-    state->emit(ConnectionEvent::closed, last_error_of(connection));
+    auto reason = last_error_of(connection);
+    if (!state->refusal.empty() && (reason.empty() || reason == "No server available for connection"))
+        reason = state->refusal;
+    state->emit(ConnectionEvent::closed, reason);
     std::lock_guard lock(state->mutex);
     state->closed = true;
+    if (!state->closing) state->closed_reason = reason;
     state->closed_changed.notify_all();
 }
 
@@ -285,18 +294,7 @@ Connection::Connection(ConnectionOptions options)
                   "setting reconnected callback");
     detail::check(natsOptions_SetClosedCB(native, on_closed, holder), "setting closed callback");
     detail::check(natsOptions_SetErrorHandler(native, on_error, holder), "setting error handler");
-    if (options_.retry_on_failed_connect)
-        detail::check(natsOptions_SetRetryOnFailedConnect(native, true, on_connected, holder),
-                      "setting retry on connect");
-
-    const natsStatus status = natsConnection_Connect(&connection_, native);
-    if (status == NATS_OK || status == NATS_NOT_YET_CONNECTED) {  // the latter: retrying in the background
-        static_cast<void>(owned_holder.release());
-        return;
-    }
-    {
-        // A failed connect releases the connection without any callback: the holder is ours.
-        connection_ = nullptr;
+    const auto connect_error = [&](natsStatus status) {
         std::string what = fmt::format("connecting to NATS at '{}'", url_list);
         // With TLS 1.3 the server checks the client certificate after the client finished
         // its handshake: a refused or missing one shows up as a closed connection.
@@ -307,12 +305,40 @@ Connection::Connection(ConnectionOptions options)
                 "refuses a missing or untrusted one this way: check the TLS certificate_file/key_file "
                 "and the server's ca_file)";
         }
-        throw detail::make_error(status, what);
+        return detail::make_error(status, what);
+    };
+
+    if (options_.retry_on_failed_connect) {
+        // nats.c 3.4.1, retrying a first connect that a server answered and refused
+        // (credentials, TLS, no INFO in time), closes the connection at once without
+        // retrying and without the reason ("No server available for connection"); only
+        // "no server answered" is retried. A plain attempt first keeps the reason.
+        const natsStatus first = natsConnection_Connect(&connection_, native);
+        if (first == NATS_OK) {
+            static_cast<void>(owned_holder.release());
+            return;
+        }
+        // A failed connect releases the connection without any callback: the holder is ours.
+        connection_ = nullptr;
+        if (first != NATS_NO_SERVER) {
+            state_->refusal = connect_error(first).what();
+            state_->emit(ConnectionEvent::error, state_->refusal);
+        }
+        detail::check(natsOptions_SetRetryOnFailedConnect(native, true, on_connected, holder),
+                      "setting retry on connect");
     }
+    const natsStatus status = natsConnection_Connect(&connection_, native);
+    if (status == NATS_OK || status == NATS_NOT_YET_CONNECTED) {  // the latter: retrying in the background
+        static_cast<void>(owned_holder.release());
+        return;
+    }
+    connection_ = nullptr;
+    throw connect_error(status);
 }
 
 Connection::~Connection() {
     if (connection_ == nullptr) return;
+    state_->closing = true;
     natsConnection_Close(connection_);
     {
         // Wait for the closed callback so no callback runs on a half-destroyed owner.
@@ -323,11 +349,13 @@ Connection::~Connection() {
 }
 
 void Connection::close() {
+    state_->closing = true;
     if (connection_ != nullptr) natsConnection_Close(connection_);
 }
 
 void Connection::drain(std::chrono::milliseconds timeout) {
     if (connection_ == nullptr) return;
+    state_->closing = true;
     detail::check(natsConnection_DrainTimeout(connection_, detail::to_millis(timeout)),
                   "draining NATS connection");
     std::unique_lock lock(state_->mutex);
@@ -364,6 +392,11 @@ ConnectionCounters Connection::counters() const {
     std::lock_guard lock(state_->mutex);
     result.closed = state_->closed;
     return result;
+}
+
+std::string Connection::closed_reason() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->closed_reason;
 }
 
 std::int64_t Connection::max_payload() const {

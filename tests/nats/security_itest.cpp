@@ -233,10 +233,12 @@ int refused_attempts(const NatsServer& server) {
 }
 
 // nats.c 3.4.1, retrying a first connect in the background (retry_on_failed_connect) that
-// the server refuses: it tries once and closes the connection for good at once, with
-// "No server available for connection" (the refusal leaves it without a current server,
-// and its reconnect thread gives up on that). No disconnected or error event, no retry.
-TEST(Authentication, RetryingAFirstConnectWithAWrongPasswordIsClosedAfterOneAttempt) {
+// the server refuses, closes the connection for good at once with "No server available for
+// connection" (the refusal leaves it without a current server, and its reconnect thread
+// gives up on that): no retry, no reason. Connection makes one plain attempt first, so the
+// refusal is an error event and the reason of the close; then nats.c's attempt, refused
+// too, and the close. Nothing after that: two refusals in five seconds, not a loop.
+TEST(Authentication, RetryingAFirstConnectWithAWrongPasswordReportsTheRefusalAndIsClosed) {
     auto server = server_with(R"(authorization { users: [ {user: app, password: "right-pass"} ] })");
     EventRecorder recorder;
     auto options = options_for(server);
@@ -251,13 +253,16 @@ TEST(Authentication, RetryingAFirstConnectWithAWrongPasswordIsClosedAfterOneAtte
     std::this_thread::sleep_for(5s);  // ten reconnect waits
 
     const auto events = recorder.snapshot();
-    EXPECT_EQ(refused_attempts(server), 1) << recorder.trace();
-    ASSERT_EQ(events.size(), 1u) << recorder.trace();
-    EXPECT_EQ(events[0].event, ConnectionEvent::closed);
-    EXPECT_EQ(events[0].detail, "No server available for connection");
-    EXPECT_LT(events[0].at, 1000ms) << recorder.trace();
+    EXPECT_EQ(refused_attempts(server), 2) << recorder.trace();
+    ASSERT_EQ(events.size(), 2u) << recorder.trace();
+    EXPECT_EQ(events[0].event, ConnectionEvent::error);
+    EXPECT_THAT(events[0].detail, HasSubstr("Authorization Violation"));
+    EXPECT_THAT(events[0].detail, Not(HasSubstr("wrong-pass")));
+    EXPECT_EQ(events[1].event, ConnectionEvent::closed);
+    EXPECT_EQ(events[1].detail, events[0].detail);
+    EXPECT_LT(events[1].at, 1000ms) << recorder.trace();
     EXPECT_EQ(connection.status(), ConnectionStatus::closed);
-    EXPECT_TRUE(connection.counters().closed);
+    EXPECT_EQ(connection.closed_reason(), events[0].detail);
 }
 
 // nats.c 3.4.1, reconnecting a live connection to a server that now refuses the password
@@ -298,6 +303,17 @@ TEST(Authentication, AConnectionRefusedOnReconnectIsClosedAfterTheSecondRefusal)
         }
     }
     EXPECT_EQ(connection.status(), ConnectionStatus::closed);
+    EXPECT_EQ(connection.closed_reason(), "Authorization Violation");
+}
+
+// A close the owner asks for has no reason: nothing went wrong.
+TEST(Authentication, AClosedReasonOnlyWhenNatsCGaveUp) {
+    auto server = server_with("");
+    Connection connection(options_for(server));
+    EXPECT_EQ(connection.closed_reason(), "");
+    connection.close();
+    ASSERT_TRUE(seamq::testing::wait_until([&] { return connection.counters().closed; }, 5s));
+    EXPECT_EQ(connection.closed_reason(), "");
 }
 
 class MutualTls : public ::testing::Test {
