@@ -88,8 +88,9 @@ Worker::Worker(Config config, const observability::Logger& logger)
     auto& disconnects = metrics_.family(metric::nats_disconnects_total).with({});
     auto& reconnects = metrics_.family(metric::nats_reconnects_total).with({});
     auto options = connection_options(config_.nats);
-    options.on_event = [&disconnects, &reconnects, nats_logger = logger.with({.component = "nats"})](
-                           nats::ConnectionEvent event, const std::string& detail) {
+    options.on_event = [&disconnects, &reconnects, closing = closing_nats_,
+                        nats_logger = logger.with({.component = "nats"})](nats::ConnectionEvent event,
+                                                                          const std::string& detail) {
         switch (event) {
             case nats::ConnectionEvent::connected: nats_logger.info("connected to NATS at {}", detail); break;
             case nats::ConnectionEvent::disconnected:
@@ -101,7 +102,18 @@ Worker::Worker(Config config, const observability::Logger& logger)
                 reconnects.increment();
                 nats_logger.info("reconnected to NATS at {}", detail);
                 break;
-            case nats::ConnectionEvent::closed: nats_logger.info("NATS connection closed"); break;
+            case nats::ConnectionEvent::closed:
+                if (closing->load()) {
+                    nats_logger.info("NATS connection closed");
+                } else {
+                    // nats.c 3.4.1 gives up on refused credentials (and other server -ERRs):
+                    // nothing reconnects this connection any more.
+                    nats_logger.error(
+                        "NATS connection closed for good: {}. It is not reconnected: fix the NATS "
+                        "credentials or TLS settings (or the server), then restart the worker",
+                        detail.empty() ? "no reason given" : detail);
+                }
+                break;
             case nats::ConnectionEvent::error:
                 nats_logger.error("NATS asynchronous error: {}", detail);
                 break;
@@ -112,7 +124,7 @@ Worker::Worker(Config config, const observability::Logger& logger)
         logger_.with({.component = "nats"}).info("connected to NATS at {}", nats_->connected_url());
     } else {
         logger_.with({.component = "nats"})
-            .warn("no NATS server of {} answers yet; retrying in the background",
+            .warn("not connected to NATS at {} yet; retrying in the background",
                   fmt::join(config_.nats.servers, ","));
     }
     nats::JetStreamOptions jetstream_options;
@@ -124,6 +136,7 @@ Worker::Worker(Config config, const observability::Logger& logger)
 }
 
 Worker::~Worker() {
+    closing_nats_->store(true);
     // Nothing may evaluate a check or scrape a callback while what they capture dies.
     admin_.stop();
     registrations_.clear();
@@ -161,6 +174,11 @@ void Worker::register_readiness_checks() {
 
     registrations_.push_back(readiness_.add("nats", [this]() -> CheckOutcome {
         if (nats_->is_connected()) return {true, "connected to " + nats_->connected_url()};
+        if (const auto reason = nats_->closed_reason(); !reason.empty()) {
+            return {false, fmt::format("closed for good: {} (not reconnected: fix the settings or the server "
+                                       "and restart the worker)",
+                                       reason)};
+        }
         return {false, fmt::format("{}; trying {}", nats::to_string(nats_->status()),
                                    fmt::join(config_.nats.servers, ","))};
     }));
@@ -243,6 +261,7 @@ int Worker::run() {
             clean = false;
         }
     }
+    closing_nats_->store(true);
     nats_->close();
     admin_.stop();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -

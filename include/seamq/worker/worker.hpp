@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -77,6 +78,8 @@ private:
     observability::Logger logger_;
     observability::MetricsRegistry metrics_;
     observability::ReadinessChecks readiness_;
+    //! Set before the worker closes its NATS connection: a close before that is nats.c giving up.
+    std::shared_ptr<std::atomic<bool>> closing_nats_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<nats::Connection> nats_;
     std::unique_ptr<nats::JetStream> jetstream_;
     AdminServer admin_;
