@@ -262,5 +262,53 @@ TEST(WorkerAuthentication, AWrongPasswordKeepsItUpNotReadyAndSaysWhyABoundedNumb
     ASSERT_TRUE(status.has_value()) << read_file(worker.log_file);
 }
 
+// The password changed on the server while the worker runs (restarted with a rotated one):
+// nats.c reconnects, is refused twice and gives up; the worker stays up and says so.
+TEST(WorkerAuthentication, APasswordRotatedOnTheServerEndsInAClosedConnectionTheWorkerReports) {
+    auto server = nats_server_with(
+        fmt::format(R"(authorization {{ users: [ {{user: relay, password: "{}"}} ] }})", password));
+    testing::PostgresServer postgres;
+    NatsAccess access{"  user: relay\n  password: ${SEA_NATS_PASSWORD}\n",
+                      {{"SEA_NATS_PASSWORD", std::string(password)}},
+                      client_for(server)};
+    access.client.auth.user = "relay";
+    access.client.auth.password = password;
+    AuthenticatedWorker worker(server.url(), access, postgres);
+    std::pair<int, nlohmann::json> answer;
+    ASSERT_TRUE(testing::wait_until([&] { return (answer = readyz(worker.admin_port)).first == 200; }, 30s))
+        << answer.second.dump() << read_file(worker.log_file);
+
+    std::stringstream config;
+    config << std::ifstream(server.config_file()).rdbuf();
+    auto text = config.str();
+    text.replace(text.find(password), password.size(), "rotated-pass");
+    server.stop();
+    std::ofstream(server.config_file()) << text;
+    server.start();
+
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            answer = readyz(worker.admin_port);
+            const auto nats = check_of(answer.second, "nats");
+            return nats &&
+                   nats->value("detail", std::string()) ==
+                       "closed for good: Authorization Violation (not reconnected: fix the settings or "
+                       "the server and restart the worker)";
+        },
+        20s))
+        << answer.second.dump() << "\n"
+        << read_file(worker.log_file);
+    std::this_thread::sleep_for(5s);
+    EXPECT_TRUE(worker.process.running());
+    const auto log = read_file(worker.log_file);
+    EXPECT_EQ(occurrences(read_file(server.log_file()), "authentication error"), 2);
+    EXPECT_EQ(occurrences(log, "NATS asynchronous error: Authentication Violation: Authorization Violation"),
+              2)
+        << log;
+    EXPECT_EQ(occurrences(log, "NATS connection closed for good: Authorization Violation"), 1) << log;
+    worker.process.signal(SIGTERM);
+    ASSERT_TRUE(worker.process.wait_for_exit(20s).has_value()) << read_file(worker.log_file);
+}
+
 }  // namespace
 }  // namespace seamq::worker
