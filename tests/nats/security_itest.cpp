@@ -428,5 +428,24 @@ TEST_F(MutualTls, GarbageCertificateFilesFailAtConstructionNamingTheFile) {
                         "NATS TLS key file '" + (dir.path() / "missing.key").string() + "' does not exist");
 }
 
+// Without server_name the host of the URL is checked: 127.0.0.1 against the certificate's
+// IP addresses (OpenSSL 3 treats an address given as host name as one).
+TEST(Tls, TheUrlsHostIsCheckedAgainstTheCertificateByDefault) {
+    CertificateAuthority ca("host check CA");
+    const auto localhost_only = ca.issue_server("nats-server", {"DNS:localhost"});
+    auto server =
+        server_with(fmt::format("tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}",
+                                localhost_only.certificate_file.string(), localhost_only.key_file.string()));
+    auto options = options_for(server);
+    options.tls.ca_file = ca.certificate_file();
+    const auto error = connect_error(options);
+    EXPECT_EQ(error.status(), NATS_SSL_ERROR) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("IP address mismatch")) << error.what();
+
+    options.servers = {"nats://localhost:" + std::to_string(server.port())};
+    Connection by_name(options);
+    EXPECT_TRUE(by_name.is_connected());
+}
+
 }  // namespace
 }  // namespace seamq::nats
