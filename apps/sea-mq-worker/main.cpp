@@ -100,7 +100,7 @@ int run_worker(const std::string& file, bool print) {
             {
                 std::lock_guard lock(mutex);
                 current = nullptr;
-                if (stop_requested || !worker.credentials_refused()) return code;
+                if (stop_requested || !worker.nats_gave_up()) return code;
             }
             refusal_delay = std::min<std::chrono::milliseconds>(refusal_delay * 2, std::chrono::seconds(30));
             // Rotated secrets ({file: ...}, ${ENV} are fixed, files are not) take effect now.

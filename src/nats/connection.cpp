@@ -69,9 +69,14 @@ struct Connection::State {
     std::atomic<std::uint64_t> authentication_failures{0};
     std::atomic<bool> authentication_refused{false};
     std::mutex mutex;
-    std::string refusal;  //!< the server's words when a first connect was refused
     std::condition_variable closed_changed;
     bool closed = false;
+    std::string closed_reason;  //!< why nats.c closed it on its own; "" otherwise
+    //! Set by close(), drain() and the destructor: a close that follows is the owner's.
+    std::atomic<bool> closing{false};
+    //! How the server refused a first connect (retry_on_failed_connect), which nats.c forgets;
+    //! for refused credentials the server's words alone.
+    std::string refusal;
 
     void emit(ConnectionEvent event, const std::string& detail) {
         if (!on_event) return;
@@ -121,16 +126,19 @@ void on_closed(natsConnection* connection, void* closure) {
     auto* holder = static_cast<StateHolder*>(closure);
     StateHolder state = *holder;  // keeps the state alive past the holder
     delete holder;
+    auto reason = last_error_of(connection);
     const char* text = nullptr;
-    if (connection != nullptr &&
-        natsConnection_GetLastError(connection, &text) == NATS_CONNECTION_AUTH_FAILED) {
-        // A first connect refused ends here without an error callback: count it once.
+    if (connection != nullptr && natsConnection_GetLastError(connection, &text) == NATS_CONNECTION_AUTH_FAILED) {
+        // A refusal on reconnect: nats.c gives up on it (the error callback counted it).
         if (state->authentication_failures.load() == 0) ++state->authentication_failures;
         state->authentication_refused = true;
     }
-    state->emit(ConnectionEvent::closed, last_error_of(connection));
+    if (!state->refusal.empty() && (reason.empty() || reason == "No server available for connection"))
+        reason = state->refusal;
+    state->emit(ConnectionEvent::closed, reason);
     std::lock_guard lock(state->mutex);
     state->closed = true;
+    if (!state->closing) state->closed_reason = reason;
     state->closed_changed.notify_all();
 }
 
@@ -148,10 +156,13 @@ void on_error(natsConnection* connection, natsSubscription* subscription, natsSt
     state.emit(ConnectionEvent::error, detail);
 }
 
-// nats.c creates its SSL_CTX with OpenSSL's system defaults and has no setting for the
-// lowest protocol version; "1.3" is applied through OpenSSL's process-wide configuration
-// (the system_default section every new SSL_CTX reads). libpq sets its own minimum
-// (ssl_min_protocol_version) on its context afterwards, so PostgreSQL is not affected.
+// nats.c 3.4.1 has no setting for the lowest protocol version, and right after creating
+// its SSL_CTX it sets the minimum to TLS 1.2 itself, overriding a MinProtocol of OpenSSL's
+// configuration. It does not clear protocol options, so "1.3" is applied as
+// "Protocol = -ALL, TLSv1.3" (SSL_OP_NO_TLSv1_2 and below) in the system_default section
+// of OpenSSL's process-wide configuration, which every SSL_CTX created afterwards reads.
+// Process-wide means exactly that: later TLS contexts of the process (libpq, HTTPS
+// clients) refuse TLS 1.2 too, as their libraries do not clear these options either.
 void require_tls13_process_wide() {
     static std::once_flag once;
     static std::string failure;
@@ -160,7 +171,8 @@ void require_tls13_process_wide() {
             "seamq_openssl = seamq_openssl_init\n"
             "[seamq_openssl_init]\nssl_conf = seamq_ssl\n"
             "[seamq_ssl]\nsystem_default = seamq_tls\n"
-            "[seamq_tls]\nMinProtocol = TLSv1.3\nCipherString = DEFAULT@SECLEVEL=2\n";
+            "[seamq_tls]\nMinProtocol = TLSv1.3\nProtocol = -ALL, TLSv1.3\nCipherString = "
+            "DEFAULT:@SECLEVEL=2\n";
         OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, nullptr);
         CONF* conf = NCONF_new(nullptr);
         BIO* bio = BIO_new_mem_buf(text, -1);
@@ -204,6 +216,12 @@ std::string host_of(std::string_view url) {
     return std::string(url.substr(0, url.find_first_of(":/")));
 }
 
+// A file nats.c could not load is a configuration mistake, reported as one (with
+// OpenSSL's reason), not as a NATS failure.
+void config_check(natsStatus status, std::string_view what) {
+    if (status != NATS_OK) raise(Errc::config, "{}", detail::make_error(status, what).what());
+}
+
 void apply_tls(natsOptions* native, const TlsOptions& tls, const std::vector<std::string>& urls) {
     if (!tls.active(urls)) return;
     if (const auto problem = tls.problem(); !problem.empty()) raise(Errc::config, "NATS TLS: {}", problem);
@@ -211,13 +229,13 @@ void apply_tls(natsOptions* native, const TlsOptions& tls, const std::vector<std
     detail::check(natsOptions_SetSecure(native, true), "enabling TLS to NATS");
     if (!tls.ca_file.empty()) {
         check_readable_file(tls.ca_file, "NATS TLS CA file");
-        detail::check(natsOptions_LoadCATrustedCertificates(native, tls.ca_file.c_str()),
-                      fmt::format("loading NATS TLS CA file '{}'", tls.ca_file.string()));
+        config_check(natsOptions_LoadCATrustedCertificates(native, tls.ca_file.c_str()),
+                     fmt::format("loading NATS TLS CA file '{}'", tls.ca_file.string()));
     }
     if (!tls.certificate_file.empty()) {
         check_readable_file(tls.certificate_file, "NATS TLS certificate file");
         check_readable_file(tls.key_file, "NATS TLS key file");
-        detail::check(
+        config_check(
             natsOptions_LoadCertificatesChain(native, tls.certificate_file.c_str(), tls.key_file.c_str()),
             fmt::format("loading NATS TLS client certificate '{}' and key '{}'",
                         tls.certificate_file.string(), tls.key_file.string()));
@@ -286,17 +304,31 @@ Connection::Connection(ConnectionOptions options)
                   "setting reconnected callback");
     detail::check(natsOptions_SetClosedCB(native, on_closed, holder), "setting closed callback");
     detail::check(natsOptions_SetErrorHandler(native, on_error, holder), "setting error handler");
+    const auto connect_error = [&](natsStatus status) {
+        std::string what = fmt::format("connecting to NATS at '{}'", url_list);
+        // With TLS 1.3 the server checks the client certificate after the client finished
+        // its handshake: a refused or missing one shows up as a closed connection.
+        if (options_.tls.active(urls) &&
+            (status == NATS_PROTOCOL_ERROR || status == NATS_IO_ERROR || status == NATS_CONNECTION_CLOSED)) {
+            what +=
+                " (the server closed the TLS connection; a server that requires a client certificate "
+                "refuses a missing or untrusted one this way: check the TLS certificate_file/key_file "
+                "and the server's ca_file)";
+        }
+        return detail::make_error(status, what);
+    };
+
     if (options_.retry_on_failed_connect) {
-        // One attempt first: with retrying on, a first connect whose credentials are refused
-        // only says "No server available" and closes; this says why. No callback ran for a
-        // failed attempt, so the holder is still ours for the retrying one.
-        detail::check(natsOptions_SetRetryOnFailedConnect(native, false, nullptr, nullptr),
-                      "setting retry on connect");
+        // nats.c 3.4.1, retrying a first connect that a server answered and refused
+        // (credentials, TLS, no INFO in time), closes the connection at once without
+        // retrying and without the reason ("No server available for connection"); only
+        // "no server answered" is retried. A plain attempt first keeps the reason.
         const natsStatus first = natsConnection_Connect(&connection_, native);
         if (first == NATS_OK) {
             static_cast<void>(owned_holder.release());
             return;
         }
+        // A failed connect releases the connection without any callback: the holder is ours.
         connection_ = nullptr;
         if (first == NATS_CONNECTION_AUTH_FAILED) {
             std::string text = nats_GetLastError(nullptr) != nullptr ? nats_GetLastError(nullptr) : "";
@@ -304,10 +336,16 @@ Connection::Connection(ConnectionOptions options)
             if (text.starts_with("(")) {
                 if (const auto end = text.find("): "); end != std::string::npos) text.erase(0, end + 3);
             }
-            std::lock_guard lock(state_->mutex);
-            state_->refusal = text.empty() ? "authentication failed" : text;
+            {
+                std::lock_guard lock(state_->mutex);
+                state_->refusal = text.empty() ? "authentication failed" : text;
+            }
             ++state_->authentication_failures;
             state_->authentication_refused = true;
+            state_->emit(ConnectionEvent::error, state_->refusal);
+        } else if (first != NATS_NO_SERVER) {
+            state_->refusal = connect_error(first).what();
+            state_->emit(ConnectionEvent::error, state_->refusal);
         }
         detail::check(natsOptions_SetRetryOnFailedConnect(native, true, on_connected, holder),
                       "setting retry on connect");
@@ -317,15 +355,13 @@ Connection::Connection(ConnectionOptions options)
         static_cast<void>(owned_holder.release());
         return;
     }
-    {
-        // A failed connect releases the connection without any callback: the holder is ours.
-        connection_ = nullptr;
-        throw detail::make_error(status, fmt::format("connecting to NATS at '{}'", url_list));
-    }
+    connection_ = nullptr;
+    throw connect_error(status);
 }
 
 Connection::~Connection() {
     if (connection_ == nullptr) return;
+    state_->closing = true;
     natsConnection_Close(connection_);
     {
         // Wait for the closed callback so no callback runs on a half-destroyed owner.
@@ -336,11 +372,13 @@ Connection::~Connection() {
 }
 
 void Connection::close() {
+    state_->closing = true;
     if (connection_ != nullptr) natsConnection_Close(connection_);
 }
 
 void Connection::drain(std::chrono::milliseconds timeout) {
     if (connection_ == nullptr) return;
+    state_->closing = true;
     detail::check(natsConnection_DrainTimeout(connection_, detail::to_millis(timeout)),
                   "draining NATS connection");
     std::unique_lock lock(state_->mutex);
@@ -390,6 +428,11 @@ std::string Connection::last_error() const {
 
 bool Connection::authentication_refused() const {
     return state_->authentication_refused.load();
+}
+
+std::string Connection::closed_reason() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->closed_reason;
 }
 
 std::int64_t Connection::max_payload() const {

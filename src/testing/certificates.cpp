@@ -1,15 +1,13 @@
 #include "seamq/testing/certificates.hpp"
 
-#include <cstdint>
+#include <cctype>
 #include <fstream>
 #include <random>
 #include <sstream>
-#include <vector>
 
 #include <fmt/format.h>
 
 #include "seamq/core/error.hpp"
-#include "seamq/testing/process.hpp"
 
 namespace seamq::testing {
 
@@ -17,99 +15,91 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_all(const fs::path& file) {
+std::string tail(const fs::path& file, std::size_t max_bytes = 1500) {
     std::ifstream in(file, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    return buffer.str();
+    std::stringstream text;
+    text << in.rdbuf();
+    const auto all = text.str();
+    return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
 }
 
-void run_openssl(const fs::path& directory, std::vector<std::string> arguments) {
-    arguments.insert(arguments.begin(), "openssl");
-    const auto log = directory / "openssl.log";
-    ChildProcess openssl(ChildProcess::Options{
-        .argv = arguments,
-        .log_file = log,
-        .run_as_user = std::nullopt,
-        .env = {},
-        .working_directory = directory,
-    });
-    const auto status = openssl.wait_for_exit(std::chrono::seconds(30));
-    if (!status || ChildProcess::exit_code(*status) != 0) {
-        raise(Errc::io, "`{}` failed in {} (is the openssl command line installed?):\n{}",
-              fmt::join(arguments, " "), directory.string(), read_all(log));
+// File names from a common name: "seamq test CA" -> "seamq-test-ca".
+std::string file_stem(const std::string& common_name) {
+    std::string stem;
+    for (const char c : common_name) {
+        stem += std::isalnum(static_cast<unsigned char>(c)) != 0 ? static_cast<char>(std::tolower(c)) : '-';
     }
+    return stem.empty() ? "certificate" : stem;
 }
 
-// Each call has its own configuration file: the system's openssl.cnf may add extensions
-// of its own (v3_ca) that would clash with ours.
-fs::path write_config(const fs::path& directory, const std::string& stem, const std::string& common_name,
-                      const std::string& extensions) {
-    auto file = directory / (stem + ".cnf");
-    std::ofstream(file) << "[req]\nprompt = no\ndistinguished_name = dn\n"
-                        << "[dn]\nCN = " << common_name << "\n"
-                        << "[extensions]\n"
-                        << extensions;
-    return file;
-}
-
-// openssl arguments for a new unencrypted EC P-256 key (quick to make, accepted by both ends).
-void add_new_ec_key(std::vector<std::string>& arguments) {
-    arguments.insert(arguments.end(),
-                     {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"});
-}
-
-void restrict_key(const fs::path& key) {
-    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
-}
+const std::vector<std::string> ec_key = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"};
 
 }  // namespace
 
-CertificateAuthority::CertificateAuthority(fs::path directory, std::string stem)
-    : directory_(std::move(directory)),
-      certificate_file_(directory_ / (stem + ".crt")),
-      key_file_(directory_ / (stem + ".key")) {
-    // A distinct subject per CA, so that a certificate of another CA is "unable to get local
-    // issuer certificate" for this one, never a signature mismatch under the same name.
-    const auto name = fmt::format("sea-mq test CA {} {}", directory_.filename().string(), stem);
-    const auto config = write_config(directory_, stem, name,
-                                     "basicConstraints = critical, CA:TRUE\n"
-                                     "keyUsage = critical, keyCertSign, cRLSign\n"
-                                     "subjectKeyIdentifier = hash\n");
-    std::vector<std::string> arguments = {"req", "-x509", "-new"};
-    add_new_ec_key(arguments);
-    arguments.insert(arguments.end(),
-                     {"-keyout", key_file_.string(), "-out", certificate_file_.string(), "-days", "2",
-                      "-config", config.string(), "-extensions", "extensions"});
-    run_openssl(directory_, std::move(arguments));
-    restrict_key(key_file_);
+void run_to_completion(const std::vector<std::string>& argv, const fs::path& log_file,
+                       std::chrono::milliseconds timeout) {
+    ChildProcess process(ChildProcess::Options{.argv = argv, .log_file = log_file});
+    const auto status = process.wait_for_exit(timeout);
+    if (!status) {
+        process.kill();
+        raise(Errc::timeout, "{} did not finish within {} ms: {}", argv.front(), timeout.count(),
+              tail(log_file));
+    }
+    if (const auto code = ChildProcess::exit_code(*status); code != 0)
+        raise(Errc::io, "{} failed (exit {}): {}", fmt::join(argv, " "), code, tail(log_file));
 }
 
-CertificateAuthority::Issued CertificateAuthority::issue(const std::string& stem,
-                                                         const std::string& common_name,
-                                                         const std::string& subject_alt_names) const {
-    Issued issued{directory_ / (stem + ".crt"), directory_ / (stem + ".key")};
-    std::string extensions =
-        "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature, keyEncipherment\n"
-        "extendedKeyUsage = serverAuth, clientAuth\n"
-        "authorityKeyIdentifier = keyid\n";
-    if (!subject_alt_names.empty()) extensions += "subjectAltName = " + subject_alt_names + "\n";
-    const auto config = write_config(directory_, stem, common_name, extensions);
-    const auto request = directory_ / (stem + ".csr");
-    std::vector<std::string> arguments = {"req", "-new"};
-    add_new_ec_key(arguments);
-    arguments.insert(arguments.end(), {"-keyout", issued.key_file.string(), "-out", request.string(),
-                                       "-config", config.string()});
-    run_openssl(directory_, std::move(arguments));
-    restrict_key(issued.key_file);
+CertificateAuthority::CertificateAuthority(std::string common_name)
+    : dir_(std::make_unique<TempDir>("ca-" + file_stem(common_name))) {
+    certificate_file_ = dir_->path() / "ca.pem";
+    key_file_ = dir_->path() / "ca.key";
+    std::vector<std::string> argv = {"openssl", "req", "-x509"};
+    argv.insert(argv.end(), ec_key.begin(), ec_key.end());
+    argv.insert(argv.end(), {"-keyout", key_file_.string(), "-out", certificate_file_.string(), "-days", "2",
+                             "-subj", "/CN=" + common_name, "-addext", "basicConstraints=critical,CA:TRUE",
+                             "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
+    run_to_completion(argv, dir_->path() / "openssl.log");
+    fs::permissions(key_file_, fs::perms::owner_read | fs::perms::owner_write);
+}
 
-    std::random_device device;
-    const auto serial = (static_cast<std::uint64_t>(device()) << 31U) ^ device();
-    run_openssl(directory_,
-                {"x509", "-req", "-in", request.string(), "-CA", certificate_file_.string(), "-CAkey",
-                 key_file_.string(), "-set_serial", std::to_string(serial), "-days", "2", "-out",
-                 issued.certificate_file.string(), "-extfile", config.string(), "-extensions", "extensions"});
+IssuedCertificate CertificateAuthority::issue_server(const std::string& common_name,
+                                                     const std::vector<std::string>& subject_alt_names) {
+    std::string extensions =
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n";
+    if (!subject_alt_names.empty())
+        extensions += fmt::format("subjectAltName={}\n", fmt::join(subject_alt_names, ","));
+    return issue(common_name, extensions);
+}
+
+IssuedCertificate CertificateAuthority::issue_client(const std::string& common_name) {
+    return issue(
+        common_name,
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
+}
+
+IssuedCertificate CertificateAuthority::issue(const std::string& common_name, const std::string& extensions) {
+    const auto stem = fmt::format("{}-{}", file_stem(common_name), ++issued_);
+    const auto base = dir_->path() / stem;
+    IssuedCertificate issued{base.string() + ".pem", base.string() + ".key"};
+    const fs::path request = base.string() + ".csr";
+    const fs::path extension_file = base.string() + ".ext";
+    std::ofstream(extension_file) << extensions;
+    const fs::path log = dir_->path() / "openssl.log";
+
+    std::vector<std::string> argv = {"openssl", "req", "-new"};
+    argv.insert(argv.end(), ec_key.begin(), ec_key.end());
+    argv.insert(argv.end(), {"-keyout", issued.key_file.string(), "-out", request.string(), "-subj",
+                             "/CN=" + common_name});
+    run_to_completion(argv, log);
+    // A random serial: two certificates of one CA never share one (clients reject that).
+    std::random_device random;
+    const auto serial = fmt::format("0x{:08x}{:08x}", random(), random());
+    run_to_completion({"openssl", "x509", "-req", "-in", request.string(), "-CA", certificate_file_.string(),
+                       "-CAkey", key_file_.string(), "-set_serial", serial, "-days", "2", "-extfile",
+                       extension_file.string(), "-out", issued.certificate_file.string()},
+                      log);
+    fs::permissions(issued.key_file, fs::perms::owner_read | fs::perms::owner_write);
     return issued;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <utility>
 #include <sstream>
 #include <sys/wait.h>
 #include <vector>
@@ -64,12 +65,15 @@ PostgresServer::PostgresServer(Options options) : options_(std::move(options)) {
     if (options_.tls) {
         const auto tls_dir = dir_->path() / "tls";
         fs::create_directories(tls_dir);
-        certificate_authority_.emplace(tls_dir);
-        server_certificate_ =
-            certificate_authority_->issue("server", "localhost", "DNS:localhost,IP:127.0.0.1");
-        if (options_.client_certificates) {
-            client_certificate_ = certificate_authority_->issue("client-postgres", "postgres", "");
-        }
+        certificate_authority_.emplace("seamq postgres CA");
+        // Copied beside the data directory: the server may run as another user (below),
+        // which must own its key.
+        const auto issued = certificate_authority_->issue_server("localhost");
+        server_certificate_ = IssuedCertificate{tls_dir / "server.crt", tls_dir / "server.key"};
+        fs::copy_file(issued.certificate_file, server_certificate_->certificate_file);
+        fs::copy_file(issued.key_file, server_certificate_->key_file);
+        fs::permissions(server_certificate_->key_file, fs::perms::owner_read | fs::perms::owner_write);
+        if (options_.client_certificates) client_certificate_ = certificate_authority_->issue_client("postgres");
     }
     // initdb and postgres refuse to run as root.
     if (::geteuid() == 0) {
@@ -143,7 +147,11 @@ const CertificateAuthority& PostgresServer::certificate_authority() const {
     return *certificate_authority_;
 }
 
-const CertificateAuthority::Issued& PostgresServer::client_certificate() const {
+CertificateAuthority& PostgresServer::certificate_authority() {
+    return const_cast<CertificateAuthority&>(std::as_const(*this).certificate_authority());
+}
+
+const IssuedCertificate& PostgresServer::client_certificate() const {
     if (!client_certificate_) {
         raise(Errc::invalid_argument,
               "PostgresServer: no client certificate without Options::client_certificates");

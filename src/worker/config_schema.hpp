@@ -75,7 +75,9 @@ void visit(Visitor& v, NatsTlsSettings& s) {
             "name one host; otherwise only the certificate chain is checked, so set it for a cluster whose "
             "certificates share a name.");
     v.field("min_version", s.min_version,
-            "Lowest TLS version accepted: 1.2 or 1.3 (1.3 applies to every NATS connection of the process).",
+            "Lowest TLS version accepted: 1.2 or 1.3. nats.c has no setting for it: 1.3 is set in OpenSSL's "
+            "process-wide configuration, so every TLS connection of the process (PostgreSQL and HTTPS "
+            "included) then refuses TLS 1.2.",
             tls_version);
 }
 

@@ -97,8 +97,9 @@ Worker::Worker(Config config, const observability::Logger& logger,
     auto& disconnects = metrics_.family(metric::nats_disconnects_total).with({});
     auto& reconnects = metrics_.family(metric::nats_reconnects_total).with({});
     auto options = connection_options(config_.nats);
-    options.on_event = [&disconnects, &reconnects, nats_logger = logger.with({.component = "nats"})](
-                           nats::ConnectionEvent event, const std::string& detail) {
+    options.on_event = [&disconnects, &reconnects, closing = closing_nats_, retry_delay = refusal_retry_delay_,
+                        nats_logger = logger.with({.component = "nats"})](nats::ConnectionEvent event,
+                                                                          const std::string& detail) {
         switch (event) {
             case nats::ConnectionEvent::connected: nats_logger.info("connected to NATS at {}", detail); break;
             case nats::ConnectionEvent::disconnected:
@@ -110,7 +111,19 @@ Worker::Worker(Config config, const observability::Logger& logger,
                 reconnects.increment();
                 nats_logger.info("reconnected to NATS at {}", detail);
                 break;
-            case nats::ConnectionEvent::closed: nats_logger.info("NATS connection closed"); break;
+            case nats::ConnectionEvent::closed:
+                if (closing->load()) {
+                    nats_logger.info("NATS connection closed");
+                } else {
+                    // nats.c 3.4.1 gives up on refused credentials (and other server -ERRs):
+                    // nothing reconnects this connection any more; run() makes a new one.
+                    nats_logger.error(
+                        "NATS connection closed for good: {}. The worker makes a new connection in {}, "
+                        "reading credential files again; fix the credentials or TLS settings (or the "
+                        "server) if it is refused again",
+                        detail.empty() ? "no reason given" : detail, format_duration(retry_delay));
+                }
+                break;
             case nats::ConnectionEvent::error:
                 nats_logger.error("NATS asynchronous error: {}", detail);
                 break;
@@ -121,7 +134,7 @@ Worker::Worker(Config config, const observability::Logger& logger,
         logger_.with({.component = "nats"}).info("connected to NATS at {}", nats_->connected_url());
     } else if (!nats_->authentication_refused()) {  // a refusal is logged by run()
         logger_.with({.component = "nats"})
-            .warn("no NATS server of {} answers yet; retrying in the background",
+            .warn("not connected to NATS at {} yet; retrying in the background",
                   fmt::join(config_.nats.servers, ","));
     }
     nats::JetStreamOptions jetstream_options;
@@ -133,6 +146,7 @@ Worker::Worker(Config config, const observability::Logger& logger,
 }
 
 Worker::~Worker() {
+    closing_nats_->store(true);
     // Nothing may evaluate a check or scrape a callback while what they capture dies.
     admin_.stop();
     registrations_.clear();
@@ -178,6 +192,9 @@ void Worker::register_readiness_checks() {
                                 config_.nats.user.empty() ? "no user" : "user " + config_.nats.user,
                                 nats_->last_error())};
         }
+        if (const auto reason = nats_->closed_reason(); !reason.empty()) {
+            return {false, fmt::format("closed for good: {}; retrying with a new connection", reason)};
+        }
         std::string detail = fmt::format("{}; trying {}", nats::to_string(nats_->status()),
                                          fmt::join(config_.nats.servers, ","));
         if (const auto error = nats_->last_error(); !error.empty()) detail += "; last error: " + error;
@@ -221,8 +238,8 @@ int Worker::run() {
     logger_.info("sea-mq-worker {} running {} component(s) for context(s) {}; admin on {}",
                  build_info::version, components_.size(), fmt::join(contexts, ","), admin_.url());
 
-    // Credentials the servers refused at the first connect: nothing can work, start nothing.
-    if (nats_->authentication_refused()) components_.clear();
+    // Credentials (or TLS) the servers refused at the first connect: nothing can work, start nothing.
+    if (nats_->authentication_refused() || !nats_->closed_reason().empty()) components_.clear();
     for (std::size_t i = 0; i < components_.size(); ++i) {
         try {
             logger_.info("starting {}", components_[i]->name());
@@ -242,7 +259,7 @@ int Worker::run() {
         while (!stop_) {
             stop_requested_.wait_for(lock, std::chrono::milliseconds(250));
             if (!stop_ && watch_authentication(std::chrono::steady_clock::now())) {
-                credentials_refused_ = true;
+                nats_gave_up_ = true;
                 break;
             }
         }
@@ -270,6 +287,7 @@ int Worker::run() {
             clean = false;
         }
     }
+    closing_nats_->store(true);
     nats_->close();
     admin_.stop();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
@@ -294,22 +312,15 @@ bool Worker::watch_authentication(std::chrono::steady_clock::time_point now) {
                    nats_authentication(config_.nats).mode(),
                    config_.nats.user.empty() ? "no user" : "user " + config_.nats.user, nats_->last_error());
     }
-    if (!nats_->authentication_refused()) return false;
-    if (!refused_since_) {
-        refused_since_ = now;
-        logger_.with({.component = "nats"})
-            .warn(
-                "NATS connection closed after the credentials were refused; the worker rebuilds itself with "
-                "a "
-                "new connection in {} (credential files are read again)",
-                format_duration(refusal_retry_delay_));
-    }
+    // The closed event said so in the log (nats.c gave up: refused credentials, another -ERR).
+    if (!nats_->authentication_refused() && nats_->closed_reason().empty()) return false;
+    if (!refused_since_) refused_since_ = now;
     return now - *refused_since_ >= refusal_retry_delay_;
 }
 
-bool Worker::credentials_refused() const {
+bool Worker::nats_gave_up() const {
     std::lock_guard lock(mutex_);
-    return credentials_refused_;
+    return nats_gave_up_;
 }
 
 bool Worker::stop_components(std::chrono::steady_clock::time_point deadline) {

@@ -59,7 +59,7 @@ TEST(Tls, VerifyFullSessionsAreEncryptedAndPlainOnesAreRefused) {
 TEST(Tls, AnotherCaIsCertificateVerifyFailedNamingTheCaFile) {
     PostgresServer server(PostgresServer::Options{.tls = true});
     testing::TempDir other("other-ca");
-    const testing::CertificateAuthority wrong(other.path());
+    const testing::CertificateAuthority wrong("other CA");
 
     const auto error = connect_error(url_to(server, "localhost", verify_full(wrong.certificate_file())));
     EXPECT_TRUE(
@@ -139,7 +139,7 @@ TEST(Tls, ClientCertificatesAuthenticateTheirCommonName) {
     EXPECT_TRUE(contains(preferred.hint(), "sslcert and sslkey")) << preferred.what();
 
     // A certificate for another role: the server refuses it for `postgres`.
-    const auto other = server.certificate_authority().issue("client-app", "app", "");
+    const auto other = server.certificate_authority().issue_client("app");
     const auto mismatch =
         connect_error(url_to(server, "localhost",
                              verify_full(server.ca_file()) + "&sslcert=" + other.certificate_file.string() +
@@ -151,8 +151,7 @@ TEST(Tls, ClientCertificatesAuthenticateTheirCommonName) {
 
 TEST(Tls, ServerWithoutTlsSaysSoWhenTheUrlAsksForIt) {
     PostgresServer server;
-    testing::TempDir other("other-ca");
-    const testing::CertificateAuthority ca(other.path());
+    const testing::CertificateAuthority ca("other CA");
     const auto error = connect_error(url_to(server, "localhost", verify_full(ca.certificate_file())));
     EXPECT_TRUE(contains(error.primary_message(), "TLS to PostgreSQL failed: ")) << error.what();
     EXPECT_TRUE(contains(error.primary_message(), "server does not support SSL, but SSL was required"))

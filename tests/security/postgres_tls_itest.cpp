@@ -213,8 +213,7 @@ TEST(PostgresTls, WorkerWithAnotherCaOrAHostTheCertificateDoesNotNameIsNotReadyA
     testing::NatsServer nats;
     PostgresServer postgres(PostgresServer::Options{.listen_addresses = "127.0.0.1,127.0.0.2", .tls = true});
     prepare_database(postgres);
-    testing::TempDir other("other-ca");
-    const testing::CertificateAuthority wrong_ca(other.path());
+    const testing::CertificateAuthority wrong_ca("other CA");
 
     struct Case {
         std::string name;
@@ -291,8 +290,7 @@ TEST(PostgresTls, CliMigratesAndReadsOverVerifyFullAndRefusesAnotherCaOrHostSayi
     const auto rejected = sea_mq({"outbox", "rejected", "--database", url});
     EXPECT_EQ(rejected.exit_code, 0) << rejected.err;
 
-    testing::TempDir other("other-ca");
-    const testing::CertificateAuthority wrong_ca(other.path());
+    const testing::CertificateAuthority wrong_ca("other CA");
     struct Case {
         std::string name;
         std::string url;

@@ -23,7 +23,7 @@ enum class ConnectionEvent {
     connected,     //!< first connect succeeded after retrying (retry_on_failed_connect)
     disconnected,  //!< lost the server; reconnecting unless closed
     reconnected,   //!< connected again (possibly to another server of the list)
-    closed,        //!< closed for good (close(), destructor, or reconnects exhausted)
+    closed,        //!< closed for good (close(), destructor, or nats.c gave up: Connection::closed_reason())
     error,         //!< asynchronous error (slow consumer, permission violation...)
 };
 std::string_view to_string(ConnectionEvent event) noexcept;
@@ -47,7 +47,9 @@ struct ConnectionOptions {
     std::string name = "sea-mq";  //!< shown in the server's connz
     std::chrono::milliseconds connect_timeout{2000};
     //! If the first connect fails, keep trying in the background instead of throwing;
-    //! the constructor then returns a connection that is not connected yet.
+    //! the constructor then returns a connection that is not connected yet. A server that
+    //! answers and refuses (credentials, TLS) is reported as an error event, and nats.c
+    //! 3.4.1 then closes the connection (see closed_reason()).
     bool retry_on_failed_connect = false;
     int max_reconnect = -1;  //!< -1: reconnect forever
     std::chrono::milliseconds reconnect_wait{500};
@@ -95,6 +97,13 @@ public:
     //! (it gives up when a server refuses them twice in a row, and at once on the first
     //! connect): no reconnect will happen; a new Connection is needed.
     bool authentication_refused() const;
+    //! Why nats.c closed the connection on its own, for good: "" while it is open and when
+    //! close(), drain() or the destructor closed it. nats.c 3.4.1 gives up on the server's
+    //! refusal of the credentials (the same "Authorization Violation" twice in a row from a
+    //! server while reconnecting; at once on a refused first connect with
+    //! retry_on_failed_connect) and on any other -ERR of the server that is not about
+    //! permissions; reconnecting never stops otherwise (max_reconnect -1).
+    std::string closed_reason() const;
     const ConnectionOptions& options() const { return options_; }
     std::int64_t max_payload() const;
 

@@ -55,8 +55,9 @@ public:
     const std::filesystem::path& ca_file() const;
     //! With Options::tls: the CA itself, to issue more certificates (clients, other names).
     const CertificateAuthority& certificate_authority() const;
+    CertificateAuthority& certificate_authority();
     //! With Options::client_certificates: the certificate and key the harness connects with.
-    const CertificateAuthority::Issued& client_certificate() const;
+    const IssuedCertificate& client_certificate() const;
     pid_t pid() const { return process_.pid(); }
     bool running();
 
@@ -86,8 +87,8 @@ private:
     std::filesystem::path log_file_;
     std::optional<std::string> run_as_;
     std::optional<CertificateAuthority> certificate_authority_;
-    std::optional<CertificateAuthority::Issued> server_certificate_;
-    std::optional<CertificateAuthority::Issued> client_certificate_;
+    std::optional<IssuedCertificate> server_certificate_;
+    std::optional<IssuedCertificate> client_certificate_;
     ChildProcess process_;
 };
 

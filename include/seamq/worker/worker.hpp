@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -43,7 +44,7 @@ public:
     //! nats.retry_on_failed_connect is set) and prepares the admin server. Throws
     //! seamq::Error when NATS options are unusable or, without retry, no server answers.
     //! `refusal_retry_delay`: how long run() stays up, not ready, after the servers refused
-    //! the credentials, before it returns so the caller can build a new Worker (and with it
+    //! the credentials (or nats.c closed the connection for good otherwise), before it returns so the caller can build a new Worker (and with it
     //! a new connection, reading credential files again): nats.c never retries a refusal.
     Worker(Config config, const observability::Logger& logger,
            std::chrono::milliseconds refusal_retry_delay = std::chrono::seconds(2));
@@ -60,9 +61,10 @@ public:
     //! 0 when everything stopped cleanly, 1 otherwise. Throws seamq::Error when it cannot
     //! start (admin address in use, a component's start failed).
     int run();
-    //! run() returned because the NATS servers refused the credentials: build a new Worker
-    //! to try again (sea-mq-worker's main does, with a growing delay).
-    bool credentials_refused() const;
+    //! run() returned because nats.c closed the NATS connection for good (the servers refused
+    //! the credentials, or another server -ERR): build a new Worker to try again
+    //! (sea-mq-worker's main does, with a growing delay).
+    bool nats_gave_up() const;
     //! Asks run() to return; callable from any thread (signal watcher), any number of times.
     void stop();
     bool stopping() const;
@@ -80,7 +82,7 @@ private:
     void register_process_metrics();
     void register_readiness_checks();
     bool stop_components(std::chrono::steady_clock::time_point deadline);
-    //! Counts and logs new authentication failures; true once the connection gave up and
+    //! Counts and logs new authentication failures; true once nats.c closed the connection for good and
     //! refusal_retry_delay_ has passed since.
     bool watch_authentication(std::chrono::steady_clock::time_point now);
 
@@ -88,6 +90,8 @@ private:
     observability::Logger logger_;
     observability::MetricsRegistry metrics_;
     observability::ReadinessChecks readiness_;
+    //! Set before the worker closes its NATS connection: a close before that is nats.c giving up.
+    std::shared_ptr<std::atomic<bool>> closing_nats_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<nats::Connection> nats_;
     std::unique_ptr<nats::JetStream> jetstream_;
     AdminServer admin_;
@@ -103,7 +107,7 @@ private:
     std::chrono::milliseconds refusal_retry_delay_;
     std::uint64_t authentication_failures_seen_ = 0;
     std::optional<std::chrono::steady_clock::time_point> refused_since_;
-    bool credentials_refused_ = false;
+    bool nats_gave_up_ = false;
 };
 
 //! Adds the relays and consumers the configuration asks for, from the modules present
