@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "seamq/core/build_info.hpp"
+#include "seamq/core/redaction.hpp"
 #include "seamq/nats/error.hpp"
 #include "seamq/observability/metric_catalog.hpp"
 #include "seamq/postgres/connection.hpp"
@@ -69,10 +70,10 @@ struct Worker::DatabaseProbe {
             connection.emplace(options);
             return {true, "reachable (connected)"};
         } catch (const postgres::SqlError& e) {
-            // libpq's message names host and port, never the password.
-            return {false, e.primary_message().empty() ? e.what() : e.primary_message()};
+            // libpq's message names host and port; masked all the same.
+            return {false, mask_credentials(e.primary_message().empty() ? e.what() : e.primary_message())};
         } catch (const seamq::Error& e) {
-            return {false, e.what()};
+            return {false, mask_credentials(e.what())};
         }
     }
 };
@@ -111,7 +112,7 @@ Worker::Worker(Config config, const observability::Logger& logger)
     } else {
         logger_.with({.component = "nats"})
             .warn("no NATS server of {} answers yet; retrying in the background",
-                  fmt::join(config_.nats.servers, ","));
+                  mask_url_credentials(fmt::format("{}", fmt::join(config_.nats.servers, ","))));
     }
     nats::JetStreamOptions jetstream_options;
     jetstream_options.domain = config_.nats.jetstream_domain;
@@ -159,8 +160,9 @@ void Worker::register_readiness_checks() {
 
     registrations_.push_back(readiness_.add("nats", [this]() -> CheckOutcome {
         if (nats_->is_connected()) return {true, "connected to " + nats_->connected_url()};
-        return {false, fmt::format("{}; trying {}", nats::to_string(nats_->status()),
-                                   fmt::join(config_.nats.servers, ","))};
+        return {false,
+                fmt::format("{}; trying {}", nats::to_string(nats_->status()),
+                            mask_url_credentials(fmt::format("{}", fmt::join(config_.nats.servers, ","))))};
     }));
 
     for (const auto& context : config_.contexts) {
