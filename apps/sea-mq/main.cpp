@@ -6,6 +6,7 @@
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
+#include "seamq/core/redaction.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"sea-mq: transactional outbox, inbox and dead letters on PostgreSQL and NATS JetStream",
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     seamq::cli::add_status_commands(app);
     seamq::cli::add_help_reference_command(app);  // hidden: prints docs/cli.md
 
+    seamq::cli::mask_credentials_in_logs();
     try {
         seamq::cli::require_known_commands(app, argc, argv);
         app.parse(argc, argv);
@@ -42,11 +44,12 @@ int main(int argc, char** argv) {
         const int code = app.exit(e);
         return code == 0 ? 0 : 2;
     } catch (const seamq::Error& e) {
-        std::cerr << "sea-mq: " << e.what() << "\n";
+        // Errors quote the URLs they were about: passwords masked, wherever they were raised.
+        std::cerr << "sea-mq: " << seamq::mask_credentials(e.what()) << "\n";
         const auto code = e.code();
         return (code == seamq::Errc::invalid_argument || code == seamq::Errc::config) ? 2 : 1;
     } catch (const std::exception& e) {
-        std::cerr << "sea-mq: " << e.what() << "\n";
+        std::cerr << "sea-mq: " << seamq::mask_credentials(e.what()) << "\n";
         return 1;
     }
     return 0;

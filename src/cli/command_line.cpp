@@ -1,11 +1,40 @@
 #include "src/cli/command_line.hpp"
 
+#include <memory>
 #include <string_view>
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/spdlog.h>
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
+#include "seamq/core/redaction.hpp"
 
 namespace seamq::cli {
+
+namespace {
+
+//! spdlog's default pattern over the message with its passwords masked.
+class MaskingFormatter final : public spdlog::formatter {
+public:
+    void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& destination) override {
+        const auto masked =
+            mask_credentials(std::string_view(message.payload.data(), message.payload.size()));
+        auto copy = message;
+        copy.payload = masked;
+        pattern_.format(copy, destination);
+    }
+    std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<MaskingFormatter>(); }
+
+private:
+    spdlog::pattern_formatter pattern_;
+};
+
+}  // namespace
+
+void mask_credentials_in_logs() {
+    spdlog::set_formatter(std::make_unique<MaskingFormatter>());
+}
 
 std::string command_path(const CLI::App* command) {
     std::string path = command->get_name();

@@ -19,6 +19,7 @@
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
+#include "seamq/core/redaction.hpp"
 #include "seamq/core/timestamp.hpp"
 #include "seamq/nats/connection.hpp"
 #include "seamq/nats/jetstream.hpp"
@@ -73,6 +74,16 @@ std::vector<std::string> split_lists(const std::vector<std::string>& values) {
 bool valid_context_name(const std::string& name) {
     static const std::regex grammar("^[a-z][a-z0-9]*([-_][a-z0-9]+)*$");
     return name.size() <= 32 && std::regex_match(name, grammar);
+}
+
+// Every string of the report with its passwords masked: the servers, monitors and
+// databases were given as URLs that may carry them, and error texts may quote those.
+void mask_strings(json& value) {
+    if (value.is_string()) {
+        value = mask_credentials(value.get_ref<const std::string&>());
+    } else if (value.is_structured()) {
+        for (auto& item : value) mask_strings(item);
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -551,7 +562,8 @@ void run_status(const StatusArguments& arguments) {
         for (auto& context : contexts)
             if (!context.database) context.database = plain_databases.front();
 
-    json nats_report = {{"servers", nats_urls}, {"connected", false}};
+    json nats_report = {{"servers", json::array()}, {"connected", false}};
+    for (const auto& url : nats_urls) nats_report["servers"].push_back(mask_url_credentials(url));
     std::unique_ptr<nats::Connection> connection;
     std::unique_ptr<nats::JetStream> jetstream;
     try {
@@ -572,7 +584,8 @@ void run_status(const StatusArguments& arguments) {
                                     {"domain", account.domain}};
     } catch (const Error& error) {
         nats_report["error"] = error.what();
-        problems.push_back(fmt::format("NATS {}: {}", fmt::join(nats_urls, ","), error.what()));
+        problems.push_back(fmt::format(
+            "NATS {}: {}", mask_url_credentials(fmt::format("{}", fmt::join(nats_urls, ","))), error.what()));
         jetstream.reset();
     }
     document["nats"] = nats_report;
@@ -594,6 +607,7 @@ void run_status(const StatusArguments& arguments) {
     for (const auto& database : databases) document["databases"].push_back(database.report);
     document["problems"] = problems;
     document["healthy"] = problems.empty();
+    mask_strings(document);
 
     if (arguments.output == "json") {
         std::cout << document.dump(2) << std::endl;

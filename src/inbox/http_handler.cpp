@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "seamq/core/build_info.hpp"
+#include "seamq/core/redaction.hpp"
 
 namespace seamq::inbox {
 
@@ -54,18 +55,9 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
-//! The URL with any `user:password@` replaced, for messages about a URL curl could not parse.
+//! The URL with its password masked, for messages about a URL curl could not parse.
 std::string redact_userinfo(std::string_view url) {
-    const auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::string(url);
-    const auto authority_start = scheme_end + 3;
-    const auto authority_end = url.find_first_of("/?#", authority_start);
-    const auto authority = url.substr(authority_start, authority_end == std::string_view::npos
-                                                           ? std::string_view::npos
-                                                           : authority_end - authority_start);
-    const auto at = authority.rfind('@');
-    if (at == std::string_view::npos) return std::string(url);
-    return fmt::format("{}***@{}", url.substr(0, authority_start), url.substr(authority_start + at + 1));
+    return mask_credentials(url);
 }
 
 struct UrlDeleter {

@@ -11,6 +11,8 @@
 #include <openssl/conf.h>
 #include <openssl/ssl.h>
 
+#include "seamq/core/redaction.hpp"
+
 namespace seamq::nats {
 
 std::string_view to_string(ConnectionEvent event) noexcept {
@@ -92,18 +94,20 @@ namespace {
 
 using StateHolder = std::shared_ptr<Connection::State>;
 
+// nats.c keeps user info in the URLs it reports (and may quote one in an error text): what
+// leaves this file has the passwords masked.
 std::string url_of(natsConnection* connection) {
     char buffer[256] = {0};
     if (connection == nullptr ||
         natsConnection_GetConnectedUrl(connection, buffer, sizeof(buffer)) != NATS_OK)
         return "";
-    return buffer;
+    return mask_url_credentials(buffer);
 }
 
 std::string last_error_of(natsConnection* connection) {
     const char* text = nullptr;
     if (connection != nullptr) natsConnection_GetLastError(connection, &text);
-    return text != nullptr ? text : "";
+    return text != nullptr ? mask_credentials(text) : "";
 }
 
 void on_connected(natsConnection* connection, void* closure) {
@@ -153,7 +157,7 @@ void on_error(natsConnection* connection, natsSubscription* subscription, natsSt
     }
     const auto last = last_error_of(connection);
     if (!last.empty()) detail += ": " + last;
-    state.emit(ConnectionEvent::error, detail);
+    state.emit(ConnectionEvent::error, mask_credentials(detail));
 }
 
 // nats.c 3.4.1 has no setting for the lowest protocol version, and right after creating
@@ -275,7 +279,7 @@ Connection::Connection(ConnectionOptions options)
     std::vector<const char*> url_pointers;
     url_pointers.reserve(urls.size());
     for (const auto& url : urls) url_pointers.push_back(url.c_str());
-    const std::string url_list = fmt::format("{}", fmt::join(urls, ","));
+    const std::string url_list = mask_url_credentials(fmt::format("{}", fmt::join(urls, ",")));
     detail::check(natsOptions_SetServers(native, url_pointers.data(), static_cast<int>(url_pointers.size())),
                   fmt::format("setting NATS servers '{}'", url_list));
     detail::check(natsOptions_SetName(native, options_.name.c_str()), "setting connection name");

@@ -6,6 +6,8 @@
 #include "check.hpp"
 #include <fmt/format.h>
 
+#include "seamq/core/redaction.hpp"
+
 namespace seamq::nats {
 
 bool NatsError::no_responders() const noexcept {
@@ -86,7 +88,8 @@ NatsError make_error(natsStatus status, std::string_view what, int js_error_code
     if (text != status_text) message += fmt::format(" ({})", status_text);
     if (js_error_code != 0) message += fmt::format(" [JetStream error {}]", js_error_code);
     message += hint(status, js_error_code);
-    return NatsError(message, status, js_error_code, classify(status, js_error_code));
+    // `what` may name the servers, nats.c's text a URL it was given: both with user info.
+    return NatsError(mask_credentials(message), status, js_error_code, classify(status, js_error_code));
 }
 
 }  // namespace detail

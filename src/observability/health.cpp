@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "seamq/core/redaction.hpp"
+
 namespace seamq::observability {
 
 nlohmann::json ReadinessReport::to_json() const {
@@ -38,9 +40,11 @@ ReadinessReport ReadinessChecks::evaluate() const {
             try {
                 auto outcome = entry.check();
                 result.ok = outcome.ok;
-                result.detail = std::move(outcome.detail);
+                // /readyz is read by anyone who reaches the admin port: a detail
+                // quoting a URL or an error text is shown with its passwords masked.
+                result.detail = mask_credentials(outcome.detail);
             } catch (const std::exception& e) {
-                result.detail = e.what();
+                result.detail = mask_credentials(e.what());
             } catch (...) {
                 result.detail = "check failed with an unknown exception";
             }

@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "seamq/core/redaction.hpp"
 #include "seamq/core/timestamp.hpp"
 
 namespace seamq::observability {
@@ -106,9 +107,13 @@ void JsonFormatter::format(const spdlog::details::log_msg& message, spdlog::memo
     destination.push_back(',');
     append_string(destination, "message");
     destination.push_back(':');
-    append_string(destination, std::string_view(message.payload.data(), message.payload.size()));
+    // Whatever a message quotes (an error text naming a URL, a connection string) is
+    // written with its passwords masked: the last stop before the log.
+    append_string(destination,
+                  mask_credentials(std::string_view(message.payload.data(), message.payload.size())));
     if (fields != nullptr) {
-        for (const auto& [key, value] : fields->extra) append_field(destination, key, value);
+        for (const auto& [key, value] : fields->extra)
+            append_field(destination, key, mask_credentials(value));
     }
     destination.push_back('}');
     destination.push_back('\n');

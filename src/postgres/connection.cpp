@@ -2,7 +2,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <regex>
 #include <system_error>
 #include <vector>
 
@@ -10,16 +9,15 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include "seamq/core/redaction.hpp"
+
 namespace seamq::postgres {
 
 namespace {
 
 // Passwords never reach messages or logs.
 std::string redact(const std::string& conninfo) {
-    static const std::regex url_password(R"((://[^:/@?]*):[^@/?]*@)");
-    static const std::regex key_password(R"((password\s*=\s*)('([^'\\]|\\.)*'|\S+))", std::regex::icase);
-    std::string out = std::regex_replace(conninfo, url_password, "$1:***@");
-    return std::regex_replace(out, key_password, "$1***");
+    return mask_credentials(conninfo);
 }
 
 // What a statement was, for error messages: whitespace folded, long SQL shortened.
@@ -189,7 +187,7 @@ void Connection::connect() {
     if (PQstatus(connection) != CONNECTION_OK) {
         SqlError::Fields fields;
         fields.operation = fmt::format("connect to '{}'", redact(options_.conninfo));
-        auto failure = explain_connect_failure(connection, trimmed(PQerrorMessage(connection)));
+        auto failure = explain_connect_failure(connection, mask_credentials(trimmed(PQerrorMessage(connection))));
         fields.primary_message = std::move(failure.message);
         fields.hint = std::move(failure.hint);
         fields.connection_lost = true;

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <utility>
 #include <sstream>
@@ -266,6 +267,34 @@ std::string PostgresServer::create_database(const std::string& name) {
         query_value("CREATE DATABASE \"" + name + "\"");
     }
     return connection_string(name);
+}
+
+std::string PostgresServer::create_password_role(const std::string& role, const std::string& password) {
+    // The role's line goes first: pg_hba.conf is read top down and initdb's lines trust everyone.
+    const auto hba = data_dir_ / "pg_hba.conf";
+    std::string rules;
+    {
+        std::ifstream in(hba);
+        rules.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::string quoted_password = "'";
+    for (const char c : password) quoted_password += c == '\'' ? std::string("''") : std::string(1, c);
+    quoted_password += "'";
+    query_value("CREATE ROLE \"" + role + "\" LOGIN SUPERUSER PASSWORD " + quoted_password);
+    // Truncating in place keeps the file's owner (the postgres OS user when run as root).
+    std::ofstream(hba, std::ios::trunc) << "host all \"" << role << "\" 127.0.0.0/8 scram-sha-256\n" << rules;
+    query_value("SELECT pg_reload_conf()");
+    // The postmaster rereads the file on SIGHUP, a moment later: wait until it asks.
+    const auto probe = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=" + role +
+                       " password=not-" + password + " connect_timeout=5";
+    const bool enforced = wait_until(
+        [&] {
+            std::unique_ptr<PGconn, decltype(&PQfinish)> connection(PQconnectdb(probe.c_str()), &PQfinish);
+            return PQstatus(connection.get()) != CONNECTION_OK;
+        },
+        std::chrono::seconds(10));
+    if (!enforced) raise(Errc::timeout, "PostgreSQL did not start asking role {} for its password", role);
+    return "postgresql://" + role + ":" + password + "@127.0.0.1:" + std::to_string(port_) + "/";
 }
 
 }  // namespace seamq::testing

@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "seamq/core/redaction.hpp"
+
 #ifdef SEAMQ_WORKER_HAVE_STREAMS
 #include "seamq/streams/streams_config.hpp"
 #endif
@@ -704,8 +706,8 @@ void validate_config(Config& config, LoadState& state) {
             if (handler.url.empty()) {
                 problem(handler_path, "kind http needs `url`");
             } else if (!handler.url.starts_with("http://") && !handler.url.starts_with("https://")) {
-                problem(handler_path + ".url",
-                        fmt::format("'{}' is not an http:// or https:// URL", handler.url));
+                problem(handler_path + ".url", fmt::format("'{}' is not an http:// or https:// URL",
+                                                           mask_url_credentials(handler.url)));
             }
             if (!handler.function.empty()) problem(handler_path + ".function", "is for kind sql, not http");
         }

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "seamq/core/redaction.hpp"
+
 namespace seamq::worker {
 
 namespace {
@@ -46,8 +48,10 @@ std::string format_bytes(std::int64_t bytes) {
     return std::to_string(bytes);
 }
 
+// Plain strings too may carry credentials: a NATS server URL with user info, an HTTP
+// handler URL.
 std::string text_of(const std::string& value) {
-    return value;
+    return mask_credentials(value);
 }
 std::string text_of(const bool& value) {
     return value ? "true" : "false";

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "seamq/core/error.hpp"
+#include "seamq/core/redaction.hpp"
 #include "seamq/core/units.hpp"
 
 extern char** environ;  // NOLINT: POSIX
@@ -99,7 +100,8 @@ std::string Secret::redacted() const {
 }
 
 std::string ConfigProblem::to_string() const {
-    return location + ": " + key + ": " + reason;
+    // A reason may quote the offending value, and a value may be a URL with a password.
+    return location + ": " + key + ": " + mask_credentials(reason);
 }
 
 namespace {
@@ -169,10 +171,11 @@ std::string nats_urls(const std::vector<std::string>& servers) {
             while (!url.empty() && url.front() == ' ') url.remove_prefix(1);
             while (!url.empty() && url.back() == ' ') url.remove_suffix(1);
             if (!url.starts_with("nats://") && !url.starts_with("tls://")) {
-                return fmt::format("'{}' is not a NATS URL (nats://host:port or tls://host:port)", url);
+                return fmt::format("'{}' is not a NATS URL (nats://host:port or tls://host:port)",
+                                   mask_url_credentials(url));
             }
             if (url.find(':', url.find("//") + 2) == std::string_view::npos) {
-                return fmt::format("'{}' has no port (nats://host:4222)", url);
+                return fmt::format("'{}' has no port (nats://host:4222)", mask_url_credentials(url));
             }
             start = end + 1;
         }

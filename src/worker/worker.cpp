@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "seamq/core/build_info.hpp"
+#include "seamq/core/redaction.hpp"
 #include "seamq/nats/error.hpp"
 #include "seamq/observability/metric_catalog.hpp"
 #include "seamq/postgres/connection.hpp"
@@ -71,13 +72,13 @@ struct Worker::DatabaseProbe {
             connection.emplace(options);
             return {true, "reachable (connected)"};
         } catch (const postgres::SqlError& e) {
-            // libpq's message names host and port, never the password; the hint says which TLS
-            // setting to check when TLS failed.
-            if (e.primary_message().empty()) return {false, e.what()};
-            if (e.hint().empty()) return {false, e.primary_message()};
-            return {false, fmt::format("{}; hint: {}", e.primary_message(), e.hint())};
+            // libpq's message names host and port, never the password (masked all the same);
+            // the hint says which TLS setting to check when TLS failed.
+            if (e.primary_message().empty()) return {false, mask_credentials(e.what())};
+            if (e.hint().empty()) return {false, mask_credentials(e.primary_message())};
+            return {false, mask_credentials(fmt::format("{}; hint: {}", e.primary_message(), e.hint()))};
         } catch (const seamq::Error& e) {
-            return {false, e.what()};
+            return {false, mask_credentials(e.what())};
         }
     }
 };
@@ -135,7 +136,7 @@ Worker::Worker(Config config, const observability::Logger& logger,
     } else if (!nats_->authentication_refused()) {  // a refusal is logged by run()
         logger_.with({.component = "nats"})
             .warn("not connected to NATS at {} yet; retrying in the background",
-                  fmt::join(config_.nats.servers, ","));
+                  mask_url_credentials(fmt::format("{}", fmt::join(config_.nats.servers, ","))));
     }
     nats::JetStreamOptions jetstream_options;
     jetstream_options.domain = config_.nats.jetstream_domain;
@@ -193,11 +194,12 @@ void Worker::register_readiness_checks() {
                                 nats_->last_error())};
         }
         if (const auto reason = nats_->closed_reason(); !reason.empty()) {
-            return {false, fmt::format("closed for good: {}; retrying with a new connection", reason)};
+            return {false, fmt::format("closed for good: {}; retrying with a new connection", mask_credentials(reason))};
         }
-        std::string detail = fmt::format("{}; trying {}", nats::to_string(nats_->status()),
-                                         fmt::join(config_.nats.servers, ","));
-        if (const auto error = nats_->last_error(); !error.empty()) detail += "; last error: " + error;
+        std::string detail =
+            fmt::format("{}; trying {}", nats::to_string(nats_->status()),
+                        mask_url_credentials(fmt::format("{}", fmt::join(config_.nats.servers, ","))));
+        if (const auto error = nats_->last_error(); !error.empty()) detail += "; last error: " + mask_credentials(error);
         return {false, detail};
     }));
 

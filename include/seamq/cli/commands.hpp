@@ -39,4 +39,9 @@ void add_help_reference_command(CLI::App& app);
 //! (src/cli/command_line.cpp).
 void require_known_commands(const CLI::App& root, int argc, const char* const* argv);
 
+//! Makes spdlog's loggers (what the relay, consumer and migrations log under `relay run`,
+//! `consume run`, `db migrate`) write every message with its passwords masked
+//! (core/redaction.hpp), in spdlog's default pattern (src/cli/command_line.cpp).
+void mask_credentials_in_logs();
+
 }  // namespace seamq::cli

@@ -69,6 +69,11 @@ public:
     //! CREATE DATABASE `name` (idempotent); returns its connection string.
     std::string create_database(const std::string& name);
 
+    //! CREATE ROLE `role` (LOGIN SUPERUSER) with `password`, which TCP connections as that
+    //! role must give (scram-sha-256; everyone else keeps trust). Returns
+    //! "postgresql://role:password@127.0.0.1:port/": append the database name.
+    std::string create_password_role(const std::string& role, const std::string& password);
+
     //! Runs SQL through libpq and returns the first column of the first row ("" if none).
     std::string query_value(const std::string& sql, const std::string& database = "postgres") const;
 
