@@ -550,7 +550,9 @@ void run_status(const StatusArguments& arguments) {
         for (auto& context : contexts)
             if (!context.database) context.database = plain_databases.front();
 
-    json nats_report = {{"servers", nats_urls}, {"connected", false}};
+    std::vector<std::string> shown_urls;  // without the passwords URLs may carry
+    for (const auto& url : nats_urls) shown_urls.push_back(nats::redact_url(url));
+    json nats_report = {{"servers", shown_urls}, {"connected", false}};
     std::unique_ptr<nats::Connection> connection;
     std::unique_ptr<nats::JetStream> jetstream;
     try {

@@ -33,6 +33,34 @@ std::string_view to_string(ConnectionStatus status) noexcept {
     return "unknown";
 }
 
+std::string redact_url(std::string_view url) {
+    std::string result;
+    std::size_t start = 0;
+    while (start <= url.size()) {
+        const auto comma = url.find(',', start);
+        const auto end = comma == std::string_view::npos ? url.size() : comma;
+        const auto entry = url.substr(start, end - start);
+        const auto scheme = entry.find("://");
+        const auto authority_begin = scheme == std::string_view::npos ? 0 : scheme + 3;
+        const auto authority_end = std::min(entry.find_first_of("/?#", authority_begin), entry.size());
+        const auto at = entry.substr(0, authority_end).rfind('@');
+        if (at == std::string_view::npos || at < authority_begin) {
+            result += entry;
+        } else {
+            const auto user_info = entry.substr(authority_begin, at - authority_begin);
+            const auto colon = user_info.find(':');
+            result += entry.substr(0, authority_begin);
+            result += colon == std::string_view::npos ? std::string("***")
+                                                      : std::string(user_info.substr(0, colon)) + ":***";
+            result += entry.substr(at);
+        }
+        if (comma == std::string_view::npos) break;
+        result += ',';
+        start = comma + 1;
+    }
+    return result;
+}
+
 std::vector<std::string> ConnectionOptions::split_urls(std::string_view comma_separated) {
     std::vector<std::string> urls;
     std::size_t start = 0;
@@ -86,7 +114,7 @@ std::string url_of(natsConnection* connection) {
     if (connection == nullptr ||
         natsConnection_GetConnectedUrl(connection, buffer, sizeof(buffer)) != NATS_OK)
         return "";
-    return buffer;
+    return redact_url(buffer);  // nats.c keeps the URL's user:password
 }
 
 std::string last_error_of(natsConnection* connection) {
@@ -157,7 +185,7 @@ Connection::Connection(ConnectionOptions options)
     std::vector<const char*> url_pointers;
     url_pointers.reserve(urls.size());
     for (const auto& url : urls) url_pointers.push_back(url.c_str());
-    const std::string url_list = fmt::format("{}", fmt::join(urls, ","));
+    const std::string url_list = redact_url(fmt::format("{}", fmt::join(urls, ",")));
     detail::check(natsOptions_SetServers(native, url_pointers.data(), static_cast<int>(url_pointers.size())),
                   fmt::format("setting NATS servers '{}'", url_list));
     detail::check(natsOptions_SetName(native, options_.name.c_str()), "setting connection name");

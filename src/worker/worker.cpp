@@ -111,7 +111,7 @@ Worker::Worker(Config config, const observability::Logger& logger)
     } else {
         logger_.with({.component = "nats"})
             .warn("no NATS server of {} answers yet; retrying in the background",
-                  fmt::join(config_.nats.servers, ","));
+                  nats::redact_url(fmt::format("{}", fmt::join(config_.nats.servers, ","))));
     }
     nats::JetStreamOptions jetstream_options;
     jetstream_options.domain = config_.nats.jetstream_domain;
@@ -159,8 +159,9 @@ void Worker::register_readiness_checks() {
 
     registrations_.push_back(readiness_.add("nats", [this]() -> CheckOutcome {
         if (nats_->is_connected()) return {true, "connected to " + nats_->connected_url()};
-        return {false, fmt::format("{}; trying {}", nats::to_string(nats_->status()),
-                                   fmt::join(config_.nats.servers, ","))};
+        return {false,
+                fmt::format("{}; trying {}", nats::to_string(nats_->status()),
+                            nats::redact_url(fmt::format("{}", fmt::join(config_.nats.servers, ","))))};
     }));
 
     for (const auto& context : config_.contexts) {

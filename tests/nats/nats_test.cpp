@@ -16,6 +16,19 @@ TEST(ConnectionOptions, SplitsCommaSeparatedUrlsAndDropsBlanks) {
               std::vector<std::string>{"nats://x:4222"});
 }
 
+TEST(RedactUrl, HidesThePasswordOrTokenOfEachUrlAndNothingElse) {
+    EXPECT_EQ(redact_url("nats://worker-sea:s3cret@127.0.0.1:4222"), "nats://worker-sea:***@127.0.0.1:4222");
+    EXPECT_EQ(redact_url("nats://t0ken@nats:4222"), "nats://***@nats:4222");
+    EXPECT_EQ(redact_url("nats://a:p@h:1,nats://h:2, tls://b:q@h:3"),
+              "nats://a:***@h:1,nats://h:2, tls://b:***@h:3");
+    EXPECT_EQ(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    // An @ in a password (percent-encoded or not) ends at the last @ of the authority.
+    EXPECT_EQ(redact_url("nats://u:p@ss@h:1"), "nats://u:***@h:1");
+    EXPECT_EQ(redact_url("nats://h:1/path@x"), "nats://h:1/path@x");
+    EXPECT_EQ(redact_url("u:p@h:1"), "u:***@h:1");
+    EXPECT_EQ(redact_url(""), "");
+}
+
 TEST(ConnectionOptions, NoUrlIsAUsageError) {
     try {
         Connection connection(ConnectionOptions::from_urls(" "));

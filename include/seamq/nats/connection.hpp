@@ -67,6 +67,11 @@ struct ConnectionOptions {
     static ConnectionOptions from_urls(std::string_view comma_separated, std::string name = "sea-mq");
 };
 
+//! `url` with the secret of its user information hidden, for logs and messages:
+//! nats://user:secret@host:4222 -> nats://user:***@host:4222, nats://token@host -> nats://***@host.
+//! A comma-separated list is redacted entry by entry; a URL without user information is unchanged.
+std::string redact_url(std::string_view url);
+
 //! One NATS connection (RAII over natsConnection). Thread-safe like nats.c itself.
 //! Not movable: nats.c callbacks refer to its state.
 class Connection {
