@@ -551,6 +551,7 @@ void run_status(const StatusArguments& arguments) {
             if (!context.database) context.database = plain_databases.front();
 
     std::vector<std::string> shown_urls;  // without the passwords URLs may carry
+    shown_urls.reserve(nats_urls.size());
     for (const auto& url : nats_urls) shown_urls.push_back(nats::redact_url(url));
     json nats_report = {{"servers", shown_urls}, {"connected", false}};
     std::unique_ptr<nats::Connection> connection;
