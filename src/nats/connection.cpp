@@ -47,11 +47,16 @@ std::vector<std::string> ConnectionOptions::split_urls(std::string_view comma_se
         auto part = comma_separated.substr(start, end - start);
         while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
         while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
-        if (!part.empty()) urls.emplace_back(part);
+        if (!part.empty()) urls.push_back(with_scheme(std::string(part)));
         if (comma == std::string_view::npos) break;
         start = comma + 1;
     }
     return urls;
+}
+
+std::string ConnectionOptions::with_scheme(std::string url) {
+    if (url.empty() || url.find("://") != std::string::npos) return url;
+    return "nats://" + url;
 }
 
 ConnectionOptions ConnectionOptions::from_urls(std::string_view comma_separated, std::string name) {

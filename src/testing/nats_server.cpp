@@ -31,7 +31,7 @@ NatsServer::NatsServer() : NatsServer(Options{}) {}
 NatsServer::NatsServer(Options options, bool start_now) : options_(std::move(options)) {
     dir_ = std::make_unique<TempDir>("nats-" + options_.server_name);
     store_dir_ = dir_->path() / "store";
-    config_file_ = dir_->path() / "nats.conf";
+    config_file_ = options_.config_file.empty() ? dir_->path() / "nats.conf" : options_.config_file;
     log_file_ = dir_->path() / "nats.log";
     fs::create_directories(store_dir_);
     port_ = free_port();
@@ -46,6 +46,7 @@ NatsServer::~NatsServer() {
 }
 
 void NatsServer::write_config() {
+    if (!options_.config_file.empty()) return;  // a given file takes its values from the environment
     std::ofstream out(config_file_);
     out << "server_name: " << options_.server_name << "\n"
         << "listen: 127.0.0.1:" << port_ << "\n"
@@ -91,7 +92,7 @@ void NatsServer::start() {
             .argv = {"nats-server", "-c", config_file_.string()},
             .log_file = log_file_,
             .run_as_user = std::nullopt,
-            .env = {},
+            .env = options_.environment ? options_.environment(*this) : std::map<std::string, std::string>{},
             .working_directory = dir_->path(),
         });
         if (!options_.wait_for_health) return;

@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "seamq/core/redaction.hpp"
+#include "seamq/nats/connection.hpp"
 
 #ifdef SEAMQ_WORKER_HAVE_STREAMS
 #include "seamq/streams/streams_config.hpp"
@@ -779,6 +780,7 @@ Config parse_config(std::string_view yaml_text, std::string source,
                          });
         throw ConfigError(std::move(state.problems));
     }
+    for (auto& url : config.nats.servers) url = nats::ConnectionOptions::with_scheme(std::move(url));
     for (const auto& [key, secret] :
          {std::pair{"nats.password", &config.nats.password}, std::pair{"nats.token", &config.nats.token}}) {
         if (!secret->empty() && secret->origin() == "literal") {

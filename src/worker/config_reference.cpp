@@ -192,7 +192,9 @@ private:
         } else if constexpr (std::is_same_v<T, std::vector<std::string>> ||
                              std::is_same_v<T, std::vector<Duration>>) {
             out_ << YAML::Flow << YAML::BeginSeq;
-            for (const auto& item : value) out_ << text_of(item);
+            // nats.servers may carry user:password (nats://user:secret@host:4222).
+            for (const auto& item : value)
+                out_ << (key == "servers" ? mask_url_credentials(text_of(item)) : text_of(item));
             out_ << YAML::EndSeq;
         } else {
             out_ << text_of(value);

@@ -250,7 +250,8 @@ void visit(Visitor& v, Config& s) {
     v.section("log", s.log, "Logging.");
     v.field(
         "streams_file", s.streams_file,
-        "Streams file (config/streams.yaml) whose streams must exist for /readyz; relative to this file.");
+        "Streams file (config/streams.yaml); the streams it declares for this worker's contexts must exist "
+        "for /readyz. Relative to this file.");
     v.field("shutdown_deadline", s.shutdown_deadline,
             "After SIGTERM or SIGINT, time to finish in-flight work; a second signal exits at once.",
             positive_duration);

@@ -39,13 +39,19 @@ nats::ConnectionOptions connection_options(const NatsSettings& settings) {
     return options;
 }
 
-// The streams /readyz expects: those of the streams file and those consumers read.
+// The streams /readyz expects: those the streams file declares for this worker's contexts,
+// and those its consumers read. Not the other contexts' streams: a worker's NATS user may
+// look only at its own (docs/security.md), and asking for others would be refused.
 std::vector<std::string> expected_streams(const Config& config) {
     std::set<std::string> names;
 #ifdef SEAMQ_WORKER_HAVE_STREAMS
     if (!config.streams_file.empty()) {
-        for (const auto& stream : streams::load_streams_config(config.streams_file).streams()) {
-            names.insert(stream.name);
+        std::set<std::string> served;
+        for (const auto& context : config.contexts) served.insert(context.name);
+        for (const auto& context : streams::load_streams_config(config.streams_file).contexts) {
+            if (!served.contains(context.context)) continue;
+            names.insert(context.events.name);
+            names.insert(context.dead_letters.name);
         }
     }
 #endif

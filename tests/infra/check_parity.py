@@ -38,10 +38,86 @@ conf = read(conf_path)
 
 # --- the configuration itself ---------------------------------------------------
 code = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
-variables = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", code))
-check(variables == {"NATS_SERVER_NAME", "NATS_HOST", "NATS_CLIENT_PORT", "NATS_MONITOR_PORT",
-                    "NATS_CLUSTER_PORT", "NATS_CLUSTER_ROUTES", "NATS_STORE_DIR"},
+# Quoted strings are subjects such as "$JS.API.>": nats-server substitutes only bare $NAME.
+bare = re.sub(r'"[^"\n]*"', '""', code)
+variables = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", bare))
+node_variables = {"NATS_SERVER_NAME", "NATS_HOST", "NATS_CLIENT_PORT", "NATS_MONITOR_PORT",
+                  "NATS_CLUSTER_PORT", "NATS_CLUSTER_ROUTES", "NATS_STORE_DIR"}
+
+# Users: one per role, for every context of config/streams.yaml (docs/security.md),
+# each with its own password variable and no literal password.
+contexts = [c["name"] for c in yaml.safe_load(read(os.path.join(repo, "config/streams.yaml")))["contexts"]]
+expected_users = ["monitor", "operator"] + [f"{role}-{c}" for role in ("worker", "service") for c in contexts]
+users = re.findall(r"^\s*user:\s*([A-Za-z0-9_-]+)\s*\n\s*password:\s*(\S+)\s*$", bare, re.M)
+check(sorted(u for u, _ in users) == sorted(expected_users),
+      f"nats.conf users {sorted(u for u, _ in users)}, expected {sorted(expected_users)} "
+      f"(one per role and context of config/streams.yaml)")
+password_variables = {}
+for user, value in users:
+    wanted = "NATS_" + user.upper().replace("-", "_") + "_PASSWORD"
+    if check(value == "$" + wanted, f"nats.conf: user {user} must have `password: ${wanted}` (from the "
+                                    f"environment), has {value}"):
+        password_variables[user] = wanted
+check(len(re.findall(r"^\s*(password|pass|token|nkey)\s*:", bare, re.M)) == len(users),
+      "nats.conf has a password, token or nkey outside the users' `password: $NATS_..._PASSWORD` lines")
+check(variables == node_variables | set(password_variables.values()),
       f"nats.conf references {sorted(variables)}; update this test and every environment together")
+check(re.search(r"^\s*no_auth_user", bare, re.M) is None, "nats.conf must not let clients in without a user")
+check(re.search(r"^\s*authorization\s*\{", bare, re.M) is None,
+      "nats.conf: users belong in accounts {}, not a top-level authorization block")
+check(re.search(r"^system_account:\s*SYS\s*$", bare, re.M), "nats.conf must name SYS the system account")
+
+
+def user_block(user):
+    """The text of one user's entry: from its `user:` line to the next one (or the end)."""
+    start = re.search(r"^\s*user:\s*%s\s*$" % re.escape(user), bare, re.M)
+    if not start:
+        return ""
+    following = re.search(r"^\s*user:", bare[start.end():], re.M)
+    return bare[start.start(): start.end() + following.start()] if following else bare[start.start():]
+
+
+def raw_user_block(user):
+    """The same entry with its quoted subjects (user_block blanks them)."""
+    start = re.search(r"^\s*user:\s*%s\s*$" % re.escape(user), code, re.M)
+    if not start:
+        return ""
+    following = re.search(r"^\s*user:", code[start.end():], re.M)
+    return code[start.start(): start.end() + following.start()] if following else code[start.start():]
+
+
+accounts_at = {name: m.start() for name in ("SYS", "SEAMQ")
+               for m in [re.search(r"^\s*%s\s*\{" % name, bare, re.M)] if m}
+check(set(accounts_at) == {"SYS", "SEAMQ"}, "nats.conf must declare accounts SYS and SEAMQ")
+if set(accounts_at) == {"SYS", "SEAMQ"}:
+    check(re.search(r"jetstream:\s*enabled", bare[accounts_at["SEAMQ"]:]),
+          "account SEAMQ must have `jetstream: enabled` (the streams live there)")
+    for user in expected_users:
+        found = re.search(r"^\s*user:\s*%s\s*$" % re.escape(user), bare, re.M)
+        if not found:
+            continue
+        account = "SYS" if found.start() < accounts_at["SEAMQ"] else "SEAMQ"
+        check(account == ("SYS" if user == "monitor" else "SEAMQ") and found.start() > accounts_at["SYS"],
+              f"nats.conf: user {user} is in account {account}")
+for context in contexts:
+    stream = context.upper()
+    for role in ("worker", "service"):
+        block = raw_user_block(f"{role}-{context}")
+        check("permissions" in block, f"nats.conf: {role}-{context} has no permissions")
+        check(f'"{context}.>"' in block and f'"$JS.ACK.{stream}_EVENTS.>"' in block,
+              f"nats.conf: {role}-{context} does not name {context}.> and $JS.ACK.{stream}_EVENTS.>")
+        if role == "worker":
+            check(f'"dlq.{context}.>"' in block, f"nats.conf: worker-{context} cannot dead-letter to dlq.{context}.>")
+        else:
+            check(re.search(r'deny:\s*\["%s\.>"\]' % re.escape(context), block),
+                  f"nats.conf: service-{context} must deny publishing to {context}.>")
+        # Least privilege: nothing of another context, and no JetStream API wildcard.
+        for other in contexts:
+            if other != context:
+                check(f'"{other}.' not in block and f"{other.upper()}_" not in block and f".{other}." not in block,
+                      f"nats.conf: {role}-{context} may touch context {other}")
+        check('"$JS.API.>"' not in block and '">"' not in block,
+              f"nats.conf: {role}-{context} has a wildcard over the whole JetStream API or every subject")
 check("${" not in code, "nats.conf uses ${NAME}: nats-server 2.9 only substitutes $NAME")
 check(re.search(r"^\s*routes:\s*\$NATS_CLUSTER_ROUTES\s*$", code, re.M),
       "nats.conf must read `routes: $NATS_CLUSTER_ROUTES` (a bracketed value; `[ $VAR ]` keeps one URL)")
@@ -57,6 +133,8 @@ def validate_with_server(environment, where):
         env = dict(os.environ)
         env.update(environment)
         env["NATS_STORE_DIR"] = store  # a container path would not exist here
+        for variable in password_variables.values():  # Compose and K8s take them from secrets
+            env[variable] = "pParityCheck" + variable.replace("_", "")
         result = subprocess.run(["nats-server", "-c", conf_path, "-t"], env=env,
                                 capture_output=True, text=True)
         check(result.returncode == 0,
@@ -75,8 +153,8 @@ script = read(script_path)
 check(re.search(r'^conf=\$repo/infra/nats/nats\.conf$', script, re.M),
       "scripts/nats-ha does not run infra/nats/nats.conf")
 script_exports = set(re.findall(r"\b(NATS_[A-Z_]+)=", script))
-check(variables <= script_exports,
-      f"scripts/nats-ha does not set {sorted(variables - script_exports)}")
+check(node_variables <= script_exports,
+      f"scripts/nats-ha does not set {sorted(node_variables - script_exports)}")
 local_ports = {}
 for kind in ("CLIENT", "MONITOR", "CLUSTER"):
     m = re.search(r"SEAMQ_NATS_HA_%s_PORT:-(\d+)" % kind, script)
@@ -84,6 +162,18 @@ for kind in ("CLIENT", "MONITOR", "CLUSTER"):
         local_ports[kind] = int(m.group(1))
 check(re.search(r"NATS_HOST=127\.0\.0\.1\b", script), "scripts/nats-ha must bind 127.0.0.1 only")
 check(re.search(r"^nodes=\(1 2 3\)$", script, re.M), "scripts/nats-ha must run nodes 1 2 3")
+script_passwords = dict(re.findall(r"^\s+([a-z-]+)=(NATS_[A-Z_]+_PASSWORD)$", script, re.M))
+check(script_passwords == password_variables,
+      f"scripts/nats-ha passwords {script_passwords} differ from nats.conf's users {password_variables}")
+check(re.search(r'source "\$credentials"', script), "scripts/nats-ha does not give the nodes credentials.env")
+generator = read(os.path.join(k8s_dir, "generate-credentials"))
+generated = re.findall(r"^\s+(NATS_[A-Z_]+_PASSWORD)$", generator, re.M)
+check(sorted(generated) == sorted(password_variables.values()),
+      f"deploy/k8s/generate-credentials makes {sorted(generated)}, nats.conf reads "
+      f"{sorted(password_variables.values())}")
+ignored = read(os.path.join(repo, ".gitignore")).splitlines()
+for secret_file in ("/deploy/k8s/nats-credentials.env", "/infra/docker/.env"):
+    check(secret_file in ignored, f".gitignore must keep {secret_file} (passwords) out of git")
 
 # --- Compose ----------------------------------------------------------------------
 compose = yaml.safe_load(read(compose_path))
@@ -97,6 +187,9 @@ for index, (name, service) in enumerate(sorted(services.items()), start=1):
     compose_images.add(service["image"])
     env = {k: str(v) for k, v in service["environment"].items()}
     check(set(env) >= variables, f"{where} does not set {sorted(variables - set(env))}")
+    for variable in password_variables.values():
+        check(re.fullmatch(r"\$\{%s:\?[^}]+\}" % variable, env.get(variable, "")),
+              f"{where}: {variable} must be `${{{variable}:?...}}` (from the environment, no default)")
     check(env.get("NATS_SERVER_NAME") == name, f"{where}: NATS_SERVER_NAME must be {name}")
     check(service["command"] == ["-c", "/etc/nats/nats.conf"], f"{where}: command must be -c /etc/nats/nats.conf")
     mounts = [v for v in service["volumes"] if v.endswith(":/etc/nats/nats.conf:ro")]
@@ -171,6 +264,14 @@ if check(statefulset, "deploy/k8s has no StatefulSet nats"):
     check(set(env) >= variables, f"StatefulSet does not set {sorted(variables - set(env))}")
     check(env["NATS_SERVER_NAME"].get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
           "NATS_SERVER_NAME must be the pod name (stable across restarts)")
+    for variable in password_variables.values():
+        ref = env.get(variable, {}).get("valueFrom", {}).get("secretKeyRef", {})
+        check(ref.get("name") == "nats-credentials" and ref.get("key") == variable,
+              f"StatefulSet: {variable} must come from Secret nats-credentials, key {variable}")
+    generators = next(iter(kustomization.values()), {}).get("secretGenerator", []) if kustomization else []
+    check([g.get("name") for g in generators] == ["nats-credentials"] and
+          generators[0].get("envs") == ["nats-credentials.env"],
+          "deploy/k8s/kustomization.yaml must make Secret nats-credentials from nats-credentials.env")
     values = {k: str(e["value"]) for k, e in env.items() if "value" in e}
     named_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     for kind, port_name in (("CLIENT", "client"), ("MONITOR", "monitor"), ("CLUSTER", "routes")):
@@ -231,4 +332,4 @@ for f in failures:
 if failures:
     sys.exit(1)
 print(f"parity: nats.conf, scripts/nats-ha, Compose profile nats-ha and deploy/k8s agree "
-      f"({len(variables)} variables, nats-server {server_version})")
+      f"({len(variables)} variables, {len(password_variables)} users, nats-server {server_version})")

@@ -4,6 +4,8 @@
 # meta leader and the leader sees both other peers current, everything listens on
 # 127.0.0.1 only, `up` again changes nothing, and `down` leaves no process behind
 # (checked by the PIDs the script wrote).
+# Clients need a user: anonymous ones and wrong passwords are refused, the passwords
+# `up` made up let the users in.
 #   tests/infra/nats_ha_itest.sh REPO_ROOT TEST_ROOT
 set -euo pipefail
 repo=${1:?usage: nats_ha_itest.sh REPO_ROOT TEST_ROOT}
@@ -109,6 +111,40 @@ expected = sorted(f"nats-{n}" for n in (1, 2, 3) if f"nats-{n}" != leader)
 assert names == expected and all(r["current"] for r in replicas), f"leader {leader} sees {replicas}"
 print(f"/jsz: meta leader {leader}; peers current: {leader} (leader), " +
       ", ".join(f"{r['name']}" for r in replicas))
+PY
+
+# --- accounts: no client without a user; the made-up passwords let the users in ----
+credentials=$state/credentials.env
+[[ -f "$credentials" ]] || fail "up wrote no $credentials"
+[[ $(stat -c %a "$credentials") == 600 ]] || fail "$credentials is readable by others"
+env_output=$("$script" env)
+echo "$env_output" | sed 's/:[^:@/]*@/:***@/g'
+operator_url=$(sed -n 's/^export SEAMQ_NATS_URL=\([^,]*\),.*/\1/p' <<<"$env_output")
+[[ "$operator_url" == nats://operator:*@127.0.0.1:"$SEAMQ_NATS_HA_CLIENT_PORT" ]] ||
+  fail "env does not print the operator's URL for node 1"
+grep -q "^export SEAMQ_NATS_SERVERS=nats://worker-sea:" <<<"$env_output" || fail "env does not print worker-sea's URLs"
+/usr/bin/python3 - "$SEAMQ_NATS_HA_CLIENT_PORT" "$credentials" <<'PY'
+import json, socket, sys
+port, credentials = int(sys.argv[1]), sys.argv[2]
+passwords = dict(line.strip().split("=", 1) for line in open(credentials) if "=" in line)
+def hello(user=None, password=None):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        f = s.makefile("rb")
+        info = json.loads(f.readline().decode().split(" ", 1)[1])
+        connect = {"verbose": False, "pedantic": False}
+        if user:
+            connect.update(user=user, **{"pass": password})
+        s.sendall(("CONNECT " + json.dumps(connect) + "\r\nPING\r\n").encode())
+        return info, f.readline().decode().strip()
+info, anonymous = hello()
+assert info.get("auth_required") is True, info
+assert anonymous == "-ERR 'Authorization Violation'", anonymous
+_, wrong = hello("operator", passwords["NATS_WORKER_SEA_PASSWORD"])
+assert wrong == "-ERR 'Authorization Violation'", wrong
+for user in ("operator", "worker-sea", "service-sea", "monitor"):
+    _, answer = hello(user, passwords["NATS_" + user.upper().replace("-", "_") + "_PASSWORD"])
+    assert answer == "PONG", (user, answer)
+print("accounts: anonymous and wrong-password clients refused; operator, worker-sea, service-sea, monitor let in")
 PY
 
 # Loopback only: every listening socket of the three processes is on 127.0.0.1.

@@ -1,6 +1,7 @@
 // seamq_nats without a server: URL lists, error classification, message building.
 #include <gtest/gtest.h>
 
+#include "seamq/core/redaction.hpp"
 #include "seamq/nats/connection.hpp"
 #include "seamq/nats/error.hpp"
 #include "seamq/nats/message.hpp"
@@ -14,6 +15,22 @@ TEST(ConnectionOptions, SplitsCommaSeparatedUrlsAndDropsBlanks) {
     EXPECT_TRUE(ConnectionOptions::split_urls(" , ").empty());
     EXPECT_EQ(ConnectionOptions::from_urls("nats://x:4222").servers,
               std::vector<std::string>{"nats://x:4222"});
+}
+
+// The core masker, on the shapes of NATS server lists.
+TEST(RedactUrl, HidesThePasswordOrTokenOfEachUrlAndNothingElse) {
+    EXPECT_EQ(mask_url_credentials("nats://worker-sea:s3cret@127.0.0.1:4222"), "nats://worker-sea:***@127.0.0.1:4222");
+    EXPECT_EQ(mask_url_credentials("nats://t0ken@nats:4222"), "nats://***@nats:4222");
+    EXPECT_EQ(mask_url_credentials("nats://a:p@h:1,nats://h:2, tls://b:q@h:3"),
+              "nats://a:***@h:1,nats://h:2, tls://b:***@h:3");
+    EXPECT_EQ(mask_url_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    // An @ in a password (percent-encoded or not) ends at the last @ of the authority.
+    EXPECT_EQ(mask_url_credentials("nats://u:p@ss@h:1"), "nats://u:***@h:1");
+    EXPECT_EQ(mask_url_credentials("nats://h:1/path@x"), "nats://h:1/path@x");
+    // Without a scheme nats.c reads nats://; sea-mq adds it to every URL it is given.
+    EXPECT_EQ(ConnectionOptions::split_urls("u:p@h:1, h:2"), (std::vector<std::string>{"nats://u:p@h:1", "nats://h:2"}));
+    EXPECT_EQ(mask_url_credentials(ConnectionOptions::with_scheme("u:p@h:1")), "nats://u:***@h:1");
+    EXPECT_EQ(mask_url_credentials(""), "");
 }
 
 TEST(ConnectionOptions, NoUrlIsAUsageError) {

@@ -71,6 +71,10 @@ struct ConnectionOptions {
 
     //! Splits "a,b , c" into {"a","b","c"} (empty entries dropped).
     static std::vector<std::string> split_urls(std::string_view comma_separated);
+    //! `url` with "nats://" in front when it has no scheme ("host:4222", "user:pass@host"),
+    //! as nats.c reads it: every URL sea-mq holds then has one, so the masking of printed
+    //! text (seamq/core/redaction.hpp) finds its password.
+    static std::string with_scheme(std::string url);
     //! Convenience: options for a comma-separated URL list.
     static ConnectionOptions from_urls(std::string_view comma_separated, std::string name = "sea-mq");
 };

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +27,11 @@ public:
         std::string jetstream_domain;             //!< empty: none
         std::string extra_config;                 //!< appended verbatim to the config file
         bool wait_for_health = true;              //!< start() waits for /healthz = ok
+        //! Run this file (e.g. infra/nats/nats.conf) instead of writing one: the options
+        //! above except server_name, cluster_port and wait_for_health are then unused,
+        //! and `environment` gives the file its variables from this node's ports and store.
+        std::filesystem::path config_file;
+        std::function<std::map<std::string, std::string>(const NatsServer&)> environment;
     };
 
     NatsServer();  //!< single node with default options, started
