@@ -24,6 +24,16 @@ std::string tail_of(const fs::path& file, std::size_t max_bytes = 2000) {
     return text.size() > max_bytes ? text.substr(text.size() - max_bytes) : text;
 }
 
+//! Whether the log, from `offset` on (from the start when the file is shorter: truncated
+//! by a restart), says the server listens for clients.
+bool says_ready(const fs::path& file, std::uintmax_t offset) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    const std::string text = buffer.str();
+    return text.find("Server is ready", offset <= text.size() ? offset : 0) != std::string::npos;
+}
+
 }  // namespace
 
 NatsServer::NatsServer() : NatsServer(Options{}) {}
@@ -88,6 +98,9 @@ void NatsServer::start() {
     // A port that was free when picked may be taken by the time the server binds it (other
     // tests run in parallel); on a first start the server simply moves to fresh ports.
     for (int attempt = 0;; ++attempt) {
+        std::error_code no_log;
+        const auto size = fs::file_size(log_file_, no_log);
+        log_offset_ = no_log ? 0 : size;
         process_ = ChildProcess(ChildProcess::Options{
             .argv = {"nats-server", "-c", config_file_.string()},
             .log_file = log_file_,
@@ -169,6 +182,10 @@ void NatsServer::wait_healthy(std::chrono::milliseconds timeout) {
                 raise(Errc::io, "nats-server {} exited while starting; log {}:\n{}", options_.server_name,
                       log_file_.string(), tail_of(log_file_));
             }
+            // nats-server answers on its monitoring port before it binds the client port:
+            // healthy alone may be a server about to exit on "address already in use",
+            // while clients reach whatever else listens there.
+            if (!says_ready(log_file_, log_offset_)) return false;
             const auto health = monitor("/healthz");
             return health && health->value("_http_status", 0) == 200;
         },

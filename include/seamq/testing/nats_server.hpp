@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -69,6 +70,7 @@ private:
 
     Options options_;
     bool started_once_ = false;
+    std::uintmax_t log_offset_ = 0;  //!< the log's size when the server last started
     unsigned short port_ = 0;
     unsigned short monitor_port_ = 0;
     std::unique_ptr<TempDir> dir_;
