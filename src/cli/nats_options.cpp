@@ -50,6 +50,10 @@ CLI::Option* add_nats_options(CLI::App* command, NatsArguments& arguments,
     add_env_option(command, "--nats-creds", arguments.creds,
                    "Credentials file (.creds: user JWT and NKey seed)", "SEAMQ_NATS_CREDS")
         ->group(group);
+    add_env_option(command, "--nats-inbox-prefix", arguments.inbox_prefix,
+                   "Subject prefix of reply inboxes (default _INBOX); the one the user may subscribe to",
+                   "SEAMQ_NATS_INBOX_PREFIX")
+        ->group(group);
     add_env_option(command, "--nats-tls", arguments.tls,
                    "Speak TLS (also on with any --nats-tls-* file or a tls:// URL)", "SEAMQ_NATS_TLS_ENABLED")
         ->group(group);
@@ -90,6 +94,7 @@ nats::ConnectionOptions nats_connection_options(const NatsArguments& arguments, 
         auth.token = secret(arguments.token_file, "SEAMQ_NATS_TOKEN", "token file");
     auth.nkey_seed_file = arguments.nkey;
     auth.credentials_file = arguments.creds;
+    options.inbox_prefix = arguments.inbox_prefix;
     auto& tls = options.tls;
     tls.enabled = arguments.tls;
     tls.ca_file = arguments.tls_ca_file;

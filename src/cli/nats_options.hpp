@@ -21,6 +21,7 @@ struct NatsArguments {
     std::string token_file;
     std::string nkey;
     std::string creds;
+    std::string inbox_prefix;
     bool tls = false;
     std::string tls_ca_file;
     std::string tls_cert_file;

@@ -59,6 +59,17 @@ std::string ConnectionOptions::with_scheme(std::string url) {
     return "nats://" + url;
 }
 
+std::string ConnectionOptions::inbox_prefix_problem(std::string_view prefix) {
+    if (prefix.empty()) return "";
+    for (const char c : prefix) {
+        if (c == '*' || c == '>') return "may not hold the wildcards * or >";
+        if (c <= ' ' || c == 0x7f) return "may not hold white space or control characters";
+    }
+    if (prefix.front() == '.' || prefix.back() == '.' || prefix.find("..") != std::string_view::npos)
+        return "may not have an empty token (a leading, trailing or doubled '.')";
+    return "";
+}
+
 ConnectionOptions ConnectionOptions::from_urls(std::string_view comma_separated, std::string name) {
     ConnectionOptions options;
     options.servers = split_urls(comma_separated);
@@ -288,6 +299,12 @@ Connection::Connection(ConnectionOptions options)
     detail::check(natsOptions_SetServers(native, url_pointers.data(), static_cast<int>(url_pointers.size())),
                   fmt::format("setting NATS servers '{}'", url_list));
     detail::check(natsOptions_SetName(native, options_.name.c_str()), "setting connection name");
+    if (!options_.inbox_prefix.empty()) {
+        if (const auto problem = ConnectionOptions::inbox_prefix_problem(options_.inbox_prefix); !problem.empty())
+            raise(Errc::config, "NATS inbox prefix '{}' {}", options_.inbox_prefix, problem);
+        detail::check(natsOptions_SetCustomInboxPrefix(native, options_.inbox_prefix.c_str()),
+                      "setting inbox prefix");
+    }
     detail::check(natsOptions_SetTimeout(native, detail::to_millis(options_.connect_timeout)),
                   "setting connect timeout");
     detail::check(natsOptions_SetMaxReconnect(native, options_.max_reconnect), "setting max reconnect");
@@ -490,6 +507,10 @@ std::string Connection::new_inbox() const {
     detail::check(natsInbox_Create(&inbox), "creating inbox");
     std::string result(inbox);
     natsInbox_Destroy(inbox);
+    // nats.c's natsInbox_Create ignores the custom prefix its requests use: "_INBOX.<nuid>".
+    constexpr std::string_view default_prefix = "_INBOX";
+    if (!options_.inbox_prefix.empty() && result.starts_with(default_prefix))
+        result = options_.inbox_prefix + result.substr(default_prefix.size());
     return result;
 }
 

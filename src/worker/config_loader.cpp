@@ -531,6 +531,8 @@ template <typename Problem>
 void validate_nats_security(const NatsSettings& nats, const Problem& problem) {
     const auto auth = nats_authentication(nats);
     if (const auto reason = auth.problem(); !reason.empty()) problem("nats.user", reason);
+    if (const auto reason = nats::ConnectionOptions::inbox_prefix_problem(nats.inbox_prefix); !reason.empty())
+        problem("nats.inbox_prefix", reason);
     const auto check = [&](const char* key, const auto& read) {
         try {
             read();

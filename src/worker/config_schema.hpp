@@ -122,6 +122,10 @@ void visit(Visitor& v, NatsSettings& s) {
     v.field("creds", s.creds,
             "Credentials file (.creds: user JWT and NKey seed) for decentralized JWT auth. Read again at "
             "every reconnect, so a replaced file takes effect without a restart.");
+    v.field("inbox_prefix", s.inbox_prefix,
+            "Subject prefix of the worker's reply inboxes (requests, PubAcks, pull batches); empty: _INBOX. "
+            "Give each NATS user its own (_INBOX_worker-sea) and allow it only that prefix.> to subscribe: "
+            "with the shared _INBOX.> any user of the account can overhear the others' replies.");
     v.section("tls", s.tls, "TLS to the servers.");
 }
 

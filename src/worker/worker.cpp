@@ -36,6 +36,7 @@ nats::ConnectionOptions connection_options(const NatsSettings& settings) {
     options.max_pings_out = settings.max_pings_out;
     options.auth = nats_authentication(settings);
     options.tls = nats_tls(settings.tls);
+    options.inbox_prefix = settings.inbox_prefix;
     return options;
 }
 

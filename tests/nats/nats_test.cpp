@@ -17,6 +17,19 @@ TEST(ConnectionOptions, SplitsCommaSeparatedUrlsAndDropsBlanks) {
               std::vector<std::string>{"nats://x:4222"});
 }
 
+TEST(ConnectionOptions, InboxPrefixesAreSubjectTokensWithoutWildcards) {
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem(""), "");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("_INBOX_worker-sea"), "");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("_INBOX.sea"), "");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("_INBOX.>"), "may not hold the wildcards * or >");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("a.*"), "may not hold the wildcards * or >");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("a b"), "may not hold white space or control characters");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem(".a"),
+              "may not have an empty token (a leading, trailing or doubled '.')");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("a..b"),
+              "may not have an empty token (a leading, trailing or doubled '.')");
+}
+
 // The core masker, on the shapes of NATS server lists.
 TEST(RedactUrl, HidesThePasswordOrTokenOfEachUrlAndNothingElse) {
     EXPECT_EQ(mask_url_credentials("nats://worker-sea:s3cret@127.0.0.1:4222"), "nats://worker-sea:***@127.0.0.1:4222");

@@ -153,9 +153,11 @@ private:
 //! where the server's "Permissions Violation" arrives).
 class Client {
 public:
-    Client(const std::string& urls, const std::string& name) {
+    //! `inbox_prefix`: the one nats.conf lets the user subscribe to (workers and services).
+    Client(const std::string& urls, const std::string& name, const std::string& inbox_prefix = "") {
         auto options = nats::ConnectionOptions::from_urls(urls, name);
         options.max_reconnect = 0;
+        options.inbox_prefix = inbox_prefix;
         options.on_event = [this](nats::ConnectionEvent event, const std::string& detail) {
             if (event != nats::ConnectionEvent::error) return;
             std::lock_guard lock(mutex_);
@@ -259,7 +261,7 @@ TEST(Accounts, TheWorkerOfSeaCannotPublishToVibesproNorReadItsStream) {
     projector.durable_name = "vibespro-projector";
     operator_js.add_consumer("VIBESPRO_EVENTS", projector);
 
-    Client worker(cluster.url("worker-sea"), "security-itest worker-sea");
+    Client worker(cluster.url("worker-sea"), "security-itest worker-sea", "_INBOX_worker-sea");
     auto& js = worker.jetstream();
     // Its own stream answers: the refusals below are about vibespro, not a broken connection.
     ASSERT_TRUE(js.stream_info("SEA_EVENTS").has_value());
@@ -294,6 +296,11 @@ TEST(Accounts, TheWorkerOfSeaCannotPublishToVibesproNorReadItsStream) {
     worker.connection().flush();
     EXPECT_TRUE(worker.refused("Subscription to", "vibespro.>")) << worker.all_errors();
     EXPECT_FALSE(subscription.next(300ms).has_value());
+    // Nor overhear the replies of others (pulled vibespro messages travel as replies): only
+    // its own inbox prefix is open to it.
+    auto overhear = worker.connection().subscribe_sync("_INBOX.>");
+    worker.connection().flush();
+    EXPECT_TRUE(worker.refused("Subscription to", "_INBOX.>")) << worker.all_errors();
 
     // Nothing happened to vibespro: one message, still undelivered to its consumer, no
     // consumer of the worker's.
@@ -305,6 +312,14 @@ TEST(Accounts, TheWorkerOfSeaCannotPublishToVibesproNorReadItsStream) {
     ASSERT_TRUE(consumer.has_value());
     EXPECT_EQ(consumer->delivered.stream_sequence, 0U);
     EXPECT_EQ(consumer->num_pending, 1U);
+    // vibespro's own worker pulls it; the reply carrying it is not worker-sea's to read.
+    Client vibespro_worker(cluster.url("worker-vibespro"), "security-itest worker-vibespro",
+                           "_INBOX_worker-vibespro");
+    nats::PullConsumer vibespro_pull(vibespro_worker.jetstream(), "VIBESPRO_EVENTS", "vibespro-projector");
+    const auto pulled = vibespro_pull.fetch(1, 5s);
+    ASSERT_EQ(pulled.size(), 1U) << vibespro_worker.all_errors();
+    EXPECT_FALSE(overhear.next(500ms).has_value()) << "worker-sea read a reply meant for worker-vibespro";
+    EXPECT_TRUE(vibespro_worker.errors().empty()) << vibespro_worker.all_errors();
     // The servers logged each refusal against the user.
     const auto logs = cluster.server_logs();
     for (
@@ -312,7 +327,8 @@ TEST(Accounts, TheWorkerOfSeaCannotPublishToVibesproNorReadItsStream) {
         {R"(Publish Violation - User "worker-sea", Subject "vibespro.event.plan-approved.v1")",
          R"(Publish Violation - User "worker-sea", Subject "$JS.API.STREAM.INFO.VIBESPRO_EVENTS")",
          R"(Publish Violation - User "worker-sea", Subject "$JS.API.CONSUMER.MSG.NEXT.VIBESPRO_EVENTS.vibespro-projector")",
-         R"(Subscription Violation - User "worker-sea", Subject "vibespro.>")"})
+         R"(Subscription Violation - User "worker-sea", Subject "vibespro.>")",
+         R"(Subscription Violation - User "worker-sea", Subject "_INBOX.>")"})
         EXPECT_NE(logs.find(line), std::string::npos) << line;
     EXPECT_TRUE(operator_client.errors().empty()) << operator_client.all_errors();
 }
@@ -328,6 +344,7 @@ struct SeaWorker {
     explicit SeaWorker(const std::string& nats_urls) {
         std::ofstream(config_file) << "nats:\n"
                                    << "  servers: [" << nats_urls << "]\n"
+                                   << "  inbox_prefix: _INBOX_worker-sea\n"
                                    << "admin:\n"
                                    << "  listen: 127.0.0.1:" << admin_port << "\n"
                                    << "log:\n"
@@ -451,7 +468,7 @@ TEST(Accounts, TheServiceOfSeaReadsItsStreamButCannotPublishToIt) {
     for (int i = 0; i < 20; ++i)
         operator_client.jetstream().publish(event("sea.event.order-placed.v1", fmt::format("order-{}", i)));
 
-    Client service(cluster.url("service-sea"), "security-itest service-sea");
+    Client service(cluster.url("service-sea"), "security-itest service-sea", "_INBOX_service-sea");
     // Reads: plain subscription, stream info, a message by sequence, its own consumer.
     auto live = service.connection().subscribe_sync("sea.>");
     service.connection().flush();
@@ -538,7 +555,7 @@ TEST(Accounts, TheOperatorRunsTheCliAndTheMonitorSeesTheServers) {
     monitor.connection().flush();
     EXPECT_TRUE(monitor.refused("Publish to", "$JS.API.META.LEADER.STEPDOWN")) << monitor.all_errors();
     // An application user has no $SYS at all: its account has no such subjects' answers.
-    Client worker(cluster.url("worker-sea"), "security-itest worker-sea");
+    Client worker(cluster.url("worker-sea"), "security-itest worker-sea", "_INBOX_worker-sea");
     worker.connection().publish("$SYS.REQ.SERVER.PING.VARZ", "");
     worker.connection().flush();
     EXPECT_TRUE(worker.refused("Publish to", "$SYS.REQ.SERVER.PING.VARZ")) << worker.all_errors();

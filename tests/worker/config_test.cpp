@@ -120,6 +120,16 @@ TEST(Config, ABadEnvironmentValueIsReportedAsSuch) {
     EXPECT_EQ(problems[0].location, "environment variable SEAMQ_NATS_CONNECT_TIMEOUT");
 }
 
+TEST(Config, AnInboxPrefixIsSubjectTokensWithoutWildcards) {
+    EXPECT_EQ(parse(minimal, {{"SEAMQ_NATS_INBOX_PREFIX", "_INBOX_worker-sea"}}).nats.inbox_prefix,
+              "_INBOX_worker-sea");
+    for (const auto* bad : {"_INBOX.>", "_INBOX.*.x", "_INBOX.", "a..b", "has space"}) {
+        const auto problems = problems_of(minimal, {{"SEAMQ_NATS_INBOX_PREFIX", bad}});
+        ASSERT_EQ(problems.size(), 1U) << bad;
+        EXPECT_EQ(problems[0].key, "nats.inbox_prefix") << bad;
+    }
+}
+
 TEST(Config, AnEnvironmentTypoIsAWarning) {
     const auto config = parse(minimal, {{"SEAMQ_LOG_LEVLE", "debug"}, {"SEAMQ_TEST_ROOT", "/tmp/x"}});
     ASSERT_EQ(config.warnings.size(), 1U);

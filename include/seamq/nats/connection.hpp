@@ -66,6 +66,11 @@ struct ConnectionOptions {
     Authentication auth;
     //! TLS to the servers; on as soon as configured or a URL says tls://.
     TlsOptions tls;
+    //! Subject prefix of every reply inbox (requests, JetStream API calls, PubAcks, pull
+    //! batches, ack confirmations); empty: nats.c's "_INBOX". A user's own prefix
+    //! ("_INBOX_worker-sea") lets the server's permissions give it only its own replies:
+    //! with the shared _INBOX.> any user of the account may overhear the others'.
+    std::string inbox_prefix;
     //! Called for every ConnectionEvent with a human-readable detail (URL, error text).
     std::function<void(ConnectionEvent, const std::string& detail)> on_event;
 
@@ -75,6 +80,9 @@ struct ConnectionOptions {
     //! as nats.c reads it: every URL sea-mq holds then has one, so the masking of printed
     //! text (seamq/core/redaction.hpp) finds its password.
     static std::string with_scheme(std::string url);
+    //! Why `prefix` cannot be an inbox prefix ("" when it can): NATS subject tokens, no
+    //! wildcards, no white space, no empty token.
+    static std::string inbox_prefix_problem(std::string_view prefix);
     //! Convenience: options for a comma-separated URL list.
     static ConnectionOptions from_urls(std::string_view comma_separated, std::string name = "sea-mq");
 };
@@ -127,7 +135,7 @@ public:
     //! Synchronous subscription: read with Subscription::next().
     Subscription subscribe_sync(std::string_view subject, std::string_view queue_group = {});
     //! A fresh unique inbox subject.
-    std::string new_inbox() const;
+    std::string new_inbox() const;  //!< "<inbox_prefix>.<unique>"
 
     //! Drains subscriptions and publishes, then closes (bounded by `timeout`).
     void drain(std::chrono::milliseconds timeout = std::chrono::seconds(5));

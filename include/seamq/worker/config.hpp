@@ -81,6 +81,7 @@ struct NatsSettings {
     Secret token;
     std::filesystem::path nkey;
     std::filesystem::path creds;
+    std::string inbox_prefix;  //!< "" = nats.c's _INBOX
     NatsTlsSettings tls;
 };
 
