@@ -148,7 +148,8 @@ void on_closed(natsConnection* connection, void* closure) {
     delete holder;
     auto reason = last_error_of(connection);
     const char* text = nullptr;
-    if (connection != nullptr && natsConnection_GetLastError(connection, &text) == NATS_CONNECTION_AUTH_FAILED) {
+    if (connection != nullptr &&
+        natsConnection_GetLastError(connection, &text) == NATS_CONNECTION_AUTH_FAILED) {
         // A refusal on reconnect: nats.c gives up on it (the error callback counted it).
         if (state->authentication_failures.load() == 0) ++state->authentication_failures;
         state->authentication_refused = true;
@@ -300,7 +301,8 @@ Connection::Connection(ConnectionOptions options)
                   fmt::format("setting NATS servers '{}'", url_list));
     detail::check(natsOptions_SetName(native, options_.name.c_str()), "setting connection name");
     if (!options_.inbox_prefix.empty()) {
-        if (const auto problem = ConnectionOptions::inbox_prefix_problem(options_.inbox_prefix); !problem.empty())
+        if (const auto problem = ConnectionOptions::inbox_prefix_problem(options_.inbox_prefix);
+            !problem.empty())
             raise(Errc::config, "NATS inbox prefix '{}' {}", options_.inbox_prefix, problem);
         detail::check(natsOptions_SetCustomInboxPrefix(native, options_.inbox_prefix.c_str()),
                       "setting inbox prefix");

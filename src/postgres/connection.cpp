@@ -187,7 +187,8 @@ void Connection::connect() {
     if (PQstatus(connection) != CONNECTION_OK) {
         SqlError::Fields fields;
         fields.operation = fmt::format("connect to '{}'", redact(options_.conninfo));
-        auto failure = explain_connect_failure(connection, mask_credentials(trimmed(PQerrorMessage(connection))));
+        auto failure =
+            explain_connect_failure(connection, mask_credentials(trimmed(PQerrorMessage(connection))));
         fields.primary_message = std::move(failure.message);
         fields.hint = std::move(failure.hint);
         fields.connection_lost = true;

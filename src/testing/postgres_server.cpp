@@ -4,9 +4,9 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <utility>
 #include <sstream>
 #include <sys/wait.h>
+#include <utility>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -74,7 +74,8 @@ PostgresServer::PostgresServer(Options options) : options_(std::move(options)) {
         fs::copy_file(issued.certificate_file, server_certificate_->certificate_file);
         fs::copy_file(issued.key_file, server_certificate_->key_file);
         fs::permissions(server_certificate_->key_file, fs::perms::owner_read | fs::perms::owner_write);
-        if (options_.client_certificates) client_certificate_ = certificate_authority_->issue_client("postgres");
+        if (options_.client_certificates)
+            client_certificate_ = certificate_authority_->issue_client("postgres");
     }
     // initdb and postgres refuse to run as root.
     if (::geteuid() == 0) {

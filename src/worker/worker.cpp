@@ -105,9 +105,9 @@ Worker::Worker(Config config, const observability::Logger& logger,
     auto& disconnects = metrics_.family(metric::nats_disconnects_total).with({});
     auto& reconnects = metrics_.family(metric::nats_reconnects_total).with({});
     auto options = connection_options(config_.nats);
-    options.on_event = [&disconnects, &reconnects, closing = closing_nats_, retry_delay = refusal_retry_delay_,
-                        nats_logger = logger.with({.component = "nats"})](nats::ConnectionEvent event,
-                                                                          const std::string& detail) {
+    options.on_event = [&disconnects, &reconnects, closing = closing_nats_,
+                        retry_delay = refusal_retry_delay_, nats_logger = logger.with({.component = "nats"})](
+                           nats::ConnectionEvent event, const std::string& detail) {
         switch (event) {
             case nats::ConnectionEvent::connected: nats_logger.info("connected to NATS at {}", detail); break;
             case nats::ConnectionEvent::disconnected:
@@ -201,12 +201,14 @@ void Worker::register_readiness_checks() {
                                 nats_->last_error())};
         }
         if (const auto reason = nats_->closed_reason(); !reason.empty()) {
-            return {false, fmt::format("closed for good: {}; retrying with a new connection", mask_credentials(reason))};
+            return {false, fmt::format("closed for good: {}; retrying with a new connection",
+                                       mask_credentials(reason))};
         }
         std::string detail =
             fmt::format("{}; trying {}", nats::to_string(nats_->status()),
                         mask_url_credentials(fmt::format("{}", fmt::join(config_.nats.servers, ","))));
-        if (const auto error = nats_->last_error(); !error.empty()) detail += "; last error: " + mask_credentials(error);
+        if (const auto error = nats_->last_error(); !error.empty())
+            detail += "; last error: " + mask_credentials(error);
         return {false, detail};
     }));
 

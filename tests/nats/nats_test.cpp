@@ -23,7 +23,8 @@ TEST(ConnectionOptions, InboxPrefixesAreSubjectTokensWithoutWildcards) {
     EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("_INBOX.sea"), "");
     EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("_INBOX.>"), "may not hold the wildcards * or >");
     EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("a.*"), "may not hold the wildcards * or >");
-    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("a b"), "may not hold white space or control characters");
+    EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("a b"),
+              "may not hold white space or control characters");
     EXPECT_EQ(ConnectionOptions::inbox_prefix_problem(".a"),
               "may not have an empty token (a leading, trailing or doubled '.')");
     EXPECT_EQ(ConnectionOptions::inbox_prefix_problem("a..b"),
@@ -32,7 +33,8 @@ TEST(ConnectionOptions, InboxPrefixesAreSubjectTokensWithoutWildcards) {
 
 // The core masker, on the shapes of NATS server lists.
 TEST(RedactUrl, HidesThePasswordOrTokenOfEachUrlAndNothingElse) {
-    EXPECT_EQ(mask_url_credentials("nats://worker-sea:s3cret@127.0.0.1:4222"), "nats://worker-sea:***@127.0.0.1:4222");
+    EXPECT_EQ(mask_url_credentials("nats://worker-sea:s3cret@127.0.0.1:4222"),
+              "nats://worker-sea:***@127.0.0.1:4222");
     EXPECT_EQ(mask_url_credentials("nats://t0ken@nats:4222"), "nats://***@nats:4222");
     EXPECT_EQ(mask_url_credentials("nats://a:p@h:1,nats://h:2, tls://b:q@h:3"),
               "nats://a:***@h:1,nats://h:2, tls://b:***@h:3");
@@ -41,7 +43,8 @@ TEST(RedactUrl, HidesThePasswordOrTokenOfEachUrlAndNothingElse) {
     EXPECT_EQ(mask_url_credentials("nats://u:p@ss@h:1"), "nats://u:***@h:1");
     EXPECT_EQ(mask_url_credentials("nats://h:1/path@x"), "nats://h:1/path@x");
     // Without a scheme nats.c reads nats://; sea-mq adds it to every URL it is given.
-    EXPECT_EQ(ConnectionOptions::split_urls("u:p@h:1, h:2"), (std::vector<std::string>{"nats://u:p@h:1", "nats://h:2"}));
+    EXPECT_EQ(ConnectionOptions::split_urls("u:p@h:1, h:2"),
+              (std::vector<std::string>{"nats://u:p@h:1", "nats://h:2"}));
     EXPECT_EQ(mask_url_credentials(ConnectionOptions::with_scheme("u:p@h:1")), "nats://u:***@h:1");
     EXPECT_EQ(mask_url_credentials(""), "");
 }

@@ -256,8 +256,9 @@ TEST(WorkerAuthentication, AWrongPasswordKeepsItUpNotReadyAndSaysWhyABoundedNumb
     const int refusals = occurrences(read_file(server.log_file()), "authentication error");
     EXPECT_GE(refusals, 2 * closes - 1);
     EXPECT_LE(refusals, 2 * closes + 2);
-    EXPECT_EQ(occurrences(log, "the NATS server refused the credentials (user/password, user relay): "
-                               "Authorization Violation"),
+    EXPECT_EQ(occurrences(log,
+                          "the NATS server refused the credentials (user/password, user relay): "
+                          "Authorization Violation"),
               closes)
         << log;
     // The components never started without NATS; the log stays short.
@@ -285,8 +286,8 @@ TEST(WorkerAuthentication, APasswordRotatedOnTheServerThenInTheSecretFileLosesNo
     testing::TempDir secrets("secrets");
     const auto password_file = secrets.path() / "nats-password";
     std::ofstream(password_file) << password << "\n";
-    NatsAccess access{"  user: relay\n  password: {file: " + password_file.string() + "}\n", {},
-                      client_for(server)};
+    NatsAccess access{
+        "  user: relay\n  password: {file: " + password_file.string() + "}\n", {}, client_for(server)};
     access.client.auth.user = "relay";
     access.client.auth.password = password;
     AuthenticatedWorker worker(server.url(), access, postgres);
@@ -331,8 +332,9 @@ TEST(WorkerAuthentication, APasswordRotatedOnTheServerThenInTheSecretFileLosesNo
     std::this_thread::sleep_for(1s);
     EXPECT_EQ(postgres.query_value("SELECT string_agg(id, ',' ORDER BY id) FROM effects", "sea"),
               "rot-0,rot-1,rot-2,rot-3,rot-4,rot-5");
-    EXPECT_EQ(postgres.query_value("SELECT count(*) FROM seamq.outbox_events WHERE status <> 'published'", "sea"),
-              "0");
+    EXPECT_EQ(
+        postgres.query_value("SELECT count(*) FROM seamq.outbox_events WHERE status <> 'published'", "sea"),
+        "0");
     const auto log = read_file(worker.log_file);
     EXPECT_EQ(log.find(rotated), std::string::npos) << "the password leaked into the log";
     EXPECT_EQ(log.find(password), std::string::npos) << "the password leaked into the log";

@@ -44,8 +44,9 @@ public:
     //! nats.retry_on_failed_connect is set) and prepares the admin server. Throws
     //! seamq::Error when NATS options are unusable or, without retry, no server answers.
     //! `refusal_retry_delay`: how long run() stays up, not ready, after the servers refused
-    //! the credentials (or nats.c closed the connection for good otherwise), before it returns so the caller can build a new Worker (and with it
-    //! a new connection, reading credential files again): nats.c never retries a refusal.
+    //! the credentials (or nats.c closed the connection for good otherwise), before it returns so the caller
+    //! can build a new Worker (and with it a new connection, reading credential files again): nats.c never
+    //! retries a refusal.
     Worker(Config config, const observability::Logger& logger,
            std::chrono::milliseconds refusal_retry_delay = std::chrono::seconds(2));
     ~Worker();
