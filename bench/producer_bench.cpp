@@ -269,7 +269,11 @@ std::string markdown(const json& report) {
             << " | " << format_number(result.at("sql_us_per_event")) << " | "
             << format_number(result.at("postgres_cpu_us_per_event")) << " | "
             << format_number(result.at("client_cpu_us_per_event")) << " | "
-            << (result.at("rows_match").get<bool>() ? "yes" : "**no**") << " |\n";
+            << (result.at("rows_match").get<bool>() ? "yes" : "**no**")
+            << (!result.contains("relay_caught_up")        ? ""
+                : result.at("relay_caught_up").get<bool>() ? ", all published"
+                                                           : ", **relay behind**")
+            << " |\n";
     }
     const auto& environment = report.at("environment");
     out << "\n**Workload**: " << report.at("workload").at("description").get<std::string>() << "\n\n";
@@ -436,7 +440,8 @@ int run(const Settings& settings) {
     notes.push_back(
         "Without the relay, sessions run with PGOPTIONS='-c seamq.notify=off': the trigger "
         "returns before the wake-up protocol (no gate lock, no NOTIFY), as when a relay is awake "
-        "but without its try-lock. enqueue_relay runs the protocol as in production.");
+        "but without its try-lock." +
+        std::string(settings.relay ? " enqueue_relay runs the protocol as in production (notify on)." : ""));
     notes.push_back(
         "SQL µs/event: pg_stat_statements total_exec_time of the case's top-level statement "
         "(leaves out parse, commit and the WAL flush). It is elapsed time: with more sessions than cores "
