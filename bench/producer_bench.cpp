@@ -376,6 +376,7 @@ int run(const Settings& settings) {
             {"case", with_relay ? "enqueue_relay" : script.name},
             {"commit", synchronous ? "synchronous" : "off (cpu)"},
             {"pgoptions", pgoptions},
+            {"pgbench", run.command},
             {"transactions", run.transactions},
             {"failed_transactions", run.failed},
             {"events", events},
