@@ -134,15 +134,32 @@ std::string mask_password_parameters(std::string_view text) {
                 ++position;
         }
         if (position == value_start) continue;
-        if (!spans.empty() && value_start < spans.back().to) continue;  // inside a value already masked
+        if (!spans.empty() && value_start < spans.back().to) {
+            // A key inside a value masked already: that value may have been read wrongly (a
+            // quote inside an unquoted host= ran to this key's own quote), so both go.
+            // To the end of the word, as an unquoted value would run: masking the result
+            // again then finds the same values.
+            auto to = std::max(spans.back().to, position);
+            while (to < text.size() && !is_space_or_control(text[to])) ++to;
+            spans.back().to = to;
+            continue;
+        }
         spans.push_back({value_start, position, quoted ? quoted_mask : mask});
-        search = position;
     }
     return apply(text, spans);
 }
 
 std::string mask_credentials(std::string_view text) {
-    return mask_password_parameters(mask_url_credentials(text));
+    // Until nothing changes: a masked password= value can close up the white space that
+    // ended a URL's authority, making user info of what was not (found by the fuzzer).
+    // Each round only replaces text by masks, so a few rounds settle any input.
+    std::string masked = mask_password_parameters(mask_url_credentials(text));
+    for (int round = 0; round < 8; ++round) {
+        auto again = mask_password_parameters(mask_url_credentials(masked));
+        if (again == masked) break;
+        masked = std::move(again);
+    }
+    return masked;
 }
 
 }  // namespace seamq

@@ -109,3 +109,13 @@ TEST(MaskCredentials, MasksUrlsAndParametersTogetherAndIsIdempotent) {
               "password='***'");
     EXPECT_EQ(mask_credentials(masked), masked);
 }
+
+// Found by the fuzzer: a quote inside an unquoted value whose key ends in "password" ran
+// to the real password's opening quote, leaving the real value unmasked.
+TEST(MaskPasswordParameters, AQuoteInsideAnotherValueCannotHideTheRealPassword) {
+    const std::string text = R"(host=hxpassword='a\d password='s3cret with spaces' dbname=d)";
+    const auto masked = mask_password_parameters(text);
+    EXPECT_EQ(masked.find("s3cret"), std::string::npos) << masked;
+    EXPECT_NE(masked.find("dbname=d"), std::string::npos) << masked;
+    EXPECT_EQ(mask_password_parameters(masked), masked);
+}

@@ -24,8 +24,9 @@ std::string mask_url_credentials(std::string_view text);
 //! parameters (postgresql://host/db?password=x&sslmode=require: the value ends at '&').
 std::string mask_password_parameters(std::string_view text);
 
-//! Both of the above: what every text that may hold a URL or a connection string goes
-//! through before it is printed.
+//! Both of the above, repeated until the text stops changing (a masked value can join
+//! words into a URL's user info): what every text that may hold a URL or a connection
+//! string goes through before it is printed. Masking its result again changes nothing.
 std::string mask_credentials(std::string_view text);
 
 }  // namespace seamq
