@@ -823,6 +823,48 @@ TEST_F(EnqueueDifferential, WhatSqlStoresTheCxxValidatorAccepts) {
             << "\n  stored: " << shorten(text);
     }
 
+    // The trigger's fast path (seamq.is_plain_valid_envelope) skips the checks one by one
+    // for the common shape. Its soundness, tested directly: every stored envelope it vouches
+    // for is stored again with the fast path switched off (the function replaced by false,
+    // in a transaction rolled back), so each check alone lets it through too.
+    std::vector<std::string> vouched;
+    for (int row = 0; row < stored.rows(); ++row) {
+        vouched.push_back(stored.get<std::string>(row, 1));
+    }
+    const auto fast = connection_.exec(
+        "SELECT count(*) FILTER (WHERE seamq.is_plain_valid_envelope(envelope)) FROM seamq.outbox_events");
+    const auto fast_count = static_cast<int>(fast.get<std::int64_t>(0, 0));
+    std::erase_if(vouched, [&](const std::string& text) {
+        return !connection_.exec("SELECT seamq.is_plain_valid_envelope($1::jsonb)", text).get<bool>(0, 0);
+    });
+    ASSERT_EQ(static_cast<int>(vouched.size()), fast_count);
+    int slow_stored = 0;
+    {
+        postgres::Transaction checks_only(connection_);
+        connection_.exec(
+            "CREATE OR REPLACE FUNCTION seamq.is_plain_valid_envelope(envelope jsonb) "
+            "RETURNS boolean LANGUAGE sql IMMUTABLE RETURN false");
+        connection_.exec("DELETE FROM seamq.outbox_events");
+        for (const auto& text : vouched) {
+            connection_.exec("SAVEPOINT one");
+            try {
+                connection_.exec("SELECT seamq.enqueue($1::jsonb)", text);
+                ++slow_stored;
+            } catch (const postgres::SqlError& error) {
+                ADD_FAILURE() << "the fast path vouched for an envelope the checks refuse ("
+                              << error.sqlstate() << " " << error.primary_message() << "):\n  "
+                              << shorten(text);
+                connection_.exec("ROLLBACK TO SAVEPOINT one");
+            }
+            connection_.exec("RELEASE SAVEPOINT one");
+        }
+        // Destroyed without commit: rolled back, the real function is back.
+    }
+    EXPECT_EQ(slow_stored, fast_count);
+    // The generator reaches both sides of the fast path in volume.
+    EXPECT_GT(fast_count, sql_stored / 10);
+    EXPECT_GT(sql_stored - fast_count, sql_stored / 10);
+
     std::printf("enqueue differential: %zu envelopes, seed %llu\n", outcomes.size(),
                 static_cast<unsigned long long>(seed));
     std::printf("  C++ validator on the input: %d accepted, %zu refused (%d by a thrown exception)\n",
@@ -831,6 +873,7 @@ TEST_F(EnqueueDifferential, WhatSqlStoresTheCxxValidatorAccepts) {
                 outcomes.size() - static_cast<std::size_t>(sql_stored));
     for (const auto& [state, n] : sql_refusals) std::printf(" %s x%d", state.c_str(), n);
     std::printf("\n  stored texts the C++ validator accepts: %d of %d\n", stored_valid, sql_stored);
+    std::printf("  stored through the fast path: %d (each stored again by the checks alone)\n", fast_count);
     std::printf("  C++ refusals by first problem:\n");
     for (const auto& [rule, n] : cxx_refusals) std::printf("    %5d  %s\n", n, rule.c_str());
     std::printf("  verdicts that differ, by reason:\n");

@@ -19,7 +19,7 @@ TEST_F(RelayTest, PublishedRetentionRemovesOldPublishedRowsInBatchesAndNeverPend
             WITH ranked AS (SELECT id, row_number() OVER (ORDER BY position) AS n
                               FROM seamq.outbox_events WHERE context = 'sea')
             UPDATE seamq.outbox_events AS o
-               SET status = CASE WHEN r.n <= 2700 THEN 'published' WHEN r.n <= 2800 THEN 'rejected' ELSE 'pending' END,
+               SET status = CASE WHEN r.n <= 2700 THEN 'published' WHEN r.n <= 2800 THEN 'rejected' ELSE 'pending' END::seamq.outbox_status,
                    published_at = CASE WHEN r.n <= 2500 THEN now() - interval '8 days'
                                        WHEN r.n <= 2700 THEN now() - interval '1 day' END,
                    stream_sequence = CASE WHEN r.n <= 2700 THEN r.n END,
