@@ -4,6 +4,8 @@
 // resolves once the relay catches up.
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <unistd.h>
 
 #include "seamq/nats/connection.hpp"
 #include "seamq/nats/jetstream.hpp"
@@ -181,6 +184,30 @@ std::set<std::string> seen_families(Prometheus& prometheus) {
     return names;
 }
 
+struct Footprint {
+    long rss_kib = 0;
+    long peak_rss_kib = 0;
+    double cpu_seconds = 0;
+};
+
+Footprint process_footprint(pid_t pid) {
+    Footprint footprint;
+    std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+    for (std::string line; std::getline(status, line);) {
+        if (line.starts_with("VmRSS:")) footprint.rss_kib = std::stol(line.substr(6));
+        if (line.starts_with("VmHWM:")) footprint.peak_rss_kib = std::stol(line.substr(6));
+    }
+    // Fields 14 and 15 of /proc/PID/stat (utime, stime), after the ")" ending the name.
+    const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::vector<std::string> values{std::istream_iterator<std::string>(fields), {}};
+    if (values.size() > 12) {
+        footprint.cpu_seconds = static_cast<double>(std::stol(values[11]) + std::stol(values[12])) /
+                                static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    return footprint;
+}
+
 TEST(Prometheus, ScrapesEveryCatalogFamilyAndFiresTheOutboxAlertWhileTheLagGrows) {
     testing::NatsServer nats;
     testing::PostgresServer postgres;
@@ -270,6 +297,24 @@ TEST(Prometheus, ScrapesEveryCatalogFamilyAndFiresTheOutboxAlertWhileTheLagGrows
         }
     }
     EXPECT_EQ(queries, static_cast<int>(observability::metric::all.size()));
+
+    // The footprint that deploy/k8s/worker-deployment.yaml requests: peak RSS and CPU
+    // time while relaying and applying 5000 more events (printed for the record).
+    const auto started = std::chrono::steady_clock::now();
+    relay::testing::enqueue_events(conninfo, "load-", 0, 5000);
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return postgres.query_value("SELECT count(DISTINCT id) FROM effects", "sea") == "5040"; }, 120s,
+        200ms))
+        << read_file(worker.log_file);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto footprint = process_footprint(worker.process.pid());
+    std::cout << "worker footprint: peak RSS " << footprint.peak_rss_kib / 1024 << " MiB, RSS "
+              << footprint.rss_kib / 1024 << " MiB, CPU " << footprint.cpu_seconds
+              << " s in total, 5000 events in " << seconds << " s\n";
+    RecordProperty("peak_rss_mib", std::to_string(footprint.peak_rss_kib / 1024));
+    RecordProperty("cpu_seconds", std::to_string(footprint.cpu_seconds));
+    EXPECT_LT(footprint.peak_rss_kib, 256 * 1024)
+        << "above the memory limit of deploy/k8s/worker-deployment.yaml";
 
     worker.process.signal(SIGTERM);
     const auto status = worker.process.wait_for_exit(20s);
