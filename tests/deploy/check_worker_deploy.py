@@ -184,7 +184,9 @@ for binary in ("sea-mq", "sea-mq-worker"):
     if check(os.access(path, os.X_OK), f"{path} is not built"):
         elf = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, check=True).stdout
         for library in re.findall(r"\(NEEDED\).*\[(.+)\]", elf):
-            needs.setdefault(library, []).append(binary)
+            # The sanitizer runtimes of an asan build are not part of a release image.
+            if not re.match(r"lib(a|ub|l|t)san\.so", library):
+                needs.setdefault(library, []).append(binary)
 candidates = {}  # a path dpkg may know the library under (usrmerge: /lib or /usr/lib) -> library
 for library in needs:
     found = re.search(r"^\s*%s \(libc6,x86-64\) => (\S+)$" % re.escape(library), cache, re.M)
