@@ -269,7 +269,7 @@ if check(statefulset, "deploy/k8s has no StatefulSet nats"):
         check(ref.get("name") == "nats-credentials" and ref.get("key") == variable,
               f"StatefulSet: {variable} must come from Secret nats-credentials, key {variable}")
     generators = next(iter(kustomization.values()), {}).get("secretGenerator", []) if kustomization else []
-    check([g.get("name") for g in generators] == ["nats-credentials"] and
+    check(generators and generators[0].get("name") == "nats-credentials" and
           generators[0].get("envs") == ["nats-credentials.env"],
           "deploy/k8s/kustomization.yaml must make Secret nats-credentials from nats-credentials.env")
     values = {k: str(e["value"]) for k, e in env.items() if "value" in e}
