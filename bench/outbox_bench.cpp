@@ -53,13 +53,14 @@ using namespace std::chrono_literals;
 constexpr const char* stream_name = "SEA";
 
 struct Settings {
-    int events = 200000;      //!< pre-filled outbox for the throughput figures
-    int keys = 1000;          //!< ordering keys (envelope subject), events spread round-robin
-    int padding = 160;        //!< bytes of filler in each event's data
-    double rate = 2000;       //!< offered load of the latency phases, events/s
-    int producers = 16;       //!< concurrent producer sessions of the latency phases
-    int steady_seconds = 20;  //!< measured part of a latency phase
-    int warmup_seconds = 3;   //!< left out of the latency figures
+    int events = 200000;  //!< pre-filled outbox for the throughput figures
+    int keys = 1000;      //!< ordering keys (envelope subject), events spread round-robin
+    int padding = 160;    //!< bytes of filler in each event's data
+    double rate = 2000;   //!< offered load of the headline latency phase, events/s
+    std::vector<double> more_rates = {1000, 4000};  //!< further latency phases, events/s
+    int producers = 16;                             //!< concurrent producer sessions of the latency phases
+    int steady_seconds = 20;                        //!< measured part of a latency phase
+    int warmup_seconds = 3;                         //!< left out of the latency figures
     int ceiling_max_pending = 4096;
     int peer_seconds = 45;      //!< time limit of one peer drain
     int peer_batch_size = 100;  //!< pg-transactional-outbox nextMessagesBatchSize
@@ -189,10 +190,23 @@ json run_ceiling(const std::string& url, const std::vector<Published>& messages,
                 {"msgs_per_s", round_to(static_cast<double>(counters.acked.load()) / elapsed, 0)}};
 }
 
-//! The steady load of the latency phases.
-SteadyLoad steady_load(const Settings& settings) {
+//! The steady load of a latency phase at `rate` events/s.
+SteadyLoad steady_load(const Settings& settings, double rate) {
     return SteadyLoad{
-        .rate = settings.rate, .producers = settings.producers, .warmup_seconds = settings.warmup_seconds};
+        .rate = rate, .producers = settings.producers, .warmup_seconds = settings.warmup_seconds};
+}
+SteadyLoad steady_load(const Settings& settings) {
+    return steady_load(settings, settings.rate);
+}
+
+//! p50/p99 in ms of the measured values (µs).
+json stage_summary(const std::vector<double>& values_us) {
+    std::vector<double> ms;
+    ms.reserve(values_us.size());
+    for (const double v : values_us) ms.push_back(v / 1000.0);
+    return json{{"p50_ms", round_to(percentile(ms, 0.50), 2)},
+                {"p99_ms", round_to(percentile(ms, 0.99), 2)},
+                {"max_ms", round_to(percentile(ms, 1.0), 2)}};
 }
 
 // --- sea-mq outbox ---------------------------------------------------------------
@@ -258,15 +272,21 @@ json run_relay_drain(nats::Connection& nats, nats::JetStream& jetstream, const s
 }
 
 json run_relay_latency(nats::Connection& nats, nats::JetStream& jetstream, const std::string& conninfo,
-                       const std::vector<Event>& events, const Settings& settings) {
+                       const std::vector<Event>& events, const Settings& settings, double rate) {
     reset_stream(jetstream);
     const auto index = index_by_id(events);
-    std::vector<std::int64_t> acked_us(events.size(), 0);
+    const auto load = steady_load(settings, rate);
+    // Per event: when its PubAck arrived (wall clock) and the relay's two stages before it.
+    std::vector<std::int64_t> acked_us(events.size(), 0), read_to_sent_ns(events.size(), 0),
+        sent_to_ack_ns(events.size(), 0);
     std::atomic<std::size_t> acked{0};
     relay::RelayHooks hooks;
-    hooks.on_published = [&](const std::string& id) {
+    hooks.on_published_stages = [&](const std::string& id, std::chrono::nanoseconds read_to_sent,
+                                    std::chrono::nanoseconds sent_to_ack) {
         if (const auto found = index.find(id); found != index.end() && acked_us[found->second] == 0) {
             acked_us[found->second] = wall_us();
+            read_to_sent_ns[found->second] = read_to_sent.count();
+            sent_to_ack_ns[found->second] = sent_to_ack.count();
             ++acked;
         }
     };
@@ -277,12 +297,26 @@ json run_relay_latency(nats::Connection& nats, nats::JetStream& jetstream, const
 
     const auto run = run_producers(
         conninfo, events, "SELECT seamq.enqueue($1::jsonb)",
-        [](const Event& event) { return std::vector<postgres::Param>{event.envelope}; },
-        steady_load(settings));
+        [](const Event& event) { return std::vector<postgres::Param>{event.envelope}; }, load);
     seamq::testing::wait_until([&] { return acked.load() >= events.size() - run.failures; }, 30s, 5ms);
     relay.stop();
-    auto summary = latency_summary(run, acked_us, steady_load(settings));
+    auto summary = latency_summary(run, acked_us, load);
     summary["stream_messages"] = stream_messages(jetstream);
+    // Where the time went, for the events the latency figures count: commit → the end of
+    // the relay query that read the row (waiting for a poll or a wake-up, plus the query),
+    // → the send (behind its key or for room in flight), → the PubAck (NATS and the stream).
+    std::vector<double> commit_to_read, read_to_sent, sent_to_ack;
+    for (auto n = static_cast<std::size_t>(rate * settings.warmup_seconds); n < events.size(); ++n) {
+        if (run.committed_us[n] == 0 || acked_us[n] == 0) continue;
+        const auto read_us = acked_us[n] - (read_to_sent_ns[n] + sent_to_ack_ns[n]) / 1000;
+        commit_to_read.push_back(
+            static_cast<double>(std::max<std::int64_t>(0, read_us - run.committed_us[n])));
+        read_to_sent.push_back(static_cast<double>(read_to_sent_ns[n]) / 1000.0);
+        sent_to_ack.push_back(static_cast<double>(sent_to_ack_ns[n]) / 1000.0);
+    }
+    summary["stages"] = {{"commit_to_read", stage_summary(commit_to_read)},
+                         {"read_to_sent", stage_summary(read_to_sent)},
+                         {"sent_to_ack", stage_summary(sent_to_ack)}};
     return summary;
 }
 
@@ -442,6 +476,22 @@ std::string markdown(const json& report) {
         {"relay_vs_peer_replication", "relay / peer (logical replication)"},
     };
     out << figure_rows_markdown(figures, targets, rows);
+    // Latency by offered load, and where it goes (each stage's own percentiles).
+    out << "\n| offered events/s | commit → PubAck p50 / p99 ms | commit → read | read → sent | sent → "
+           "PubAck |\n"
+           "|---:|---:|---:|---:|---:|\n";
+    const auto& phases = report.at("phases");
+    for (const auto& [name, phase] : phases.items()) {
+        if (name.rfind("relay_latency", 0) != 0 || !phase.contains("stages")) continue;
+        const auto stage = [&](const char* key) {
+            return format_number(phase.at("stages").at(key).at("p50_ms")) + " / " +
+                   format_number(phase.at("stages").at(key).at("p99_ms"));
+        };
+        out << "| " << format_number(phase.at("offered_events_per_s")) << " | "
+            << format_number(phase.at("p50_ms")) << " / " << format_number(phase.at("p99_ms")) << " | "
+            << stage("commit_to_read") << " | " << stage("read_to_sent") << " | " << stage("sent_to_ack")
+            << " |\n";
+    }
     const auto& environment = report.at("environment");
     out << "\n**Workload**: " << report.at("workload").at("description").get<std::string>() << "\n\n";
     out << machine_markdown(environment);
@@ -566,8 +616,17 @@ int run(const Settings& settings) {
         "/s from " + std::to_string(settings.producers) + " producers");
     const auto relay_steady_events = make_events(steady_count, settings.keys, settings.padding, random);
     phases["relay_latency"] = measured(relay_steady_events.size(), [&] {
-        return run_relay_latency(nats, jetstream, seamq_db, relay_steady_events, settings);
+        return run_relay_latency(nats, jetstream, seamq_db, relay_steady_events, settings, settings.rate);
     });
+    // The same at the other rates, each on its own fresh events.
+    for (const double rate : settings.more_rates) {
+        const auto count = static_cast<int>(rate * (settings.warmup_seconds + settings.steady_seconds));
+        log("relay latency: " + std::to_string(count) + " events at " + std::to_string(rate) + "/s");
+        const auto events = make_events(count, settings.keys, settings.padding, random);
+        phases["relay_latency_" + std::to_string(static_cast<int>(rate))] = measured(events.size(), [&] {
+            return run_relay_latency(nats, jetstream, seamq_db, events, settings, rate);
+        });
+    }
 
     // 4. The peer, same events, same stream settings.
     if (settings.peer) {
@@ -636,6 +695,11 @@ int run(const Settings& settings) {
     figures["relay_delete_vs_ceiling"] = ratio(relay_delete_rate, ceiling);
     figures["latency_p50_ms"] = phases["relay_latency"]["p50_ms"];
     figures["latency_p99_ms"] = phases["relay_latency"]["p99_ms"];
+    for (const double rate : settings.more_rates) {
+        const auto suffix = std::to_string(static_cast<int>(rate));
+        figures["latency_p50_ms_at_" + suffix] = phases["relay_latency_" + suffix]["p50_ms"];
+        figures["latency_p99_ms_at_" + suffix] = phases["relay_latency_" + suffix]["p99_ms"];
+    }
     if (phases.contains("peer_polling")) {
         const double peer_rate = phases["peer_polling"]["msgs_per_s"].get<double>();
         figures["peer_msgs_per_s"] = peer_rate;
@@ -657,6 +721,7 @@ int run(const Settings& settings) {
         {"relay_vs_ceiling", {{"op", ">="}, {"value", 0.6}}},
         {"relay_delete_vs_ceiling", {{"op", ">="}, {"value", 0.6}}},
         {"latency_p99_ms", {{"op", "<="}, {"value", 10.0}}},
+        {"latency_p50_ms", {{"op", "<="}, {"value", 2.0}}},
         {"relay_vs_peer", {{"op", ">="}, {"value", 50.0}}},
     };
     check_targets(targets, figures);
@@ -717,7 +782,10 @@ int main(int argc, char** argv) {
     app.add_option("--events", settings.events, "pre-filled outbox size for the throughput figures")
         ->check(CLI::Range(1000, 5000000));
     app.add_option("--keys", settings.keys, "ordering keys")->check(CLI::Range(1, 1000000));
-    app.add_option("--rate", settings.rate, "offered load of the latency phases, events/s")
+    app.add_option("--rate", settings.rate, "offered load of the headline latency phase, events/s")
+        ->check(CLI::Range(10.0, 100000.0));
+    app.add_option("--more-rates", settings.more_rates, "offered loads of further latency phases, events/s")
+        ->expected(0, 8)
         ->check(CLI::Range(10.0, 100000.0));
     app.add_option("--producers", settings.producers, "producer sessions")->check(CLI::Range(1, 64));
     app.add_option("--steady-seconds", settings.steady_seconds, "measured seconds of a latency phase")

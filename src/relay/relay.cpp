@@ -204,6 +204,7 @@ struct Row {
     std::string id;
     std::string ordering_key;
     nats::OutgoingMessage message;
+    Clock::time_point read_at{};  //!< when the query that read it returned
     Clock::time_point sent_at{};
 };
 
@@ -517,6 +518,7 @@ private:
         for (int i = 0; i < static_cast<int>(count); ++i) {
             Row row;
             row.position = result.get<std::int64_t>(i, position_column);
+            row.read_at = last_query_;
             row.id = result.text(i, id_column);
             row.ordering_key = result.text(i, key_column);
             row.message.subject = result.text(i, type_column);
@@ -618,8 +620,11 @@ private:
             outcomes_.settled.push_back(row.position);
             ++counters_.published;
             if (outcome.ack->duplicate) ++counters_.duplicates;
-            relay_.hook_failed(call_hook(relay_.hooks_.on_puback_latency, Clock::now() - row.sent_at));
+            const auto acked_at = Clock::now();
+            relay_.hook_failed(call_hook(relay_.hooks_.on_puback_latency, acked_at - row.sent_at));
             relay_.hook_failed(call_hook(relay_.hooks_.on_published, row.id));
+            relay_.hook_failed(call_hook(relay_.hooks_.on_published_stages, row.id, row.sent_at - row.read_at,
+                                         acked_at - row.sent_at));
             backoff_ = 0ms;
             backing_off_.erase(row.ordering_key);
             make_ready(row.ordering_key);

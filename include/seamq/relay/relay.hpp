@@ -58,6 +58,12 @@ struct RelayHooks {
     //! An event's PubAck arrived (a Duplicate one included); its row is marked published
     //! with the round's bookkeeping. Used by the benchmark to time commit → PubAck.
     std::function<void(const std::string& event_id)> on_published = {};
+    //! The same moment with where the event's time in the relay went: from the end of the
+    //! query that read its row to its send (waiting behind its key or for room in flight),
+    //! and from its send to its PubAck. Used by the benchmark to say where latency goes.
+    std::function<void(const std::string& event_id, std::chrono::nanoseconds read_to_sent,
+                       std::chrono::nanoseconds sent_to_ack)>
+        on_published_stages = {};
 };
 
 //! Publishes one context's committed outbox rows to JetStream, at least once, in commit
