@@ -132,8 +132,8 @@ bool base64_decode(std::string_view text, std::string& bytes) {
 WebhookSecret WebhookSecret::parse(std::string_view text) {
     if (text.substr(0, secret_prefix.size()) != secret_prefix)
         raise(Errc::invalid_argument,
-              "webhook secret: it must start with 'whsec_' followed by base64 (generate one with "
-              "`sea-mq webhooks add`, or take the partner's secret as they gave it)");
+              "webhook secret: it must start with 'whsec_' followed by base64 (make one with "
+              "`echo whsec_$(openssl rand -base64 32)`, or take the partner's secret as they gave it)");
     std::string key;
     if (!base64_decode(text.substr(secret_prefix.size()), key))
         raise(Errc::invalid_argument, "webhook secret: what follows 'whsec_' is not base64 ({} characters)",

@@ -1,6 +1,7 @@
 // Which components a configuration asks for: a relay per context that enables one, an
-// inbox consumer per configured consumer.
+// inbox consumer per configured consumer, the inbound edge when enabled.
 #include "src/worker/consumer_component.hpp"
+#include "src/worker/inbound_component.hpp"
 #include "src/worker/relay_component.hpp"
 #include <fmt/format.h>
 
@@ -18,6 +19,7 @@ void add_configured_components(Worker& worker) {
     for (const auto& consumer : config.consumers) {
         worker.add_component(make_consumer_component(consumer, services));
     }
+    if (config.inbound.enabled) worker.add_component(make_inbound_component(config.inbound, services));
 }
 
 }  // namespace seamq::worker

@@ -247,6 +247,51 @@ void visit(Visitor& v, ConsumerSettings& s) {
     v.section("handler", s.handler, "What applies the message's effects.");
 }
 
+std::string json_pointer(const std::string& value);
+std::string command_type(const std::string& value);
+std::string partner_name(const std::string& value);
+inline std::string positive_size(const ByteSize& value) {
+    return value.bytes > 0 ? "" : "must be at least 1 byte";
+}
+
+template <typename Visitor>
+void visit(Visitor& v, InboundPartnerSettings& s) {
+    v.identifier("name", s.name,
+                 "Partner name ([a-z][a-z0-9_-]*, at most 64): the path segment of POST /v1/inbound/{name}.",
+                 partner_name);
+    v.required("command", s.command,
+               "Type each delivery becomes, {context}.command.{name}.v{n} (e.g. "
+               "integration.command.partner-signal.v1); its contract must exist in contracts_dir, and its "
+               "context in contexts[]: that database dedupes deliveries and its outbox takes the command.",
+               command_type);
+    v.field("secrets", s.secrets,
+            "label -> whsec_ secret (Standard Webhooks). Give the new one beside the old while rotating: "
+            "a delivery signed with any of them is accepted. Values are secrets (${ENV_VAR}, {file: path}).");
+    v.field("subject_pointer", s.subject_pointer,
+            "JSON pointer (RFC 6901, e.g. /order/id) to a string or number in the partner's payload that "
+            "becomes the envelope subject (ordering key); empty: the partner name.",
+            json_pointer);
+    v.field("payload_pointer", s.payload_pointer,
+            "JSON pointer to the part of the payload kept as data.payload; empty: the whole payload.",
+            json_pointer);
+    v.field("max_body_bytes", s.max_body_bytes, "Largest request body accepted (413 above).", positive_size);
+    v.field("tolerance", s.tolerance,
+            "How far webhook-timestamp may be from now, either way (401 outside it).", positive_duration);
+}
+
+template <typename Visitor>
+void visit(Visitor& v, InboundSettings& s) {
+    v.field("enabled", s.enabled, "Run the inbound edge: POST /v1/inbound/{partner} on its own listener.");
+    v.field("listen", s.listen,
+            "Address of the inbound HTTP listener, apart from admin.listen: partners reach this one (through "
+            "your TLS-terminating proxy), operators and Prometheus the other.",
+            listen_address);
+    v.field("contracts_dir", s.contracts_dir,
+            "Events directory holding the commands' contracts (schemas/events); relative to this file. "
+            "Empty: the schemas installed with sea-mq.");
+    v.list("partners", "PARTNER", s.partners, "Partners allowed to post signed signals.");
+}
+
 template <typename Visitor>
 void visit(Visitor& v, Config& s) {
     v.section("nats", s.nats, "The NATS connection shared by every component.");
@@ -261,6 +306,7 @@ void visit(Visitor& v, Config& s) {
             positive_duration);
     v.list("contexts", "CONTEXT", s.contexts, "Bounded contexts served by this worker (at least one).");
     v.list("consumers", "CONSUMER", s.consumers, "Inbox consumers run by this worker.");
+    v.section("inbound", s.inbound, "The inbound edge: signed partner signals into commands.");
 }
 
 }  // namespace seamq::worker::schema

@@ -58,6 +58,8 @@ inline constexpr std::string_view consumer[] = {"context", "consumer"};
 inline constexpr std::string_view build[] = {"version"};
 inline constexpr std::string_view component[] = {"component"};
 inline constexpr std::string_view table[] = {"context", "table"};
+inline constexpr std::string_view partner[] = {"partner"};
+inline constexpr std::string_view partner_outcome[] = {"partner", "outcome"};
 }  // namespace labels
 
 namespace buckets {
@@ -136,6 +138,18 @@ inline constexpr GaugeDefinition consumer_num_ack_pending{
     "Messages delivered to this consumer and not yet acknowledged (JetStream num_ack_pending).",
     labels::consumer};
 
+// --- inbound edge, per partner ----------------------------------------------------------
+inline constexpr CounterDefinition inbound_requests_total{
+    "seamq_inbound_requests_total",
+    "Deliveries answered by the inbound edge (POST /v1/inbound/{partner}), by outcome: accepted (202), "
+    "duplicate (200, stored before), invalid_signature (401), too_large (413), bad_payload (400), "
+    "unknown_partner (404), not_ready (503). partner is \"\" when the path names no configured partner.",
+    labels::partner_outcome};
+inline constexpr HistogramDefinition inbound_request_seconds{
+    "seamq_inbound_request_seconds",
+    "Time from reading a delivery to answering it, the outbox commit included.", labels::partner,
+    buckets::handler_seconds};
+
 // --- components --------------------------------------------------------------------------
 inline constexpr GaugeDefinition component_healthy{
     "seamq_component_healthy",
@@ -185,6 +199,8 @@ inline constexpr std::array all{
     dead_lettered_total.describe(),
     consumer_num_pending.describe(),
     consumer_num_ack_pending.describe(),
+    inbound_requests_total.describe(),
+    inbound_request_seconds.describe(),
     component_healthy.describe(),
     component_unexpected_errors_total.describe(),
     nats_connected.describe(),

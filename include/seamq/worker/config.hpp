@@ -159,6 +159,30 @@ struct ConsumerSettings {
     HandlerSettings handler;
 };
 
+//! `inbound.partners[]:` one partner that posts Standard Webhooks-signed signals to
+//! `POST /v1/inbound/{name}`.
+struct InboundPartnerSettings {
+    std::string name;
+    //! The canonical type each delivery becomes, `{context}.command.{name}.v{n}`; its
+    //! context (from contexts[]) holds the dedupe table and the outbox that takes it.
+    std::string command;
+    //! label -> `whsec_...`; several while a secret is rotated (any one verifies).
+    std::map<std::string, Secret> secrets;
+    std::string subject_pointer;  //!< JSON pointer to the ordering key in the payload; "": the partner
+    std::string payload_pointer;  //!< JSON pointer to the part kept as data.payload; "": all of it
+    ByteSize max_body_bytes{std::int64_t{256} * 1024};
+    Duration tolerance{std::chrono::minutes(5)};
+};
+
+//! `inbound:` the inbound edge, its own HTTP listener.
+struct InboundSettings {
+    bool enabled = false;
+    std::string listen = "127.0.0.1:9470";
+    //! Events directory with the commands' contracts; "": the installed schemas/events.
+    std::filesystem::path contracts_dir;
+    std::vector<InboundPartnerSettings> partners;
+};
+
 //! The whole file.
 struct Config {
     NatsSettings nats;
@@ -168,6 +192,7 @@ struct Config {
     Duration shutdown_deadline{std::chrono::seconds(30)};
     std::vector<ContextSettings> contexts;
     std::vector<ConsumerSettings> consumers;
+    InboundSettings inbound;
 
     std::string source;  //!< the file name (or "<string>"), for messages
     //! Not errors, but worth a log line: SEAMQ_ variables that match no setting.
