@@ -701,6 +701,11 @@ void validate_config(Config& config, LoadState& state) {
     }
 
     validate_inbound(config, context_index, state);
+    if (config.outbound.enabled && !context_index.contains(config.outbound.context))
+        problem("outbound.context",
+                fmt::format("'{}' is not one of contexts[]: the outbound edge needs its database "
+                            "and stream",
+                            config.outbound.context));
 
     if (config.nats.reconnect_buffer_bytes.bytes > INT_MAX) {
         problem("nats.reconnect_buffer_bytes", "must not exceed 2GiB - 1 (nats.c takes an int)");
@@ -795,7 +800,7 @@ void validate_config(Config& config, LoadState& state) {
 // meant for the worker, so one that matches nothing is probably a typo.
 constexpr std::string_view setting_prefixes[] = {"SEAMQ_NATS_",     "SEAMQ_ADMIN_",    "SEAMQ_LOG_",
                                                  "SEAMQ_STREAMS_",  "SEAMQ_SHUTDOWN_", "SEAMQ_CONTEXT_",
-                                                 "SEAMQ_CONSUMER_", "SEAMQ_INBOUND_"};
+                                                 "SEAMQ_CONSUMER_", "SEAMQ_INBOUND_",  "SEAMQ_OUTBOUND_"};
 
 }  // namespace
 

@@ -292,6 +292,30 @@ void visit(Visitor& v, InboundSettings& s) {
     v.list("partners", "PARTNER", s.partners, "Partners allowed to post signed signals.");
 }
 
+std::string cidr_blocks(const std::vector<std::string>& value);
+
+template <typename Visitor>
+void visit(Visitor& v, OutboundSettings& s) {
+    v.field("enabled", s.enabled,
+            "Run the outbound edge: deliver the context's external events to the enabled endpoints of "
+            "seamq.webhook_endpoints (`sea-mq webhooks add`), one durable consumer per endpoint.");
+    v.field("context", s.context,
+            "Context (from contexts[]) whose database holds the endpoints and attempts and whose "
+            "<CONTEXT>_EVENTS stream is read.");
+    v.field(
+        "allow_networks", s.allow_networks,
+        "CIDR blocks a delivery may reach although the SSRF guard refuses them (loopback, private, "
+        "link-local, metadata), e.g. [10.20.0.0/16] for an internal partner. Empty: only public addresses.",
+        cidr_blocks);
+    v.field("retry_delays", s.retry_delays,
+            "Delay before each retry of a failed delivery (x random 0.8..1.2, never below the endpoint's "
+            "Retry-After); the last one repeats.");
+    v.field("failing_period", s.failing_period,
+            "An endpoint without a delivery for this long is disabled (logged at error level).",
+            positive_duration);
+    v.field("timeout", s.timeout, "Longest one delivery attempt may take.", positive_duration);
+}
+
 template <typename Visitor>
 void visit(Visitor& v, Config& s) {
     v.section("nats", s.nats, "The NATS connection shared by every component.");
@@ -307,6 +331,7 @@ void visit(Visitor& v, Config& s) {
     v.list("contexts", "CONTEXT", s.contexts, "Bounded contexts served by this worker (at least one).");
     v.list("consumers", "CONSUMER", s.consumers, "Inbox consumers run by this worker.");
     v.section("inbound", s.inbound, "The inbound edge: signed partner signals into commands.");
+    v.section("outbound", s.outbound, "The outbound edge: signed webhooks of external events.");
 }
 
 }  // namespace seamq::worker::schema

@@ -12,6 +12,7 @@
 #include "seamq/core/error.hpp"
 #include "seamq/core/redaction.hpp"
 #include "seamq/core/units.hpp"
+#include "seamq/edges/webhook_sender.hpp"
 #include "seamq/envelope/envelope.hpp"
 
 extern char** environ;  // NOLINT: POSIX
@@ -206,6 +207,15 @@ std::string json_pointer(const std::string& value) {
     } catch (const nlohmann::json::exception&) {
         return fmt::format(
             "'{}' is not a JSON pointer (RFC 6901: empty, or /key/0/... with ~0 and ~1 escapes)", value);
+    }
+}
+
+std::string cidr_blocks(const std::vector<std::string>& value) {
+    try {
+        edges::AddressPolicy policy(value);
+        return "";
+    } catch (const seamq::Error& e) {
+        return e.what();
     }
 }
 

@@ -60,6 +60,8 @@ inline constexpr std::string_view component[] = {"component"};
 inline constexpr std::string_view table[] = {"context", "table"};
 inline constexpr std::string_view partner[] = {"partner"};
 inline constexpr std::string_view partner_outcome[] = {"partner", "outcome"};
+inline constexpr std::string_view endpoint[] = {"endpoint"};
+inline constexpr std::string_view endpoint_outcome[] = {"endpoint", "outcome"};
 }  // namespace labels
 
 namespace buckets {
@@ -150,6 +152,18 @@ inline constexpr HistogramDefinition inbound_request_seconds{
     "Time from reading a delivery to answering it, the outbox commit included.", labels::partner,
     buckets::handler_seconds};
 
+// --- outbound edge, per webhook endpoint ------------------------------------------------
+inline constexpr CounterDefinition webhook_attempts_total{
+    "seamq_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: delivered (2xx), retry (other status, redirect, timeout, "
+    "refused connection), gone (410: endpoint disabled), refused (SSRF guard: endpoint disabled).",
+    labels::endpoint_outcome};
+inline constexpr CounterDefinition webhook_endpoints_disabled_total{
+    "seamq_webhook_endpoints_disabled_total",
+    "Webhook endpoints disabled by the worker (410, refused address, or failing for "
+    "outbound.failing_period).",
+    labels::endpoint};
+
 // --- components --------------------------------------------------------------------------
 inline constexpr GaugeDefinition component_healthy{
     "seamq_component_healthy",
@@ -201,6 +215,8 @@ inline constexpr std::array all{
     consumer_num_ack_pending.describe(),
     inbound_requests_total.describe(),
     inbound_request_seconds.describe(),
+    webhook_attempts_total.describe(),
+    webhook_endpoints_disabled_total.describe(),
     component_healthy.describe(),
     component_unexpected_errors_total.describe(),
     nats_connected.describe(),

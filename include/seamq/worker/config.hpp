@@ -183,6 +183,19 @@ struct InboundSettings {
     std::vector<InboundPartnerSettings> partners;
 };
 
+//! `outbound:` the outbound edge: webhook endpoints (seamq.webhook_endpoints, managed with
+//! `sea-mq webhooks`) fed from one context's events stream.
+struct OutboundSettings {
+    bool enabled = false;
+    std::string context;                      //!< from contexts[]: its database and <CONTEXT>_EVENTS
+    std::vector<std::string> allow_networks;  //!< CIDR blocks exempt from the SSRF guard
+    std::vector<Duration> retry_delays{std::chrono::seconds(5),  std::chrono::seconds(30),
+                                       std::chrono::minutes(2),  std::chrono::minutes(10),
+                                       std::chrono::minutes(30), std::chrono::hours(1)};
+    Duration failing_period{std::chrono::hours(24)};
+    Duration timeout{std::chrono::seconds(10)};
+};
+
 //! The whole file.
 struct Config {
     NatsSettings nats;
@@ -193,6 +206,7 @@ struct Config {
     std::vector<ContextSettings> contexts;
     std::vector<ConsumerSettings> consumers;
     InboundSettings inbound;
+    OutboundSettings outbound;
 
     std::string source;  //!< the file name (or "<string>"), for messages
     //! Not errors, but worth a log line: SEAMQ_ variables that match no setting.
