@@ -140,7 +140,11 @@ struct WebhookDispatcher::Impl {
                     consumer =
                         std::make_unique<nats::PullConsumer>(jetstream, options.stream, config.durable_name);
                 }
-                for (auto& message : consumer->fetch(10, std::chrono::milliseconds(500))) {
+                // What is there now, else wait for the next one: a batch that waits to fill
+                // would add its filling time to every event's delivery latency.
+                auto messages = consumer->fetch_no_wait(10);
+                if (messages.empty()) messages = consumer->fetch(1, std::chrono::milliseconds(500));
+                for (auto& message : messages) {
                     if (runner.stop || stopping) break;  // unsettled: redelivered after ack_wait
                     if (!handle(runner, target, message, *connection, random, log)) {
                         runner.finished = true;
