@@ -58,10 +58,21 @@ struct WebhookDispatcher::Impl {
 
     void supervise() {
         std::unique_ptr<postgres::Connection> connection;
+        bool declared = options.declared.empty();
         while (!stopping) {
             try {
                 if (!connection || !connection->is_alive())
                     connection = std::make_unique<postgres::Connection>(connect_options(options.database));
+                if (!declared) {
+                    for (const auto& endpoint : options.declared) {
+                        connection->exec(
+                            "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret) "
+                            "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET subject_filter = "
+                            "excluded.subject_filter, url = excluded.url, secret = excluded.secret",
+                            endpoint.name, endpoint.subject_filter, endpoint.url, endpoint.secret);
+                    }
+                    declared = true;
+                }
                 const auto rows = connection->exec(
                     "SELECT name, subject_filter, url, secret FROM seamq.webhook_endpoints WHERE enabled "
                     "ORDER BY name");

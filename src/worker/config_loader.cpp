@@ -701,6 +701,16 @@ void validate_config(Config& config, LoadState& state) {
     }
 
     validate_inbound(config, context_index, state);
+    for (std::size_t i = 0; i < config.outbound.endpoints.size(); ++i) {
+        const auto& secret = config.outbound.endpoints[i].secret;
+        if (secret.empty()) continue;
+        try {
+            (void)edges::WebhookSecret::parse(secret.reveal());
+        } catch (const seamq::Error& e) {
+            problem(fmt::format("outbound.endpoints[{}].secret", i),
+                    fmt::format("{} ({})", e.what(), secret.origin()));
+        }
+    }
     if (config.outbound.enabled && !context_index.contains(config.outbound.context))
         problem("outbound.context",
                 fmt::format("'{}' is not one of contexts[]: the outbound edge needs its database "

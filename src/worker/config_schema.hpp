@@ -293,6 +293,17 @@ void visit(Visitor& v, InboundSettings& s) {
 }
 
 std::string cidr_blocks(const std::vector<std::string>& value);
+std::string webhook_url(const std::string& value);
+
+template <typename Visitor>
+void visit(Visitor& v, OutboundEndpointSettings& s) {
+    v.identifier("name", s.name, "Endpoint name ([A-Za-z0-9_-], at most 64), as `sea-mq webhooks` shows it.",
+                 consumer_name);
+    v.required("url", s.url, "http:// or https:// URL the events are POSTed to.", webhook_url);
+    v.required("subject_filter", s.subject_filter,
+               "Subject filter, e.g. sea.event.> or sea.event.order-placed.v1.", subject_filter);
+    v.required("secret", s.secret, "whsec_ secret the partner verifies with (${ENV_VAR} or {file: path}).");
+}
 
 template <typename Visitor>
 void visit(Visitor& v, OutboundSettings& s) {
@@ -314,6 +325,10 @@ void visit(Visitor& v, OutboundSettings& s) {
             "An endpoint without a delivery for this long is disabled (logged at error level).",
             positive_duration);
     v.field("timeout", s.timeout, "Longest one delivery attempt may take.", positive_duration);
+    v.list(
+        "endpoints", "ENDPOINT", s.endpoints,
+        "Endpoints declared here are written into seamq.webhook_endpoints at start (URL, filter and secret; "
+        "enabled when new); `sea-mq webhooks` adds others and enables or disables any.");
 }
 
 template <typename Visitor>

@@ -219,6 +219,12 @@ std::string cidr_blocks(const std::vector<std::string>& value) {
     }
 }
 
+std::string webhook_url(const std::string& value) {
+    return value.starts_with("http://") || value.starts_with("https://")
+               ? ""
+               : fmt::format("'{}' is not an http:// or https:// URL", mask_url_credentials(value));
+}
+
 std::string command_type(const std::string& value) {
     if (const auto problem = envelope::subject_problem(value))
         return fmt::format("'{}': {}", value, *problem);

@@ -189,6 +189,12 @@ protected:
 TEST_F(OutboundEdge, RetriesOnTheScheduleHonoursRetryAfterAndSendsOnlyRedactedExternalEvents) {
     sink.script("/flaky", {500, 502, 200});
     sink.script("/busy", {429, 200});
+    // One endpoint declared in the worker's configuration, the others added with the CLI.
+    std::ofstream(config_file, std::ios::app) << "  endpoints:\n"
+                                              << "    - name: declared\n"
+                                              << "      url: " << sink.url("/declared") << "\n"
+                                              << "      subject_filter: sea.event.order-placed.v1\n"
+                                              << "      secret: " << secret << "\n";
     add_endpoint("flaky", sink.url("/flaky"), "sea.event.>");
     add_endpoint("busy", sink.url("/busy"), "sea.event.order-placed.v1");
     start_worker();
@@ -220,6 +226,8 @@ TEST_F(OutboundEdge, RetriesOnTheScheduleHonoursRetryAfterAndSendsOnlyRedactedEx
     EXPECT_GE(gap2, 640ms);
     EXPECT_LE(gap2, 1600ms);
 
+    ASSERT_EQ(sink.arrivals("/declared").size(), 1u);
+    EXPECT_EQ(sink.arrivals("/declared")[0].id, order);
     const auto busy = sink.arrivals("/busy");
     ASSERT_EQ(busy.size(), 2u);
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(busy[1].at - busy[0].at);

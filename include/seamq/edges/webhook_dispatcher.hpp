@@ -15,6 +15,16 @@
 
 namespace seamq::edges {
 
+//! An endpoint declared in the worker's configuration: written into
+//! seamq.webhook_endpoints (URL, filter, secret; a new row enabled) when the dispatcher
+//! first reaches the database; enabling and disabling stay with the table.
+struct DeclaredEndpoint {
+    std::string name;
+    std::string url;
+    std::string subject_filter;
+    std::string secret;  //!< whsec_
+};
+
 struct DispatcherOptions {
     std::string database;  //!< libpq conninfo: seamq.webhook_endpoints and seamq.webhook_attempts
     std::string stream;    //!< the context's events stream, e.g. SEA_EVENTS
@@ -24,6 +34,7 @@ struct DispatcherOptions {
     std::chrono::milliseconds failing_period{std::chrono::hours(24)};
     std::chrono::milliseconds timeout{std::chrono::seconds(10)};          //!< one attempt
     std::chrono::milliseconds refresh_interval{std::chrono::seconds(2)};  //!< endpoints table re-read
+    std::vector<DeclaredEndpoint> declared;
 };
 
 //! What happened, for metrics: one call per attempt and one per disabled endpoint.

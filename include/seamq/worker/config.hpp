@@ -183,6 +183,14 @@ struct InboundSettings {
     std::vector<InboundPartnerSettings> partners;
 };
 
+//! `outbound.endpoints[]:` a webhook endpoint declared in the configuration.
+struct OutboundEndpointSettings {
+    std::string name;
+    std::string url;
+    std::string subject_filter;
+    Secret secret;  //!< whsec_
+};
+
 //! `outbound:` the outbound edge: webhook endpoints (seamq.webhook_endpoints, managed with
 //! `sea-mq webhooks`) fed from one context's events stream.
 struct OutboundSettings {
@@ -194,6 +202,7 @@ struct OutboundSettings {
                                        std::chrono::minutes(30), std::chrono::hours(1)};
     Duration failing_period{std::chrono::hours(24)};
     Duration timeout{std::chrono::seconds(10)};
+    std::vector<OutboundEndpointSettings> endpoints;
 };
 
 //! The whole file.
