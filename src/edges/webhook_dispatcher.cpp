@@ -249,15 +249,25 @@ struct WebhookDispatcher::Impl {
     void disable(const std::string& name, const std::string& reason, const observability::Logger& log) {
         try {
             postgres::Connection connection(connect_options(options.database));
+            connection.exec("BEGIN");
             connection.exec(
                 "UPDATE seamq.webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = "
                 "now() "
                 "WHERE name = $1",
                 name, reason);
+            if (!options.context.empty()) {
+                const auto event =
+                    envelope::EnvelopeBuilder(options.context + ".event.webhook-endpoint-disabled.v1",
+                                              "/sea-mq/webhooks", name)
+                        .data({{"endpoint", name}, {"reason", reason}})
+                        .build();
+                connection.exec("SELECT seamq.enqueue($1::jsonb)", event.to_json());
+            }
+            connection.exec("COMMIT");
         } catch (const Error& e) {
             log.error("webhooks: disabling endpoint {} failed: {}", name, e.what());
         }
-        // The operational event: an error-level line with the endpoint and the reason.
+        // Also for the logs: an error-level line with the endpoint and the reason.
         log.error("webhooks: endpoint {} disabled: {}; `sea-mq webhooks enable {}` resumes it", name, reason,
                   name);
         if (hooks.disabled) hooks.disabled(name, reason);

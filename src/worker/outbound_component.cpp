@@ -14,6 +14,7 @@ edges::DispatcherOptions dispatcher_options(const OutboundSettings& settings, co
     const auto* context = config.find_context(settings.context);
     if (!context) raise(Errc::config, "outbound.context '{}' is not one of contexts[]", settings.context);
     edges::DispatcherOptions options;
+    options.context = settings.context;
     options.database = context->database.url.reveal();
     options.stream = streams::event_stream_name(settings.context);
     options.allow_networks = settings.allow_networks;

@@ -279,6 +279,20 @@ TEST_F(OutboundEdge, GoneARefusedAddressAndAFailingPeriodDisableTheEndpoint) {
     EXPECT_NE(
         query("SELECT disabled_reason FROM seamq.webhook_endpoints WHERE name = 'down'").find("no delivery"),
         std::string::npos);
+    // The operational events, one per disabled endpoint, relayed to the stream.
+    EXPECT_TRUE(testing::wait_until(
+        [&] {
+            return query(
+                       "SELECT count(*) FROM seamq.outbox_events WHERE type = "
+                       "'sea.event.webhook-endpoint-disabled.v1' AND status = 'published'") == "3";
+        },
+        10s))
+        << query("SELECT string_agg(envelope::text, ' ') FROM seamq.outbox_events");
+    EXPECT_NE(
+        query("SELECT envelope->'data'->>'reason' FROM seamq.outbox_events WHERE subject = 'gone' AND type = "
+              "'sea.event.webhook-endpoint-disabled.v1'")
+            .find("410"),
+        std::string::npos);
     // One slow partner never delays another: the healthy one got its event at once.
     ASSERT_EQ(sink.arrivals("/ok").size(), 1u);
     EXPECT_LT(sink.arrivals("/ok")[0].at - started, 3s);

@@ -26,6 +26,7 @@ struct DeclaredEndpoint {
 };
 
 struct DispatcherOptions {
+    std::string context;   //!< whose operational event `{context}.event.webhook-endpoint-disabled.v1` is
     std::string database;  //!< libpq conninfo: seamq.webhook_endpoints and seamq.webhook_attempts
     std::string stream;    //!< the context's events stream, e.g. SEA_EVENTS
     std::vector<std::string> allow_networks;  //!< CIDR blocks the SSRF guard lets through
@@ -53,9 +54,12 @@ struct DispatcherHooks {
 //! until it is delivered, so a worker stopped mid-retry loses nothing: the next one gets
 //! it again from the consumer.
 //!
-//! Disabling (enabled = false, with the reason, and a log line at error level: the
-//! operational event): an answer 410, a refused address (SSRF guard), or no delivery for
-//! `failing_period`. Its messages stay in the consumer for when it is enabled again.
+//! Disabling: an answer 410, a refused address (SSRF guard), or no delivery for
+//! `failing_period`. In one transaction: enabled = false with the reason, and the
+//! operational event `{context}.event.webhook-endpoint-disabled.v1` (internal; data:
+//! endpoint, reason; subject: the endpoint) appended to the context's outbox, which its
+//! relay publishes; plus a log line at error level. The endpoint's messages stay in its
+//! consumer for when it is enabled again.
 class WebhookDispatcher {
 public:
     //! `jetstream` and `contracts` must outlive the dispatcher.
