@@ -1,6 +1,8 @@
 // Which components a configuration asks for: a relay per context that enables one, an
-// inbox consumer per configured consumer.
+// inbox consumer per configured consumer, the inbound and outbound edges when enabled.
 #include "src/worker/consumer_component.hpp"
+#include "src/worker/inbound_component.hpp"
+#include "src/worker/outbound_component.hpp"
 #include "src/worker/relay_component.hpp"
 #include <fmt/format.h>
 
@@ -18,6 +20,8 @@ void add_configured_components(Worker& worker) {
     for (const auto& consumer : config.consumers) {
         worker.add_component(make_consumer_component(consumer, services));
     }
+    if (config.inbound.enabled) worker.add_component(make_inbound_component(config.inbound, services));
+    if (config.outbound.enabled) worker.add_component(make_outbound_component(config.outbound, services));
 }
 
 }  // namespace seamq::worker

@@ -18,6 +18,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "seamq/core/redaction.hpp"
+#include "seamq/edges/webhook_signature.hpp"
+#include "seamq/envelope/envelope.hpp"
 #include "seamq/nats/connection.hpp"
 
 #ifdef SEAMQ_WORKER_HAVE_STREAMS
@@ -633,6 +635,47 @@ void validate_admin(Config& config, LoadState& state) {
     if (const auto tls_problem = check_admin_tls(tls)) problem(tls_problem->key, tls_problem->reason);
 }
 
+void validate_inbound(const Config& config, const std::map<std::string, std::size_t>& context_index,
+                      LoadState& state) {
+    const auto problem = [&](const std::string& key, std::string reason) {
+        state.problem(key, state.location_of(key), std::move(reason));
+    };
+    const auto& inbound = config.inbound;
+    if (inbound.enabled && inbound.partners.empty())
+        problem("inbound.partners", "inbound.enabled is set but no partner is configured");
+    if (inbound.enabled && inbound.listen == config.admin.listen)
+        problem(
+            "inbound.listen",
+            fmt::format("{} is also admin.listen; the inbound edge has its own listener", inbound.listen));
+    std::map<std::string, std::size_t> partner_index;
+    for (std::size_t i = 0; i < inbound.partners.size(); ++i) {
+        const auto& partner = inbound.partners[i];
+        const auto path = fmt::format("inbound.partners[{}]", i);
+        if (!partner.name.empty() && !partner_index.emplace(partner.name, i).second)
+            problem(path + ".name", fmt::format("'{}' is already the name of inbound.partners[{}]",
+                                                partner.name, partner_index[partner.name]));
+        if (!envelope::subject_problem(partner.command)) {
+            const auto context = envelope::parse_subject(partner.command).context;
+            if (!context_index.contains(context))
+                problem(
+                    path + ".command",
+                    fmt::format("its context '{}' is not one of contexts[]: the intake needs that context's "
+                                "database",
+                                context));
+        }
+        if (partner.secrets.empty())
+            problem(path + ".secrets", "at least one whsec_ secret is required to verify deliveries");
+        for (const auto& [label, secret] : partner.secrets) {
+            try {
+                (void)edges::WebhookSecret::parse(secret.reveal());
+            } catch (const seamq::Error& e) {
+                // The message never quotes the secret.
+                problem(path + ".secrets." + label, fmt::format("{} ({})", e.what(), secret.origin()));
+            }
+        }
+    }
+}
+
 void validate_config(Config& config, LoadState& state) {
     const auto problem = [&](const std::string& key, std::string reason) {
         state.problem(key, state.location_of(key), std::move(reason));
@@ -656,6 +699,23 @@ void validate_config(Config& config, LoadState& state) {
                             context.relay.max_in_flight, context.relay.batch_size));
         }
     }
+
+    validate_inbound(config, context_index, state);
+    for (std::size_t i = 0; i < config.outbound.endpoints.size(); ++i) {
+        const auto& secret = config.outbound.endpoints[i].secret;
+        if (secret.empty()) continue;
+        try {
+            (void)edges::WebhookSecret::parse(secret.reveal());
+        } catch (const seamq::Error& e) {
+            problem(fmt::format("outbound.endpoints[{}].secret", i),
+                    fmt::format("{} ({})", e.what(), secret.origin()));
+        }
+    }
+    if (config.outbound.enabled && !context_index.contains(config.outbound.context))
+        problem("outbound.context",
+                fmt::format("'{}' is not one of contexts[]: the outbound edge needs its database "
+                            "and stream",
+                            config.outbound.context));
 
     if (config.nats.reconnect_buffer_bytes.bytes > INT_MAX) {
         problem("nats.reconnect_buffer_bytes", "must not exceed 2GiB - 1 (nats.c takes an int)");
@@ -748,9 +808,9 @@ void validate_config(Config& config, LoadState& state) {
 
 // Top-level words of the settings: SEAMQ_ variables starting with one of them are
 // meant for the worker, so one that matches nothing is probably a typo.
-constexpr std::string_view setting_prefixes[] = {"SEAMQ_NATS_",    "SEAMQ_ADMIN_",    "SEAMQ_LOG_",
-                                                 "SEAMQ_STREAMS_", "SEAMQ_SHUTDOWN_", "SEAMQ_CONTEXT_",
-                                                 "SEAMQ_CONSUMER_"};
+constexpr std::string_view setting_prefixes[] = {"SEAMQ_NATS_",     "SEAMQ_ADMIN_",    "SEAMQ_LOG_",
+                                                 "SEAMQ_STREAMS_",  "SEAMQ_SHUTDOWN_", "SEAMQ_CONTEXT_",
+                                                 "SEAMQ_CONSUMER_", "SEAMQ_INBOUND_",  "SEAMQ_OUTBOUND_"};
 
 }  // namespace
 

@@ -247,6 +247,90 @@ void visit(Visitor& v, ConsumerSettings& s) {
     v.section("handler", s.handler, "What applies the message's effects.");
 }
 
+std::string json_pointer(const std::string& value);
+std::string command_type(const std::string& value);
+std::string partner_name(const std::string& value);
+inline std::string positive_size(const ByteSize& value) {
+    return value.bytes > 0 ? "" : "must be at least 1 byte";
+}
+
+template <typename Visitor>
+void visit(Visitor& v, InboundPartnerSettings& s) {
+    v.identifier("name", s.name,
+                 "Partner name ([a-z][a-z0-9_-]*, at most 64): the path segment of POST /v1/inbound/{name}.",
+                 partner_name);
+    v.required("command", s.command,
+               "Type each delivery becomes, {context}.command.{name}.v{n} (e.g. "
+               "integration.command.partner-signal.v1); its contract must exist in contracts_dir, and its "
+               "context in contexts[]: that database dedupes deliveries and its outbox takes the command.",
+               command_type);
+    v.field("secrets", s.secrets,
+            "label -> whsec_ secret (Standard Webhooks). Give the new one beside the old while rotating: "
+            "a delivery signed with any of them is accepted. Values are secrets (${ENV_VAR}, {file: path}).");
+    v.field("subject_pointer", s.subject_pointer,
+            "JSON pointer (RFC 6901, e.g. /order/id) to a string or number in the partner's payload that "
+            "becomes the envelope subject (ordering key); empty: the partner name.",
+            json_pointer);
+    v.field("payload_pointer", s.payload_pointer,
+            "JSON pointer to the part of the payload kept as data.payload; empty: the whole payload.",
+            json_pointer);
+    v.field("max_body_bytes", s.max_body_bytes, "Largest request body accepted (413 above).", positive_size);
+    v.field("tolerance", s.tolerance,
+            "How far webhook-timestamp may be from now, either way (401 outside it).", positive_duration);
+}
+
+template <typename Visitor>
+void visit(Visitor& v, InboundSettings& s) {
+    v.field("enabled", s.enabled, "Run the inbound edge: POST /v1/inbound/{partner} on its own listener.");
+    v.field("listen", s.listen,
+            "Address of the inbound HTTP listener, apart from admin.listen: partners reach this one (through "
+            "your TLS-terminating proxy), operators and Prometheus the other.",
+            listen_address);
+    v.field("contracts_dir", s.contracts_dir,
+            "Events directory holding the commands' contracts (schemas/events); relative to this file. "
+            "Empty: the schemas installed with sea-mq.");
+    v.list("partners", "PARTNER", s.partners, "Partners allowed to post signed signals.");
+}
+
+std::string cidr_blocks(const std::vector<std::string>& value);
+std::string webhook_url(const std::string& value);
+
+template <typename Visitor>
+void visit(Visitor& v, OutboundEndpointSettings& s) {
+    v.identifier("name", s.name, "Endpoint name ([A-Za-z0-9_-], at most 64), as `sea-mq webhooks` shows it.",
+                 consumer_name);
+    v.required("url", s.url, "http:// or https:// URL the events are POSTed to.", webhook_url);
+    v.required("subject_filter", s.subject_filter,
+               "Subject filter, e.g. sea.event.> or sea.event.order-placed.v1.", subject_filter);
+    v.required("secret", s.secret, "whsec_ secret the partner verifies with (${ENV_VAR} or {file: path}).");
+}
+
+template <typename Visitor>
+void visit(Visitor& v, OutboundSettings& s) {
+    v.field("enabled", s.enabled,
+            "Run the outbound edge: deliver the context's external events to the enabled endpoints of "
+            "seamq.webhook_endpoints (`sea-mq webhooks add`), one durable consumer per endpoint.");
+    v.field("context", s.context,
+            "Context (from contexts[]) whose database holds the endpoints and attempts and whose "
+            "<CONTEXT>_EVENTS stream is read.");
+    v.field(
+        "allow_networks", s.allow_networks,
+        "CIDR blocks a delivery may reach although the SSRF guard refuses them (loopback, private, "
+        "link-local, metadata), e.g. [10.20.0.0/16] for an internal partner. Empty: only public addresses.",
+        cidr_blocks);
+    v.field("retry_delays", s.retry_delays,
+            "Delay before each retry of a failed delivery (x random 0.8..1.2, never below the endpoint's "
+            "Retry-After); the last one repeats.");
+    v.field("failing_period", s.failing_period,
+            "An endpoint without a delivery for this long is disabled (logged at error level).",
+            positive_duration);
+    v.field("timeout", s.timeout, "Longest one delivery attempt may take.", positive_duration);
+    v.list(
+        "endpoints", "ENDPOINT", s.endpoints,
+        "Endpoints declared here are written into seamq.webhook_endpoints at start (URL, filter and secret; "
+        "enabled when new); `sea-mq webhooks` adds others and enables or disables any.");
+}
+
 template <typename Visitor>
 void visit(Visitor& v, Config& s) {
     v.section("nats", s.nats, "The NATS connection shared by every component.");
@@ -261,6 +345,8 @@ void visit(Visitor& v, Config& s) {
             positive_duration);
     v.list("contexts", "CONTEXT", s.contexts, "Bounded contexts served by this worker (at least one).");
     v.list("consumers", "CONSUMER", s.consumers, "Inbox consumers run by this worker.");
+    v.section("inbound", s.inbound, "The inbound edge: signed partner signals into commands.");
+    v.section("outbound", s.outbound, "The outbound edge: signed webhooks of external events.");
 }
 
 }  // namespace seamq::worker::schema

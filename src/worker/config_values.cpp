@@ -6,11 +6,14 @@
 
 #include "config_schema.hpp"
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "seamq/core/error.hpp"
 #include "seamq/core/redaction.hpp"
 #include "seamq/core/units.hpp"
+#include "seamq/edges/webhook_sender.hpp"
+#include "seamq/envelope/envelope.hpp"
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -187,6 +190,48 @@ std::string context_name(const std::string& value) {
     return matches_name(value, lower_letter, lower_name_char)
                ? ""
                : fmt::format("'{}' is not a context name (lower case letter, then [a-z0-9_-])", value);
+}
+
+std::string partner_name(const std::string& value) {
+    return value.size() <= 64 && matches_name(value, lower_letter, lower_name_char)
+               ? ""
+               : fmt::format("'{}' is not a partner name (lower case letter, then [a-z0-9_-], at most 64)",
+                             value);
+}
+
+std::string json_pointer(const std::string& value) {
+    if (value.empty()) return "";
+    try {
+        (void)nlohmann::json::json_pointer(value);
+        return "";
+    } catch (const nlohmann::json::exception&) {
+        return fmt::format(
+            "'{}' is not a JSON pointer (RFC 6901: empty, or /key/0/... with ~0 and ~1 escapes)", value);
+    }
+}
+
+std::string cidr_blocks(const std::vector<std::string>& value) {
+    try {
+        edges::AddressPolicy policy(value);
+        return "";
+    } catch (const seamq::Error& e) {
+        return e.what();
+    }
+}
+
+std::string webhook_url(const std::string& value) {
+    return value.starts_with("http://") || value.starts_with("https://")
+               ? ""
+               : fmt::format("'{}' is not an http:// or https:// URL", mask_url_credentials(value));
+}
+
+std::string command_type(const std::string& value) {
+    if (const auto problem = envelope::subject_problem(value))
+        return fmt::format("'{}': {}", value, *problem);
+    if (envelope::parse_subject(value).kind != envelope::Kind::command)
+        return fmt::format(
+            "'{}' is an event type; partners send commands ({{context}}.command.{{name}}.v{{n}})", value);
+    return "";
 }
 
 std::string consumer_name(const std::string& value) {

@@ -58,6 +58,10 @@ inline constexpr std::string_view consumer[] = {"context", "consumer"};
 inline constexpr std::string_view build[] = {"version"};
 inline constexpr std::string_view component[] = {"component"};
 inline constexpr std::string_view table[] = {"context", "table"};
+inline constexpr std::string_view partner[] = {"partner"};
+inline constexpr std::string_view partner_outcome[] = {"partner", "outcome"};
+inline constexpr std::string_view endpoint[] = {"endpoint"};
+inline constexpr std::string_view endpoint_outcome[] = {"endpoint", "outcome"};
 }  // namespace labels
 
 namespace buckets {
@@ -136,6 +140,30 @@ inline constexpr GaugeDefinition consumer_num_ack_pending{
     "Messages delivered to this consumer and not yet acknowledged (JetStream num_ack_pending).",
     labels::consumer};
 
+// --- inbound edge, per partner ----------------------------------------------------------
+inline constexpr CounterDefinition inbound_requests_total{
+    "seamq_inbound_requests_total",
+    "Deliveries answered by the inbound edge (POST /v1/inbound/{partner}), by outcome: accepted (202), "
+    "duplicate (200, stored before), invalid_signature (401), too_large (413), bad_payload (400), "
+    "unknown_partner (404), not_ready (503). partner is \"\" when the path names no configured partner.",
+    labels::partner_outcome};
+inline constexpr HistogramDefinition inbound_request_seconds{
+    "seamq_inbound_request_seconds",
+    "Time from reading a delivery to answering it, the outbox commit included.", labels::partner,
+    buckets::handler_seconds};
+
+// --- outbound edge, per webhook endpoint ------------------------------------------------
+inline constexpr CounterDefinition webhook_attempts_total{
+    "seamq_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: delivered (2xx), retry (other status, redirect, timeout, "
+    "refused connection), gone (410: endpoint disabled), refused (SSRF guard: endpoint disabled).",
+    labels::endpoint_outcome};
+inline constexpr CounterDefinition webhook_endpoints_disabled_total{
+    "seamq_webhook_endpoints_disabled_total",
+    "Webhook endpoints disabled by the worker (410, refused address, or failing for "
+    "outbound.failing_period).",
+    labels::endpoint};
+
 // --- components --------------------------------------------------------------------------
 inline constexpr GaugeDefinition component_healthy{
     "seamq_component_healthy",
@@ -185,6 +213,10 @@ inline constexpr std::array all{
     dead_lettered_total.describe(),
     consumer_num_pending.describe(),
     consumer_num_ack_pending.describe(),
+    inbound_requests_total.describe(),
+    inbound_request_seconds.describe(),
+    webhook_attempts_total.describe(),
+    webhook_endpoints_disabled_total.describe(),
     component_healthy.describe(),
     component_unexpected_errors_total.describe(),
     nats_connected.describe(),

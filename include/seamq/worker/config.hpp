@@ -159,6 +159,52 @@ struct ConsumerSettings {
     HandlerSettings handler;
 };
 
+//! `inbound.partners[]:` one partner that posts Standard Webhooks-signed signals to
+//! `POST /v1/inbound/{name}`.
+struct InboundPartnerSettings {
+    std::string name;
+    //! The canonical type each delivery becomes, `{context}.command.{name}.v{n}`; its
+    //! context (from contexts[]) holds the dedupe table and the outbox that takes it.
+    std::string command;
+    //! label -> `whsec_...`; several while a secret is rotated (any one verifies).
+    std::map<std::string, Secret> secrets;
+    std::string subject_pointer;  //!< JSON pointer to the ordering key in the payload; "": the partner
+    std::string payload_pointer;  //!< JSON pointer to the part kept as data.payload; "": all of it
+    ByteSize max_body_bytes{std::int64_t{256} * 1024};
+    Duration tolerance{std::chrono::minutes(5)};
+};
+
+//! `inbound:` the inbound edge, its own HTTP listener.
+struct InboundSettings {
+    bool enabled = false;
+    std::string listen = "127.0.0.1:9470";
+    //! Events directory with the commands' contracts; "": the installed schemas/events.
+    std::filesystem::path contracts_dir;
+    std::vector<InboundPartnerSettings> partners;
+};
+
+//! `outbound.endpoints[]:` a webhook endpoint declared in the configuration.
+struct OutboundEndpointSettings {
+    std::string name;
+    std::string url;
+    std::string subject_filter;
+    Secret secret;  //!< whsec_
+};
+
+//! `outbound:` the outbound edge: webhook endpoints (seamq.webhook_endpoints, managed with
+//! `sea-mq webhooks`) fed from one context's events stream.
+struct OutboundSettings {
+    bool enabled = false;
+    std::string context;                      //!< from contexts[]: its database and <CONTEXT>_EVENTS
+    std::vector<std::string> allow_networks;  //!< CIDR blocks exempt from the SSRF guard
+    std::vector<Duration> retry_delays{std::chrono::seconds(5),  std::chrono::seconds(30),
+                                       std::chrono::minutes(2),  std::chrono::minutes(10),
+                                       std::chrono::minutes(30), std::chrono::hours(1)};
+    Duration failing_period{std::chrono::hours(24)};
+    Duration timeout{std::chrono::seconds(10)};
+    std::vector<OutboundEndpointSettings> endpoints;
+};
+
 //! The whole file.
 struct Config {
     NatsSettings nats;
@@ -168,6 +214,8 @@ struct Config {
     Duration shutdown_deadline{std::chrono::seconds(30)};
     std::vector<ContextSettings> contexts;
     std::vector<ConsumerSettings> consumers;
+    InboundSettings inbound;
+    OutboundSettings outbound;
 
     std::string source;  //!< the file name (or "<string>"), for messages
     //! Not errors, but worth a log line: SEAMQ_ variables that match no setting.

@@ -1,0 +1,355 @@
+// The outbound edge in the real sea-mq-worker against a real nats-server, PostgreSQL and
+// a flaky local HTTP endpoint (cpp-httplib on loopback, allow-listed explicitly): only
+// external events leave, redacted; the retry schedule as measured; Retry-After honoured;
+// 410, a refused address and a failing period disable; a worker killed mid-retry loses
+// nothing; attempts are logged and listed by the CLI.
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "tests/envelope/run_command.hpp"
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "seamq/edges/webhook_signature.hpp"
+#include "seamq/envelope/envelope.hpp"
+#include "seamq/nats/connection.hpp"
+#include "seamq/nats/jetstream.hpp"
+#include "seamq/postgres/connection.hpp"
+#include "seamq/postgres/migrate.hpp"
+#include "seamq/streams/stream_manager.hpp"
+#include "seamq/streams/streams_config.hpp"
+#include "seamq/testing/nats_server.hpp"
+#include "seamq/testing/postgres_server.hpp"
+#include "seamq/testing/process.hpp"
+
+namespace seamq::edges {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct Arrival {
+    Clock::time_point at;
+    std::string id;
+    std::string body;
+    int status = 0;
+};
+
+// A partner endpoint whose answers per path are scripted: a queue of statuses (the last
+// one repeats), a Retry-After per status 429.
+class FlakySink {
+public:
+    FlakySink() {
+        server_.Post(R"(/(.*))", [this](const httplib::Request& request, httplib::Response& response) {
+            std::lock_guard lock(mutex_);
+            auto& script = scripts_[request.path];
+            const int status = script.empty() ? 200 : script.front();
+            if (script.size() > 1) script.erase(script.begin());
+            response.status = status;
+            if (status == 429) response.set_header("Retry-After", "2");
+            arrivals_[request.path].push_back(
+                {Clock::now(), request.get_header_value("webhook-id"), request.body, status});
+        });
+        port_ = server_.bind_to_any_port("127.0.0.1");
+        thread_ = std::thread([this] { server_.listen_after_bind(); });
+        for (int i = 0; i < 500 && !server_.is_running(); ++i) std::this_thread::sleep_for(10ms);
+    }
+    ~FlakySink() {
+        server_.stop();
+        thread_.join();
+    }
+    void script(const std::string& path, std::vector<int> statuses) {
+        std::lock_guard lock(mutex_);
+        scripts_[path] = std::move(statuses);
+    }
+    std::vector<Arrival> arrivals(const std::string& path) {
+        std::lock_guard lock(mutex_);
+        return arrivals_[path];
+    }
+    std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + path;
+    }
+
+private:
+    httplib::Server server_;
+    int port_ = 0;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::map<std::string, std::vector<int>> scripts_;
+    std::map<std::string, std::vector<Arrival>> arrivals_;
+};
+
+class OutboundEdge : public ::testing::Test {
+protected:
+    void SetUp() override {
+        postgres.create_database("sea");
+        {
+            postgres::Connection connection(postgres.url("sea"));
+            postgres::migrate(connection, postgres::embedded_migrations());
+        }
+        std::ofstream(dir.path() / "streams.yaml") << "contexts:\n  - name: sea\n";
+        nats::Connection connection(nats::ConnectionOptions::from_urls(nats.url(), "outbound-itest"));
+        nats::JetStream jetstream(connection);
+        streams::StreamManager(jetstream).apply(streams::load_streams_config(dir.path() / "streams.yaml"));
+        std::ofstream(config_file) << "nats:\n"
+                                   << "  servers: [" << nats.url() << "]\n"
+                                   << "admin:\n"
+                                   << "  listen: 127.0.0.1:" << admin_port << "\n"
+                                   << "log:\n  level: debug\n"
+                                   << "streams_file: streams.yaml\n"
+                                   << "shutdown_deadline: 5s\n"
+                                   << "contexts:\n"
+                                   << "  - name: sea\n"
+                                   << "    database:\n"
+                                   << "      url: ${SEA_DATABASE_URL}\n"
+                                   << "    relay:\n"
+                                   << "      poll_interval: 200ms\n"
+                                   << "outbound:\n"
+                                   << "  enabled: true\n"
+                                   << "  context: sea\n"
+                                   << "  allow_networks: [127.0.0.0/8]\n"
+                                   << "  retry_delays: [400ms, 800ms]\n"
+                                   << "  failing_period: 3s\n"
+                                   << "  timeout: 2s\n";
+    }
+
+    void start_worker() {
+        worker = testing::ChildProcess(
+            {.argv = {(testing::bin_dir() / "sea-mq-worker").string(), "--config", config_file.string()},
+             .log_file = log_file,
+             .run_as_user = std::nullopt,
+             .env = {{"SEA_DATABASE_URL", postgres.url("sea")}},
+             .working_directory = {}});
+        httplib::Client admin("127.0.0.1", admin_port);
+        admin.set_connection_timeout(1s);
+        ASSERT_TRUE(testing::wait_until(
+            [&] {
+                const auto response = admin.Get("/readyz");
+                return response && response->status == 200;
+            },
+            20s))
+            << read_file(log_file);
+    }
+
+    test::CommandResult sea_mq(std::vector<std::string> arguments) {
+        arguments.insert(arguments.begin(), (testing::bin_dir() / "sea-mq").string());
+        arguments.push_back("--database");
+        arguments.push_back(postgres.url("sea"));
+        return test::run_command(arguments);
+    }
+
+    void add_endpoint(const std::string& name, const std::string& url, const std::string& subject) {
+        const auto result =
+            sea_mq({"webhooks", "add", name, "--url", url, "--subject", subject, "--secret", secret});
+        ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+    }
+
+    //! An order-placed event (external) with the customer's e-mail (sensitive); returns its id.
+    std::string enqueue_order(const std::string& order) {
+        const auto event =
+            envelope::EnvelopeBuilder("sea.event.order-placed.v1", "/sea/orders", order)
+                .visibility(envelope::Visibility::external)
+                .data({{"order_id", order},
+                       {"customer", {{"id", "C-1"}, {"email", "ada@example.com"}}},
+                       {"lines", {{{"sku", "SKU-1"}, {"quantity", 1}, {"unit_price_cents", 500}}}},
+                       {"total_cents", 500},
+                       {"currency", "EUR"}})
+                .build();
+        postgres.query_value("SELECT seamq.enqueue('" + event.to_json() + "'::jsonb)", "sea");
+        return event.id();
+    }
+
+    std::string query(const std::string& sql) { return postgres.query_value(sql, "sea"); }
+
+    testing::NatsServer nats;
+    testing::PostgresServer postgres;
+    testing::TempDir dir{"outbound"};
+    fs::path config_file = dir.path() / "worker.yaml";
+    fs::path log_file = dir.path() / "worker.log";
+    unsigned short admin_port = testing::free_port();
+    testing::ChildProcess worker;
+    FlakySink sink;
+};
+
+TEST_F(OutboundEdge, RetriesOnTheScheduleHonoursRetryAfterAndSendsOnlyRedactedExternalEvents) {
+    sink.script("/flaky", {500, 502, 200});
+    sink.script("/busy", {429, 200});
+    // One endpoint declared in the worker's configuration, the others added with the CLI.
+    std::ofstream(config_file, std::ios::app) << "  endpoints:\n"
+                                              << "    - name: declared\n"
+                                              << "      url: " << sink.url("/declared") << "\n"
+                                              << "      subject_filter: sea.event.order-placed.v1\n"
+                                              << "      secret: " << secret << "\n";
+    add_endpoint("flaky", sink.url("/flaky"), "sea.event.>");
+    add_endpoint("busy", sink.url("/busy"), "sea.event.order-placed.v1");
+    start_worker();
+    const auto order = enqueue_order("O-1");
+    // Internal: never leaves the context.
+    postgres.query_value(
+        "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', gen_random_uuid()::text, "
+        "'type', "
+        "'sea.event.order-cancelled.v1', 'source', '/sea/orders', 'subject', 'O-1', 'time', "
+        "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'data', "
+        "jsonb_build_object('order_id', 'O-1', 'reason', 'customer_request')))",
+        "sea");
+
+    ASSERT_TRUE(testing::wait_until([&] { return sink.arrivals("/flaky").size() >= 3; }, 20s))
+        << read_file(log_file);
+    ASSERT_TRUE(testing::wait_until([&] { return sink.arrivals("/busy").size() >= 2; }, 20s))
+        << read_file(log_file);
+    std::this_thread::sleep_for(1500ms);  // nothing more may arrive
+
+    const auto flaky = sink.arrivals("/flaky");
+    ASSERT_EQ(flaky.size(), 3u);
+    for (const auto& arrival : flaky) EXPECT_EQ(arrival.id, order);
+    // The schedule: 400 ms then 800 ms, each x 0.8..1.2, plus at most one fetch wait (500 ms).
+    const auto gap1 = std::chrono::duration_cast<std::chrono::milliseconds>(flaky[1].at - flaky[0].at);
+    const auto gap2 = std::chrono::duration_cast<std::chrono::milliseconds>(flaky[2].at - flaky[1].at);
+    std::cout << "measured retry gaps: " << gap1.count() << " ms, " << gap2.count() << " ms\n";
+    EXPECT_GE(gap1, 320ms);
+    EXPECT_LE(gap1, 1200ms);
+    EXPECT_GE(gap2, 640ms);
+    EXPECT_LE(gap2, 1600ms);
+
+    ASSERT_EQ(sink.arrivals("/declared").size(), 1u);
+    EXPECT_EQ(sink.arrivals("/declared")[0].id, order);
+    const auto busy = sink.arrivals("/busy");
+    ASSERT_EQ(busy.size(), 2u);
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(busy[1].at - busy[0].at);
+    std::cout << "measured wait after Retry-After: 2: " << waited.count() << " ms\n";
+    EXPECT_GE(waited, 2000ms) << "Retry-After: 2 was not honoured";
+
+    // The body: the redacted external copy, as a CloudEvent.
+    const auto body = nlohmann::json::parse(flaky[2].body);
+    EXPECT_EQ(body["id"], order);
+    EXPECT_EQ(body["type"], "sea.event.order-placed.v1");
+    EXPECT_EQ(body["data"]["customer"]["id"], "C-1");
+    EXPECT_FALSE(body["data"]["customer"].contains("email")) << flaky[2].body;
+    EXPECT_EQ(flaky[2].body.find("ada@example.com"), std::string::npos);
+
+    // The attempts log, through the CLI.
+    const auto attempts = sea_mq({"webhooks", "attempts", "flaky", "--output", "json"});
+    ASSERT_EQ(attempts.exit_code, 0) << attempts.err;
+    const auto rows = nlohmann::json::parse(attempts.out);
+    ASSERT_EQ(rows.size(), 3u) << attempts.out;
+    EXPECT_EQ(rows[0]["outcome"], "delivered");
+    EXPECT_EQ(rows[0]["attempt"], 3);
+    EXPECT_EQ(rows[1]["http_status"], 502);
+    EXPECT_EQ(rows[2]["outcome"], "retry");
+    EXPECT_EQ(query("SELECT count(*) FROM seamq.webhook_attempts WHERE endpoint = 'busy'"), "2");
+}
+
+TEST_F(OutboundEdge, GoneARefusedAddressAndAFailingPeriodDisableTheEndpoint) {
+    sink.script("/gone", {410});
+    sink.script("/down", {500});
+    add_endpoint("gone", sink.url("/gone"), "sea.event.>");
+    add_endpoint("down", sink.url("/down"), "sea.event.>");
+    add_endpoint("metadata", "http://169.254.169.254/latest/meta-data/", "sea.event.>");
+    add_endpoint("healthy", sink.url("/ok"), "sea.event.>");
+    start_worker();
+    const auto started = Clock::now();
+    enqueue_order("O-2");
+
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return query("SELECT count(*) FROM seamq.webhook_endpoints WHERE NOT enabled") == "3"; }, 20s))
+        << query("SELECT string_agg(name || ':' || enabled, ',') FROM seamq.webhook_endpoints")
+        << read_file(log_file);
+    EXPECT_EQ(sink.arrivals("/gone").size(), 1u);
+    EXPECT_GE(Clock::now() - started, 3s) << "disabled before its failing period";
+    EXPECT_NE(query("SELECT disabled_reason FROM seamq.webhook_endpoints WHERE name = 'gone'").find("410"),
+              std::string::npos);
+    EXPECT_NE(
+        query("SELECT disabled_reason FROM seamq.webhook_endpoints WHERE name = 'metadata'").find("metadata"),
+        std::string::npos);
+    EXPECT_NE(
+        query("SELECT disabled_reason FROM seamq.webhook_endpoints WHERE name = 'down'").find("no delivery"),
+        std::string::npos);
+    // The operational events, one per disabled endpoint, relayed to the stream.
+    EXPECT_TRUE(testing::wait_until(
+        [&] {
+            return query(
+                       "SELECT count(*) FROM seamq.outbox_events WHERE type = "
+                       "'sea.event.webhook-endpoint-disabled.v1' AND status = 'published'") == "3";
+        },
+        10s))
+        << query("SELECT string_agg(envelope::text, ' ') FROM seamq.outbox_events");
+    EXPECT_NE(
+        query("SELECT envelope->'data'->>'reason' FROM seamq.outbox_events WHERE subject = 'gone' AND type = "
+              "'sea.event.webhook-endpoint-disabled.v1'")
+            .find("410"),
+        std::string::npos);
+    // One slow partner never delays another: the healthy one got its event at once.
+    ASSERT_EQ(sink.arrivals("/ok").size(), 1u);
+    EXPECT_LT(sink.arrivals("/ok")[0].at - started, 3s);
+
+    const auto list = sea_mq({"webhooks", "list", "--output", "json"});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_EQ(list.out.find("whsec_"), std::string::npos) << "list never shows secrets";
+    const auto log = read_file(log_file);
+    EXPECT_NE(log.find("endpoint gone disabled"), std::string::npos) << log;
+    httplib::Client admin("127.0.0.1", admin_port);
+    const auto metrics = admin.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find(R"(seamq_webhook_endpoints_disabled_total{endpoint="gone"} 1)"),
+              std::string::npos)
+        << metrics->body;
+    EXPECT_NE(metrics->body.find(R"(seamq_webhook_attempts_total{endpoint="metadata",outcome="refused"} 1)"),
+              std::string::npos);
+
+    // Enabled again, the disabled endpoint gets the event it missed.
+    sink.script("/gone", {200});
+    ASSERT_EQ(sea_mq({"webhooks", "enable", "gone"}).exit_code, 0);
+    EXPECT_TRUE(testing::wait_until([&] { return sink.arrivals("/gone").size() == 2u; }, 15s))
+        << read_file(log_file);
+    EXPECT_EQ(sink.arrivals("/gone").back().status, 200);
+}
+
+TEST_F(OutboundEdge, AWorkerKilledMidRetryLosesNothingAndDeliversOnce) {
+    sink.script("/later", {503});
+    add_endpoint("later", sink.url("/later"), "sea.event.>");
+    // Long enough not to disable during the test.
+    {
+        auto text = read_file(config_file);
+        text.replace(text.find("failing_period: 3s"), 18, "failing_period: 1h");
+        std::ofstream(config_file) << text;
+    }
+    start_worker();
+    const auto order = enqueue_order("O-3");
+    ASSERT_TRUE(testing::wait_until([&] { return sink.arrivals("/later").size() >= 2; }, 20s))
+        << read_file(log_file);
+    worker.kill();  // SIGKILL between retries: the message is nak'd, not acked
+    sink.script("/later", {200});
+    start_worker();
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            const auto arrivals = sink.arrivals("/later");
+            return !arrivals.empty() && arrivals.back().status == 200;
+        },
+        60s))
+        << read_file(log_file);
+    std::this_thread::sleep_for(1500ms);
+    int delivered = 0;
+    for (const auto& arrival : sink.arrivals("/later")) {
+        EXPECT_EQ(arrival.id, order);
+        delivered += arrival.status == 200;
+    }
+    EXPECT_EQ(delivered, 1);
+}
+
+}  // namespace
+}  // namespace seamq::edges
