@@ -3,6 +3,8 @@
 
 #include "src/worker/component_health.hpp"
 
+#include "seamq/contracts/contracts.hpp"
+#include "seamq/federation/export_handler.hpp"
 #include "seamq/inbox/consumer.hpp"
 #include "seamq/inbox/http_handler.hpp"
 #include "seamq/inbox/sql_function_handler.hpp"
@@ -42,8 +44,16 @@ private:
     observability::Counter& failures_;
 };
 
-std::unique_ptr<inbox::Handler> make_handler(const HandlerSettings& settings) {
+std::unique_ptr<inbox::Handler> make_handler(const HandlerSettings& settings,
+                                             const WorkerServices& services) {
     if (settings.kind == "sql") return std::make_unique<inbox::SqlFunctionHandler>(settings.function);
+    if (settings.kind == "export") {
+        auto registry =
+            std::make_shared<const contracts::Registry>(contracts::Registry::load(settings.contracts));
+        federation::ExportOptions options;
+        options.publish_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings.timeout);
+        return std::make_unique<federation::ExportHandler>(services.jetstream, std::move(registry), options);
+    }
     if (settings.kind == "http") {
         inbox::HttpHandlerOptions options;
         options.url = settings.url;
@@ -51,7 +61,7 @@ std::unique_ptr<inbox::Handler> make_handler(const HandlerSettings& settings) {
         for (const auto& [name, value] : settings.headers) options.headers.push_back({name, value.reveal()});
         return std::make_unique<inbox::HttpHandler>(std::move(options));
     }
-    raise(Errc::config, "consumer handler kind '{}' is not one of: sql, http", settings.kind);
+    raise(Errc::config, "consumer handler kind '{}' is not one of: sql, http, export", settings.kind);
 }
 
 class ConsumerComponent final : public Component {
@@ -69,7 +79,7 @@ public:
         using namespace observability;
         const std::vector<std::string> labels{settings.context, settings.name};
         auto handler = std::make_shared<MeasuredHandler>(
-            make_handler(settings.handler),
+            make_handler(settings.handler, services),
             services.metrics.family(metric::inbox_handler_latency_seconds).with(labels),
             services.metrics.family(metric::inbox_failed_total).with(labels));
 

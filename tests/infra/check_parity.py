@@ -111,8 +111,8 @@ if set(accounts_at) == set(account_names):
         check(account == home.get(user, "SEAMQ"), f"nats.conf: user {user} is in account {account}")
 
 # The federation user: only what stream sourcing needs may cross the leafnode (nats.conf
-# says why), and the consumer API of every context's events and dead-letter streams is
-# denied, in both directions.
+# says why), and the consumer API of every context's events, dead-letter and import
+# streams is denied, in both directions.
 federation_block = raw_user_block("federation")
 for direction in ("publish", "subscribe"):
     m = re.search(r"%s:\s*\{\s*allow:\s*\[([^\]]*)\]\s*deny:\s*\[([^\]]*)\]" % direction, federation_block)
@@ -123,7 +123,7 @@ for direction in ("publish", "subscribe"):
     check(sorted(allowed) == sorted(["$JS.*.API.CONSUMER.>", "$JS.S.>", "$JS.FC.>", "$JSC.R.>"]),
           f"nats.conf: federation {direction} allows {allowed}: only stream sourcing may cross")
     for context in contexts:
-        for stream in (f"{context.upper()}_EVENTS", f"{context.upper()}_DLQ"):
+        for stream in (f"{context.upper()}_EVENTS", f"{context.upper()}_DLQ", f"{context.upper()}_IMPORTS"):
             wanted = {f"$JS.*.API.CONSUMER.*.{stream}", f"$JS.*.API.CONSUMER.*.{stream}.>",
                       f"$JS.*.API.CONSUMER.*.*.{stream}.>"}
             check(wanted <= denied, f"nats.conf: federation {direction} must deny {sorted(wanted - denied)}")
