@@ -8,6 +8,7 @@
 
 #include "tests/federation/federation_fixture.hpp"
 #include "tests/relay/relay_fixture.hpp"
+#include <nlohmann/json.hpp>
 #include <signal.h>
 
 #include "seamq/testing/postgres_server.hpp"
@@ -103,8 +104,30 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
     const int a_at_cut = count(postgres_a);
     // During the cut: A's own consumer keeps applying; both workers stay ready (a down
     // link leaves each cell autonomous); B receives nothing new once in-flight copies land.
+    // `sea-mq federation status` in B says so: every link down, the source not heard from.
+    const auto status_of_b = [&] {
+        std::string monitors;
+        for (std::size_t i = 0; i < federation.cell_b().size(); ++i)
+            monitors += (monitors.empty() ? "" : ",") + federation.cell_b().node(i).monitor_url();
+        return cli::test::sea_mq_with_env(
+            {}, {"federation", "status", "--monitor", monitors, "--nats", federation.cell_b().url("operator"),
+                 "--max-inactive", "10", "--output", "json"});
+    };
+    bool degraded_seen = false;
     int ready_probes = 0;
     while (std::chrono::steady_clock::now() - cut_at < cut) {
+        if (!degraded_seen && std::chrono::steady_clock::now() - cut_at > 15s) {
+            const auto status = status_of_b();
+            EXPECT_EQ(status.exit_code, 1) << status.out << status.err;
+            const auto report = nlohmann::json::parse(status.out, nullptr, false);
+            ASSERT_FALSE(report.is_discarded()) << status.out;
+            EXPECT_EQ(report["status"], "degraded");
+            for (const auto& server : report["servers"]) EXPECT_EQ(server["state"], "down") << server.dump();
+            ASSERT_EQ(report["sources"].size(), 1U) << status.out;
+            EXPECT_NE(report["sources"][0]["state"], "active") << status.out;
+            EXPECT_EQ(report["sources"][0]["domain"], "cell-a");
+            degraded_seen = true;
+        }
         EXPECT_EQ(WorkerProcess::readyz(admin_a).first, 200);
         EXPECT_EQ(WorkerProcess::readyz(admin_b).first, 200) << WorkerProcess::readyz(admin_b).second;
         ++ready_probes;
@@ -128,6 +151,21 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
         << count(postgres_b) << " of " << total << "\n"
         << worker_b.log();
     const auto caught_up = std::chrono::steady_clock::now() - healed_at;
+    EXPECT_TRUE(degraded_seen);
+    // Healed: ok again, every link up, the source active with nothing left to copy.
+    cli::test::CommandResult healthy;
+    EXPECT_TRUE(testing::wait_until(
+        [&] {
+            healthy = status_of_b();
+            return healthy.exit_code == 0;
+        },
+        20s, 500ms))
+        << healthy.out << healthy.err;
+    const auto healed_report = nlohmann::json::parse(healthy.out, nullptr, false);
+    ASSERT_FALSE(healed_report.is_discarded()) << healthy.out;
+    EXPECT_EQ(healed_report["status"], "ok");
+    for (const auto& server : healed_report["servers"]) EXPECT_EQ(server["state"], "up") << server.dump();
+    EXPECT_EQ(healed_report["sources"][0]["lag"], 0) << healthy.out;
     std::this_thread::sleep_for(2s);  // anything doubled would show now
 
     // Nothing lost, nothing applied twice, each key in order; A applied everything too.

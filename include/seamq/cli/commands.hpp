@@ -30,6 +30,8 @@ void add_publish_commands(CLI::App& app);
 void add_tail_commands(CLI::App& app);
 //! `sea-mq status`: servers, relays, outbox lag, consumers, dead letters (src/cli/status_command.cpp).
 void add_status_commands(CLI::App& app);
+//! `sea-mq federation status`: leafnode links and stream sources between cells.
+void add_federation_commands(CLI::App& app);
 //! `sea-mq help-reference` (hidden): docs/cli.md from the command tree (src/cli/help_reference_command.cpp).
 void add_help_reference_command(CLI::App& app);
 
