@@ -166,6 +166,16 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
     EXPECT_EQ(healed_report["status"], "ok");
     for (const auto& server : healed_report["servers"]) EXPECT_EQ(server["state"], "up") << server.dump();
     EXPECT_EQ(healed_report["sources"][0]["lag"], 0) << healthy.out;
+    // B's worker shows the same on /metrics.
+    const auto metrics = WorkerProcess::metrics(admin_b);
+    EXPECT_NE(
+        metrics.find("seamq_federation_source_lag_messages{stream=\"SEA_IMPORTS\",domain=\"cell-a\"} 0\n"),
+        std::string::npos)
+        << metrics;
+    EXPECT_NE(
+        metrics.find("seamq_federation_source_last_seen_seconds{stream=\"SEA_IMPORTS\",domain=\"cell-a\"} "),
+        std::string::npos)
+        << metrics;
     std::this_thread::sleep_for(2s);  // anything doubled would show now
 
     // Nothing lost, nothing applied twice, each key in order; A applied everything too.

@@ -58,6 +58,7 @@ inline constexpr std::string_view consumer[] = {"context", "consumer"};
 inline constexpr std::string_view build[] = {"version"};
 inline constexpr std::string_view component[] = {"component"};
 inline constexpr std::string_view table[] = {"context", "table"};
+inline constexpr std::string_view source[] = {"stream", "domain"};
 }  // namespace labels
 
 namespace buckets {
@@ -136,6 +137,18 @@ inline constexpr GaugeDefinition consumer_num_ack_pending{
     "Messages delivered to this consumer and not yet acknowledged (JetStream num_ack_pending).",
     labels::consumer};
 
+// --- federation (docs/federation.md) ----------------------------------------------------------
+inline constexpr GaugeDefinition federation_source_lag_messages{
+    "seamq_federation_source_lag_messages",
+    "Messages of another cell's export stream (domain) not yet copied into the import stream a consumer "
+    "reads, as its stream leader last reported.",
+    labels::source};
+inline constexpr GaugeDefinition federation_source_last_seen_seconds{
+    "seamq_federation_source_last_seen_seconds",
+    "Seconds since the import stream last heard from the source (messages or heartbeats); absent while it "
+    "has no source consumer (link down or being set up).",
+    labels::source};
+
 // --- components --------------------------------------------------------------------------
 inline constexpr GaugeDefinition component_healthy{
     "seamq_component_healthy",
@@ -185,6 +198,8 @@ inline constexpr std::array all{
     dead_lettered_total.describe(),
     consumer_num_pending.describe(),
     consumer_num_ack_pending.describe(),
+    federation_source_lag_messages.describe(),
+    federation_source_last_seen_seconds.describe(),
     component_healthy.describe(),
     component_unexpected_errors_total.describe(),
     nats_connected.describe(),
