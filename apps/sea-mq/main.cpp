@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     seamq::cli::add_tail_commands(app);
     seamq::cli::add_status_commands(app);
     seamq::cli::add_webhooks_commands(app);
+    seamq::cli::add_federation_commands(app);
     seamq::cli::add_help_reference_command(app);  // hidden: prints docs/cli.md
 
     seamq::cli::mask_credentials_in_logs();

@@ -123,6 +123,14 @@ StreamConfig to_stream_config(const jsStreamConfig& native) {
     config.deny_delete = native.DenyDelete;
     config.deny_purge = native.DenyPurge;
     config.allow_rollup = native.AllowRollup;
+    for (int i = 0; i < native.SourcesLen; ++i) {
+        const jsStreamSource* source = native.Sources[i];
+        if (source == nullptr) continue;
+        config.sources.push_back(StreamSource{
+            string_or_empty(source->Name),
+            source->External != nullptr ? string_or_empty(source->External->APIPrefix) : std::string(),
+            string_or_empty(source->FilterSubject)});
+    }
     return config;
 }
 
@@ -140,6 +148,14 @@ StreamInfo to_stream_info(const jsStreamInfo& native) {
     info.state.subjects = native.State.NumSubjects;
     info.state.deleted = native.State.NumDeleted;
     if (native.Cluster != nullptr) info.cluster = to_cluster(*native.Cluster);
+    for (int i = 0; i < native.SourcesLen; ++i) {
+        const jsStreamSourceInfo* source = native.Sources[i];
+        if (source == nullptr) continue;
+        info.sources.push_back(StreamSourceInfo{
+            string_or_empty(source->Name),
+            source->External != nullptr ? string_or_empty(source->External->APIPrefix) : std::string(),
+            source->Lag, nanoseconds(source->Active)});
+    }
     return info;
 }
 
@@ -168,9 +184,32 @@ struct NativeStreamConfig {
         native.DenyDelete = config.deny_delete;
         native.DenyPurge = config.deny_purge;
         native.AllowRollup = config.allow_rollup;
+        // Reserved first: the pointers below must stay valid.
+        sources.resize(config.sources.size());
+        externals.resize(config.sources.size());
+        for (std::size_t i = 0; i < config.sources.size(); ++i) {
+            const auto& source = config.sources[i];
+            jsStreamSource_Init(&sources[i]);
+            sources[i].Name = source.name.c_str();
+            if (!source.filter_subject.empty()) sources[i].FilterSubject = source.filter_subject.c_str();
+            if (!source.api_prefix.empty()) {
+                jsExternalStream_Init(&externals[i]);
+                externals[i].APIPrefix = source.api_prefix.c_str();
+                // nats.c 3.4.1 marshals DeliverPrefix unconditionally (strlen of NULL: a
+                // crash); empty is what the server stores when none is given.
+                externals[i].DeliverPrefix = "";
+                sources[i].External = &externals[i];
+            }
+            source_pointers.push_back(&sources[i]);
+        }
+        native.Sources = source_pointers.empty() ? nullptr : source_pointers.data();
+        native.SourcesLen = static_cast<int>(source_pointers.size());
     }
     jsStreamConfig native{};
     std::vector<const char*> subjects;
+    std::vector<jsStreamSource> sources;
+    std::vector<jsExternalStream> externals;
+    std::vector<jsStreamSource*> source_pointers;
 };
 
 ConsumerConfig to_consumer_config(const jsConsumerConfig& native) {

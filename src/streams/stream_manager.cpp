@@ -28,6 +28,17 @@ std::string age(std::chrono::nanoseconds value) {
 std::string flag(bool value) {
     return value ? "true" : "false";
 }
+//! "SEA_EXPORT@$JS.cell-a.API,..." in the order given (the server keeps it).
+std::string describe_sources(const std::vector<nats::StreamSource>& sources) {
+    std::string text;
+    for (const auto& source : sources) {
+        if (!text.empty()) text += ",";
+        text += source.name;
+        if (!source.api_prefix.empty()) text += "@" + source.api_prefix;
+        if (!source.filter_subject.empty()) text += "[" + source.filter_subject + "]";
+    }
+    return text;
+}
 
 }  // namespace
 
@@ -58,6 +69,7 @@ std::vector<FieldChange> diff_stream(const nats::StreamConfig& current, const na
     compare("deny_delete", flag(current.deny_delete), flag(desired.deny_delete));
     compare("deny_purge", flag(current.deny_purge), flag(desired.deny_purge));
     compare("allow_rollup", flag(current.allow_rollup), flag(desired.allow_rollup));
+    compare("sources", describe_sources(current.sources), describe_sources(desired.sources));
     return changes;
 }
 

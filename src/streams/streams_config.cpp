@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "seamq/core/error.hpp"
@@ -37,12 +38,32 @@ std::string dead_letter_subjects(std::string_view context) {
     return fmt::format("dlq.{}.>", context);
 }
 
+std::string export_stream_name(std::string_view context) {
+    auto name = event_stream_name(context);
+    return name.substr(0, name.size() - std::string_view("_EVENTS").size()) + "_EXPORT";
+}
+std::string export_subjects(std::string_view context) {
+    return fmt::format("export.{}.>", context);
+}
+std::string export_subject(std::string_view event_type) {
+    return fmt::format("export.{}", event_type);
+}
+std::string import_stream_name(std::string_view context) {
+    auto name = event_stream_name(context);
+    return name.substr(0, name.size() - std::string_view("_EVENTS").size()) + "_IMPORTS";
+}
+std::string domain_api_prefix(std::string_view domain) {
+    return fmt::format("$JS.{}.API", domain);
+}
+
 std::vector<nats::StreamConfig> StreamsConfig::streams() const {
     std::vector<nats::StreamConfig> result;
     for (const auto& context : contexts) {
         result.push_back(context.events);
         result.push_back(context.dead_letters);
+        if (context.exports) result.push_back(*context.exports);
     }
+    for (const auto& imported : imports) result.push_back(imported.stream);
     return result;
 }
 
@@ -233,7 +254,7 @@ public:
         }
         if (!root || root.IsNull())
             raise(Errc::config, "{}: the file is empty (expected `contexts:`)", source_);
-        check_keys(root, "", {"defaults", "contexts"}, false);
+        check_keys(root, "", {"defaults", "contexts", "imports"}, false);
 
         Settings base;
         base.storage = nats::StorageType::file;
@@ -266,7 +287,7 @@ public:
         for (std::size_t i = 0; i < contexts.size(); ++i) {
             const auto entry = contexts[i];
             const auto where = fmt::format("contexts[{}]", i);
-            check_keys(entry, where, {"name", "events", "dead_letters"}, true);
+            check_keys(entry, where, {"name", "events", "dead_letters", "export"}, true);
             if (!entry["name"]) fail(entry, where + ".name", "missing");
             const auto name = scalar(entry["name"], where + ".name");
             validate_context_name(entry["name"], where + ".name", name);
@@ -295,12 +316,74 @@ public:
             streams.dead_letters =
                 to_stream(dead_letter_stream_name(name), dead_letter_subjects(name),
                           fmt::format("sea-mq dead letters of context {}", name), dead_letters, entry, where);
-            for (const auto* stream : {&streams.events, &streams.dead_letters})
+            if (const auto exports = entry["export"]) {
+                bool on = false;
+                if (!YAML::convert<bool>::decode(exports, on))
+                    fail(
+                        exports, where + ".export",
+                        fmt::format("'{}' is not true or false", exports.IsScalar() ? exports.Scalar() : ""));
+                // The events' settings: an export stream holds (redacted) copies of them.
+                if (on)
+                    streams.exports =
+                        to_stream(export_stream_name(name), export_subjects(name),
+                                  fmt::format("sea-mq external copies of context {} for other cells", name),
+                                  events, entry, where);
+            }
+            std::vector<const nats::StreamConfig*> own = {&streams.events, &streams.dead_letters};
+            if (streams.exports) own.push_back(&*streams.exports);
+            for (const auto* stream : own)
                 if (!stream_names.insert(stream->name).second)
                     fail(entry["name"], where + ".name",
                          fmt::format("context '{}' maps to stream {} which another context already uses",
                                      name, stream->name));
             config.contexts.push_back(std::move(streams));
+        }
+
+        if (const auto imports = root["imports"]) {
+            if (!imports.IsSequence())
+                fail(imports, "imports",
+                     "expected a list of `- context: <name>` with `cells: [<domain>, ...]`");
+            std::set<std::string> imported_contexts;
+            for (std::size_t i = 0; i < imports.size(); ++i) {
+                const auto entry = imports[i];
+                const auto where = fmt::format("imports[{}]", i);
+                check_keys(entry, where, {"context", "cells"}, true);
+                for (const char* key : {"context", "cells"})
+                    if (!entry[key]) fail(entry, where + "." + key, "missing");
+                ImportedStream imported;
+                imported.context = scalar(entry["context"], where + ".context");
+                validate_context_name(entry["context"], where + ".context", imported.context);
+                if (!imported_contexts.insert(imported.context).second)
+                    fail(entry["context"], where + ".context",
+                         fmt::format("context '{}' is imported twice; list every cell in one entry",
+                                     imported.context));
+                const auto cells = entry["cells"];
+                if (!cells.IsSequence() || cells.size() == 0)
+                    fail(cells, where + ".cells", "expected a non-empty list of cells' JetStream domains");
+                for (std::size_t c = 0; c < cells.size(); ++c) {
+                    const auto key = fmt::format("{}.cells[{}]", where, c);
+                    const auto cell = scalar(cells[c], key);
+                    validate_domain(cells[c], key, cell);
+                    if (std::find(imported.cells.begin(), imported.cells.end(), cell) != imported.cells.end())
+                        fail(cells[c], key, fmt::format("cell '{}' is listed twice", cell));
+                    imported.cells.push_back(cell);
+                }
+                // Like an events stream (it holds events), with the entry's own overrides.
+                Settings import_settings = base;
+                import_settings.override_with(base_events);
+                import_settings.override_with(settings(entry, where));
+                imported.stream = to_stream(import_stream_name(imported.context), "",
+                                            fmt::format("sea-mq external events of context {} from cells {}",
+                                                        imported.context, fmt::join(imported.cells, ", ")),
+                                            import_settings, entry, where);
+                imported.stream.subjects.clear();  // filled by its sources only
+                for (const auto& cell : imported.cells)
+                    imported.stream.sources.push_back(nats::StreamSource{export_stream_name(imported.context),
+                                                                         domain_api_prefix(cell), ""});
+                if (!stream_names.insert(imported.stream.name).second)
+                    fail(entry, where, fmt::format("{} is declared twice", imported.stream.name));
+                config.imports.push_back(std::move(imported));
+            }
         }
         return config;
     }
@@ -323,6 +406,17 @@ public:
             fail(node, key,
                  "'dlq' is reserved: its events `dlq.>` would overlap every context's dead letters "
                  "`dlq.<context>.>`");
+    }
+
+    //! A JetStream domain as nats-server accepts it and as a subject token.
+    void validate_domain(const YAML::Node& node, const std::string& key, const std::string& domain) const {
+        const bool well_formed =
+            !domain.empty() && domain.size() <= 64 && std::all_of(domain.begin(), domain.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+            });
+        if (!well_formed)
+            fail(node, key,
+                 fmt::format("'{}' is not a JetStream domain (letters, digits, _ or -; at most 64)", domain));
     }
 
     nats::StreamConfig to_stream(std::string name, std::string subjects, std::string description,

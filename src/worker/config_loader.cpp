@@ -761,7 +761,15 @@ void validate_config(Config& config, LoadState& state) {
                                 format_duration(consumer.ack_wait)));
         }
         const auto handler_path = path + ".handler";
-        if (handler.kind == "sql") {
+        if (handler.kind != "export" && !handler.contracts.empty())
+            problem(handler_path + ".contracts", "is for kind export");
+        if (handler.kind == "export") {
+            if (handler.contracts.empty())
+                problem(handler_path, "kind export needs `contracts` (schemas/events)");
+            if (!handler.function.empty()) problem(handler_path + ".function", "is for kind sql, not export");
+            if (!handler.url.empty()) problem(handler_path + ".url", "is for kind http, not export");
+            if (!handler.headers.empty()) problem(handler_path + ".headers", "are for kind http, not export");
+        } else if (handler.kind == "sql") {
             if (handler.function.empty()) problem(handler_path, "kind sql needs `function`");
             if (!handler.url.empty()) problem(handler_path + ".url", "is for kind http, not sql");
             if (!handler.headers.empty()) problem(handler_path + ".headers", "are for kind http, not sql");

@@ -204,7 +204,9 @@ void visit(Visitor& v, ContextSettings& s) {
 template <typename Visitor>
 void visit(Visitor& v, HandlerSettings& s) {
     v.required("kind", s.kind,
-               "sql: call a database function in the inbox transaction; http: POST the envelope to a URL.",
+               "sql: call a database function in the inbox transaction; http: POST the envelope to a URL; "
+               "export: publish the external copy of each external event to the context's export stream "
+               "(docs/federation.md).",
                handler_kind);
     v.field(
         "function", s.function,
@@ -214,6 +216,9 @@ void visit(Visitor& v, HandlerSettings& s) {
     v.field("timeout", s.timeout, "Longest a handler call may take before it counts as failed.",
             positive_duration);
     v.field("headers", s.headers, "kind http: extra request headers; values are secrets (Authorization...).");
+    v.field("contracts", s.contracts,
+            "kind export: the events directory of the payload contracts (schemas/events), which say what "
+            "may leave the context and which fields are redacted. Relative to this file.");
 }
 
 template <typename Visitor>

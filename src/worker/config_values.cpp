@@ -268,8 +268,9 @@ std::string subject_filter(const std::string& value) {
 }
 
 std::string handler_kind(const std::string& value) {
-    return value == "sql" || value == "http" ? ""
-                                             : fmt::format("'{}' is not a handler kind (sql or http)", value);
+    return value == "sql" || value == "http" || value == "export"
+               ? ""
+               : fmt::format("'{}' is not a handler kind (sql, http or export)", value);
 }
 
 }  // namespace schema

@@ -3,11 +3,14 @@
 
 #include "src/worker/component_health.hpp"
 
+#include "seamq/contracts/contracts.hpp"
+#include "seamq/federation/export_handler.hpp"
 #include "seamq/inbox/consumer.hpp"
 #include "seamq/inbox/http_handler.hpp"
 #include "seamq/inbox/sql_function_handler.hpp"
 #include "seamq/nats/jetstream.hpp"
 #include "seamq/observability/metric_catalog.hpp"
+#include "seamq/streams/streams_config.hpp"
 
 namespace seamq::worker {
 
@@ -42,8 +45,16 @@ private:
     observability::Counter& failures_;
 };
 
-std::unique_ptr<inbox::Handler> make_handler(const HandlerSettings& settings) {
+std::unique_ptr<inbox::Handler> make_handler(const HandlerSettings& settings,
+                                             const WorkerServices& services) {
     if (settings.kind == "sql") return std::make_unique<inbox::SqlFunctionHandler>(settings.function);
+    if (settings.kind == "export") {
+        auto registry =
+            std::make_shared<const contracts::Registry>(contracts::Registry::load(settings.contracts));
+        federation::ExportOptions options;
+        options.publish_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings.timeout);
+        return std::make_unique<federation::ExportHandler>(services.jetstream, std::move(registry), options);
+    }
     if (settings.kind == "http") {
         inbox::HttpHandlerOptions options;
         options.url = settings.url;
@@ -51,7 +62,7 @@ std::unique_ptr<inbox::Handler> make_handler(const HandlerSettings& settings) {
         for (const auto& [name, value] : settings.headers) options.headers.push_back({name, value.reveal()});
         return std::make_unique<inbox::HttpHandler>(std::move(options));
     }
-    raise(Errc::config, "consumer handler kind '{}' is not one of: sql, http", settings.kind);
+    raise(Errc::config, "consumer handler kind '{}' is not one of: sql, http, export", settings.kind);
 }
 
 class ConsumerComponent final : public Component {
@@ -69,7 +80,7 @@ public:
         using namespace observability;
         const std::vector<std::string> labels{settings.context, settings.name};
         auto handler = std::make_shared<MeasuredHandler>(
-            make_handler(settings.handler),
+            make_handler(settings.handler, services),
             services.metrics.family(metric::inbox_handler_latency_seconds).with(labels),
             services.metrics.family(metric::inbox_failed_total).with(labels));
 
@@ -119,9 +130,41 @@ public:
                                          if (!info) return std::nullopt;
                                          return static_cast<double>(info->num_ack_pending);
                                      }));
+        register_source_gauges(settings, services);
     }
 
     ~ConsumerComponent() override { registrations_.clear(); }
+
+    //! For a consumer of an import stream (docs/federation.md): each source's lag and when
+    //! it was last heard from, asked at scrape time. The link's state does not touch
+    //! readiness: a cell cut off from the others keeps working on its own.
+    void register_source_gauges(const ConsumerSettings& settings, const WorkerServices& services) {
+        if (services.config.streams_file.empty()) return;
+        std::vector<std::string> cells;
+        try {
+            for (const auto& imported : streams::load_streams_config(services.config.streams_file).imports)
+                if (imported.stream.name == settings.stream) cells = imported.cells;
+        } catch (const Error&) {
+            return;  // the loader already checked the file; nothing to add here
+        }
+        using namespace observability;
+        for (const auto& cell : cells) {
+            const std::vector<std::string> labels{settings.stream, cell};
+            const auto prefix = streams::domain_api_prefix(cell);
+            registrations_.push_back(services.metrics.family(metric::federation_source_lag_messages)
+                                         .add_callback(labels, [this, prefix]() -> std::optional<double> {
+                                             const auto source = source_info(prefix);
+                                             if (!source) return std::nullopt;
+                                             return static_cast<double>(source->lag);
+                                         }));
+            registrations_.push_back(services.metrics.family(metric::federation_source_last_seen_seconds)
+                                         .add_callback(labels, [this, prefix]() -> std::optional<double> {
+                                             const auto source = source_info(prefix);
+                                             if (!source || source->active.count() < 0) return std::nullopt;
+                                             return static_cast<double>(source->active.count()) / 1e9;
+                                         }));
+        }
+    }
 
     std::string name() const override { return "consumer/" + name_; }
 
@@ -142,6 +185,17 @@ public:
     }
 
 private:
+    std::optional<nats::StreamSourceInfo> source_info(const std::string& api_prefix) const {
+        try {
+            const auto info = jetstream_.stream_info(consumer_->options().stream);
+            if (!info) return std::nullopt;
+            for (const auto& source : info->sources)
+                if (source.api_prefix == api_prefix) return source;
+        } catch (const Error&) {
+        }
+        return std::nullopt;
+    }
+
     std::optional<nats::ConsumerInfo> consumer_info() const {
         try {
             return jetstream_.consumer_info(consumer_->options().stream, consumer_->options().name);

@@ -53,6 +53,7 @@ std::vector<std::string> expected_streams(const Config& config) {
             if (!served.contains(context.context)) continue;
             names.insert(context.events.name);
             names.insert(context.dead_letters.name);
+            if (context.exports) names.insert(context.exports->name);  // the export stage writes there
         }
     }
 #endif

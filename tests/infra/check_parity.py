@@ -4,6 +4,10 @@ infra/nats/nats.conf is the one configuration; scripts/nats-ha, the Compose prof
 nats-ha (infra/docker/docker-compose.dev.yml) and deploy/k8s must all run exactly that
 file, give it every variable it references, use the same ports, image version and
 cluster size, and each environment's values must make nats-server accept the file.
+The federation (docs/federation.md) too: scripts/federation and the Compose profile
+federation run a hub (the same nodes, JetStream domain hub) and two cells, each its own
+cluster name and domain, whose leafnode remotes reach every hub node as user federation
+binding account SEAMQ; the federation user lets no event subject cross.
 
 Run with Debian's python3 (python3-yaml comes with yamllint): check_parity.py REPO_ROOT
 """
@@ -42,12 +46,13 @@ code = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
 bare = re.sub(r'"[^"\n]*"', '""', code)
 variables = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", bare))
 node_variables = {"NATS_SERVER_NAME", "NATS_HOST", "NATS_CLIENT_PORT", "NATS_MONITOR_PORT",
-                  "NATS_CLUSTER_PORT", "NATS_CLUSTER_ROUTES", "NATS_STORE_DIR"}
+                  "NATS_CLUSTER_PORT", "NATS_CLUSTER_ROUTES", "NATS_STORE_DIR", "NATS_CLUSTER_NAME",
+                  "NATS_JETSTREAM_DOMAIN", "NATS_LEAFNODE_PORT", "NATS_LEAFNODE_REMOTES"}
 
 # Users: one per role, for every context of config/streams.yaml (docs/security.md),
 # each with its own password variable and no literal password.
 contexts = [c["name"] for c in yaml.safe_load(read(os.path.join(repo, "config/streams.yaml")))["contexts"]]
-expected_users = ["monitor", "operator"] + [f"{role}-{c}" for role in ("worker", "service") for c in contexts]
+expected_users = ["monitor", "federation", "operator"] + [f"{role}-{c}" for role in ("worker", "service") for c in contexts]
 users = re.findall(r"^\s*user:\s*([A-Za-z0-9_-]+)\s*\n\s*password:\s*(\S+)\s*$", bare, re.M)
 check(sorted(u for u, _ in users) == sorted(expected_users),
       f"nats.conf users {sorted(u for u, _ in users)}, expected {sorted(expected_users)} "
@@ -86,19 +91,42 @@ def raw_user_block(user):
     return code[start.start(): start.end() + following.start()] if following else code[start.start():]
 
 
-accounts_at = {name: m.start() for name in ("SYS", "SEAMQ")
+account_names = ("FEDERATION", "SYS", "SEAMQ")
+accounts_at = {name: m.start() for name in account_names
                for m in [re.search(r"^\s*%s\s*\{" % name, bare, re.M)] if m}
-check(set(accounts_at) == {"SYS", "SEAMQ"}, "nats.conf must declare accounts SYS and SEAMQ")
-if set(accounts_at) == {"SYS", "SEAMQ"}:
+check(set(accounts_at) == set(account_names), "nats.conf must declare accounts FEDERATION, SYS and SEAMQ")
+if set(accounts_at) == set(account_names):
     check(re.search(r"jetstream:\s*enabled", bare[accounts_at["SEAMQ"]:]),
           "account SEAMQ must have `jetstream: enabled` (the streams live there)")
+    federation_text = bare[accounts_at["FEDERATION"]:min(a for a in accounts_at.values() if a > accounts_at["FEDERATION"])] \
+        if any(a > accounts_at["FEDERATION"] for a in accounts_at.values()) else bare[accounts_at["FEDERATION"]:]
+    check("jetstream" not in federation_text, "account FEDERATION must not have JetStream (it only passes traffic)")
+    home = {"monitor": "SYS", "federation": "FEDERATION"}
     for user in expected_users:
         found = re.search(r"^\s*user:\s*%s\s*$" % re.escape(user), bare, re.M)
         if not found:
             continue
-        account = "SYS" if found.start() < accounts_at["SEAMQ"] else "SEAMQ"
-        check(account == ("SYS" if user == "monitor" else "SEAMQ") and found.start() > accounts_at["SYS"],
-              f"nats.conf: user {user} is in account {account}")
+        account = max((a for a in accounts_at if accounts_at[a] < found.start()), key=lambda a: accounts_at[a],
+                      default=None)
+        check(account == home.get(user, "SEAMQ"), f"nats.conf: user {user} is in account {account}")
+
+# The federation user: only what stream sourcing needs may cross the leafnode (nats.conf
+# says why), and the consumer API of every context's events, dead-letter and import
+# streams is denied, in both directions.
+federation_block = raw_user_block("federation")
+for direction in ("publish", "subscribe"):
+    m = re.search(r"%s:\s*\{\s*allow:\s*\[([^\]]*)\]\s*deny:\s*\[([^\]]*)\]" % direction, federation_block)
+    if not check(m, f"nats.conf: federation needs `{direction}: {{allow: [...] deny: [...]}}`"):
+        continue
+    allowed = re.findall(r'"([^"]+)"', m.group(1))
+    denied = set(re.findall(r'"([^"]+)"', m.group(2)))
+    check(sorted(allowed) == sorted(["$JS.*.API.CONSUMER.>", "$JS.S.>", "$JS.FC.>", "$JSC.R.>"]),
+          f"nats.conf: federation {direction} allows {allowed}: only stream sourcing may cross")
+    for context in contexts:
+        for stream in (f"{context.upper()}_EVENTS", f"{context.upper()}_DLQ", f"{context.upper()}_IMPORTS"):
+            wanted = {f"$JS.*.API.CONSUMER.*.{stream}", f"$JS.*.API.CONSUMER.*.{stream}.>",
+                      f"$JS.*.API.CONSUMER.*.*.{stream}.>"}
+            check(wanted <= denied, f"nats.conf: federation {direction} must deny {sorted(wanted - denied)}")
 for context in contexts:
     stream = context.upper()
     for role in ("worker", "service"):
@@ -142,6 +170,22 @@ def validate_with_server(environment, where):
               f"{result.stderr.strip() or result.stdout.strip()}")
 
 
+def interpolated(environment):
+    """A Compose environment as the container gets it: ${VAR:?...} replaced by the value
+    validate_with_server gives every password variable."""
+    return {k: re.sub(r"\$\{(NATS_[A-Z_]+_PASSWORD):\?[^}]*\}",
+                      lambda m: "pParityCheck" + m.group(1).replace("_", ""), v) for k, v in environment.items()}
+
+
+def remotes_of(value, where):
+    """The leafnode remotes a cell is given: the URLs and the bound account."""
+    compact = " ".join(value.split())
+    m = re.fullmatch(r"\[\{urls: \[([^\]]*)\], account: (\w+)\}\]", compact)
+    if not check(m, f"{where}: NATS_LEAFNODE_REMOTES must be [{{urls: [...], account: SEAMQ}}], got {value!r}"):
+        return [], ""
+    return [u.strip().strip('"') for u in m.group(1).split(",")], m.group(2)
+
+
 def routes_of(value, where):
     check(value.startswith("[") and value.endswith("]"),
           f"{where}: NATS_CLUSTER_ROUTES must be one bracketed array, got {value!r}")
@@ -162,6 +206,14 @@ for kind in ("CLIENT", "MONITOR", "CLUSTER"):
         local_ports[kind] = int(m.group(1))
 check(re.search(r"NATS_HOST=127\.0\.0\.1\b", script), "scripts/nats-ha must bind 127.0.0.1 only")
 check(re.search(r"^nodes=\(1 2 3\)$", script, re.M), "scripts/nats-ha must run nodes 1 2 3")
+# The cluster is a federation hub everywhere: the same cluster name and JetStream domain
+# as Compose and Kubernetes, a leafnode port, no remotes.
+check(re.search(r"NATS_CLUSTER_NAME=sea-nats NATS_JETSTREAM_DOMAIN=hub\b", script) and
+      re.search(r"NATS_LEAFNODE_REMOTES='\[\]'", script),
+      "scripts/nats-ha must run the hub: NATS_CLUSTER_NAME=sea-nats NATS_JETSTREAM_DOMAIN=hub, remotes []")
+m = re.search(r"SEAMQ_NATS_HA_LEAFNODE_PORT:-(\d+)", script)
+if check(m, "scripts/nats-ha has no default SEAMQ_NATS_HA_LEAFNODE_PORT"):
+    local_ports["LEAFNODE"] = int(m.group(1))
 script_passwords = dict(re.findall(r"^\s+([a-z-]+)=(NATS_[A-Z_]+_PASSWORD)$", script, re.M))
 check(script_passwords == password_variables,
       f"scripts/nats-ha passwords {script_passwords} differ from nats.conf's users {password_variables}")
@@ -174,6 +226,25 @@ check(sorted(generated) == sorted(password_variables.values()),
 ignored = read(os.path.join(repo, ".gitignore")).splitlines()
 for secret_file in ("/deploy/k8s/nats-credentials.env", "/infra/docker/.env"):
     check(secret_file in ignored, f".gitignore must keep {secret_file} (passwords) out of git")
+
+# --- scripts/federation -----------------------------------------------------------
+federation_script = read(os.path.join(repo, "scripts/federation"))
+check(re.search(r'^conf=\$repo/infra/nats/nats\.conf$', federation_script, re.M),
+      "scripts/federation does not run infra/nats/nats.conf")
+check(re.search(r"^clusters=\(hub cell-a cell-b\)$", federation_script, re.M) and
+      re.search(r"^nodes=\(1 2 3\)$", federation_script, re.M),
+      "scripts/federation must run clusters hub, cell-a, cell-b of nodes 1 2 3")
+federation_exports = set(re.findall(r"\b(NATS_[A-Z_]+)=", federation_script))
+check(node_variables <= federation_exports,
+      f"scripts/federation does not set {sorted(node_variables - federation_exports)}")
+check(re.search(r"NATS_HOST=127\.0\.0\.1\b", federation_script), "scripts/federation must bind 127.0.0.1 only")
+check(dict(re.findall(r"^\s+([a-z-]+)=(NATS_[A-Z_]+_PASSWORD)$", federation_script, re.M)) == password_variables,
+      "scripts/federation passwords differ from nats.conf's users")
+check("account: SEAMQ" in federation_script and "nats://federation:$password@" in federation_script,
+      "scripts/federation cells must reach the hub as user federation, binding account SEAMQ")
+check(re.search(r'\[\[ "\$c" == hub \]\] && name=sea-nats', federation_script) and
+      "NATS_JETSTREAM_DOMAIN=$c " in federation_script,
+      "scripts/federation: hub cluster sea-nats, every cluster's JetStream domain its name (hub, cell-a, cell-b)")
 
 # --- Compose ----------------------------------------------------------------------
 compose = yaml.safe_load(read(compose_path))
@@ -217,6 +288,48 @@ for index, (name, service) in enumerate(sorted(services.items()), start=1):
     health = " ".join(service["healthcheck"]["test"])
     check(f"127.0.0.1:{env['NATS_MONITOR_PORT']}/healthz" in health, f"{where}: healthcheck is not /healthz")
     validate_with_server(env, where)
+
+hub_environment = {}
+for name, service in sorted(services.items()):
+    env = {k: str(v) for k, v in service["environment"].items()}
+    check(env.get("NATS_CLUSTER_NAME") == "sea-nats" and env.get("NATS_JETSTREAM_DOMAIN") == "hub" and
+          env.get("NATS_LEAFNODE_REMOTES") == "[]",
+          f"Compose service {name}: the hub is cluster sea-nats, JetStream domain hub, no remotes")
+    check("federation" in service.get("profiles", []), f"Compose service {name} must be in profile federation too")
+    hub_environment = env
+
+# Profile federation: the hub's nodes and two cells of three.
+federated = {name: s for name, s in compose["services"].items() if "federation" in s.get("profiles", [])}
+cells = {"cell-a": [f"cell-a-{n}" for n in (1, 2, 3)], "cell-b": [f"cell-b-{n}" for n in (1, 2, 3)]}
+check(sorted(federated) == sorted(list(services) + cells["cell-a"] + cells["cell-b"]),
+      f"Compose profile federation must have nats-1..3, cell-a-1..3, cell-b-1..3; has {sorted(federated)}")
+hub_leafnode_port = hub_environment.get("NATS_LEAFNODE_PORT", "?")
+for cell, members in cells.items():
+    for name in members:
+        service = federated.get(name)
+        if not service:
+            continue
+        where = f"Compose service {name}"
+        env = {k: str(v) for k, v in service["environment"].items()}
+        check(set(env) >= variables, f"{where} does not set {sorted(variables - set(env))}")
+        check(env.get("NATS_SERVER_NAME") == name, f"{where}: NATS_SERVER_NAME must be {name}")
+        check(env.get("NATS_CLUSTER_NAME") == cell and env.get("NATS_JETSTREAM_DOMAIN") == cell,
+              f"{where}: cluster name and JetStream domain must be {cell}")
+        check(service["command"] == ["-c", "/etc/nats/nats.conf"] and service["image"] in compose_images,
+              f"{where}: must run the hub's image with -c /etc/nats/nats.conf")
+        check(any(v == "../nats/nats.conf:/etc/nats/nats.conf:ro" for v in service["volumes"]),
+              f"{where} must mount nats.conf read-only at /etc/nats/nats.conf")
+        check(routes_of(env.get("NATS_CLUSTER_ROUTES", ""), where) ==
+              [f"nats://{n}:{env['NATS_CLUSTER_PORT']}" for n in members],
+              f"{where}: routes must name the three nodes of {cell}")
+        urls, account = remotes_of(env.get("NATS_LEAFNODE_REMOTES", ""), where)
+        check(account == "SEAMQ", f"{where}: the leafnode remote must bind account SEAMQ, binds {account!r}")
+        check(urls == [f"nats://federation:${{NATS_FEDERATION_PASSWORD:?see docs/security.md}}@{n}:{hub_leafnode_port}"
+                       for n in sorted(services)],
+              f"{where}: remotes {urls} must reach every hub node's leafnode port as user federation")
+        for mapping in service.get("ports", []):
+            check(str(mapping).startswith("127.0.0.1:"), f"{where}: port {mapping} must be published on 127.0.0.1 only")
+        validate_with_server(interpolated(env), where)
 
 # --- Kubernetes -------------------------------------------------------------------
 documents = []
@@ -274,7 +387,14 @@ if check(statefulset, "deploy/k8s has no StatefulSet nats"):
           "deploy/k8s/kustomization.yaml must make Secret nats-credentials from nats-credentials.env")
     values = {k: str(e["value"]) for k, e in env.items() if "value" in e}
     named_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    for kind, port_name in (("CLIENT", "client"), ("MONITOR", "monitor"), ("CLUSTER", "routes")):
+    check(values.get("NATS_CLUSTER_NAME") == "sea-nats" and values.get("NATS_JETSTREAM_DOMAIN") == "hub" and
+          values.get("NATS_LEAFNODE_REMOTES") == "[]",
+          "StatefulSet: the hub is cluster sea-nats, JetStream domain hub, no remotes (as in Compose)")
+    container_ports[("compose", "LEAFNODE")] = {int(hub_environment.get("NATS_LEAFNODE_PORT", 0))}
+    client_ports = {p["name"] for p in by_kind.get("Service", {}).get("nats", {}).get("spec", {}).get("ports", [])}
+    check("leafnodes" in client_ports, "Service nats must offer the leafnode port (cells connect to it)")
+    for kind, port_name in (("CLIENT", "client"), ("MONITOR", "monitor"), ("CLUSTER", "routes"),
+                            ("LEAFNODE", "leafnodes")):
         port = int(values[f"NATS_{kind}_PORT"])
         check({port} == container_ports.get(("compose", kind)),
               f"{kind.lower()} port: K8s {port}, Compose {container_ports.get(('compose', kind))}")

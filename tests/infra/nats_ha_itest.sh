@@ -35,19 +35,19 @@ trap cleanup EXIT
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Three runs of three consecutive free ports, below the ephemeral range.
+# Four runs of three consecutive free ports, below the ephemeral range.
 pick_ports() {
   local attempt base port ok bases=()
-  for ((attempt = 0; attempt < 200 && ${#bases[@]} < 3; attempt++)); do
+  for ((attempt = 0; attempt < 200 && ${#bases[@]} < 4; attempt++)); do
     base=$((20000 + (RANDOM % 1000) * 10))
     ok=1
     for ((port = base; port < base + 3; port++)); do listening "$port" && ok=0; done
     for b in "${bases[@]}"; do ((b == base)) && ok=0; done
     ((ok)) && bases+=("$base")
   done
-  ((${#bases[@]} == 3)) || fail "no free ports found"
+  ((${#bases[@]} == 4)) || fail "no free ports found"
   export SEAMQ_NATS_HA_CLIENT_PORT=${bases[0]} SEAMQ_NATS_HA_MONITOR_PORT=${bases[1]} \
-    SEAMQ_NATS_HA_CLUSTER_PORT=${bases[2]}
+    SEAMQ_NATS_HA_CLUSTER_PORT=${bases[2]} SEAMQ_NATS_HA_LEAFNODE_PORT=${bases[3]}
 }
 
 # --- up ---------------------------------------------------------------------------
@@ -147,10 +147,11 @@ for user in ("operator", "worker-sea", "service-sea", "monitor"):
 print("accounts: anonymous and wrong-password clients refused; operator, worker-sea, service-sea, monitor let in")
 PY
 
-# Loopback only: every listening socket of the three processes is on 127.0.0.1.
+# Loopback only: every listening socket of the three processes is on 127.0.0.1 (client,
+# monitor, route and the leafnode port cells of a federation connect to).
 for pid in "${pids[@]}"; do
   sockets=$(ss -Hltnp | grep "pid=$pid," | awk '{print $4}')
-  [[ $(wc -l <<<"$sockets") -eq 3 ]] || fail "pid $pid listens on: $sockets (expected client, monitor, route)"
+  [[ $(wc -l <<<"$sockets") -eq 4 ]] || fail "pid $pid listens on: $sockets (expected client, monitor, route, leafnode)"
   while read -r address; do
     [[ "$address" == 127.0.0.1:* ]] || fail "pid $pid listens on $address, not loopback"
   done <<<"$sockets"
@@ -174,7 +175,8 @@ for n in 1 2 3; do
   if kill -0 "$pid" 2>/dev/null; then fail "nats-$n (pid $pid) still runs after down"; fi
   [[ ! -e "$state/nats-$n/nats.pid" ]] || fail "nats-$n PID file left after down"
 done
-for base in "$SEAMQ_NATS_HA_CLIENT_PORT" "$SEAMQ_NATS_HA_MONITOR_PORT" "$SEAMQ_NATS_HA_CLUSTER_PORT"; do
+for base in "$SEAMQ_NATS_HA_CLIENT_PORT" "$SEAMQ_NATS_HA_MONITOR_PORT" "$SEAMQ_NATS_HA_CLUSTER_PORT" \
+  "$SEAMQ_NATS_HA_LEAFNODE_PORT"; do
   for ((port = base; port < base + 3; port++)); do
     listening "$port" && fail "port $port still listening after down"
   done

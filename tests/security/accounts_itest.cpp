@@ -59,6 +59,7 @@ std::string make_password() {
 const std::map<std::string, std::string>& password_variables() {
     static const std::map<std::string, std::string> variables = {
         {"monitor", "NATS_MONITOR_PASSWORD"},
+        {"federation", "NATS_FEDERATION_PASSWORD"},
         {"operator", "NATS_OPERATOR_PASSWORD"},
         {"worker-sea", "NATS_WORKER_SEA_PASSWORD"},
         {"worker-vibespro", "NATS_WORKER_VIBESPRO_PASSWORD"},
@@ -96,6 +97,11 @@ public:
                     {"NATS_CLUSTER_PORT", std::to_string(node.cluster_port())},
                     {"NATS_CLUSTER_ROUTES", "[" + routes + "]"},
                     {"NATS_STORE_DIR", node.store_dir().string()},
+                    // Not federated: its own domain, a leafnode port nobody uses, no remotes.
+                    {"NATS_CLUSTER_NAME", "sea-nats"},
+                    {"NATS_JETSTREAM_DOMAIN", "hub"},
+                    {"NATS_LEAFNODE_PORT", std::to_string(testing::free_port())},
+                    {"NATS_LEAFNODE_REMOTES", "[]"},
                 };
                 for (const auto& [user, variable] : password_variables()) env[variable] = passwords_.at(user);
                 return env;

@@ -121,6 +121,57 @@ TEST(StreamsConfig, AKeyThatIsAListOrMappingIsAConfigError) {
     }
 }
 
+// Federation (docs/federation.md): an exporting context gets <CONTEXT>_EXPORT with the
+// events' settings; each imported context one <CONTEXT>_IMPORTS without subjects of its
+// own, sourcing <CONTEXT>_EXPORT of every listed cell through $JS.<cell>.API.
+TEST(StreamsConfig, ExportsAndImportsDeclareTheFederationStreams) {
+    const auto config = parse_streams_config(
+        "defaults:\n  replicas: 3\n  events:\n    max_age: 30d\n"
+        "contexts:\n  - name: sea\n    export: true\n  - name: vibespro\n"
+        "imports:\n  - context: governance\n    cells: [cell-a, cell-b]\n    max_age: 7d\n",
+        "federation.yaml");
+    std::vector<std::string> names;
+    for (const auto& stream : config.streams()) names.push_back(stream.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"SEA_EVENTS", "SEA_DLQ", "SEA_EXPORT", "VIBESPRO_EVENTS",
+                                               "VIBESPRO_DLQ", "GOVERNANCE_IMPORTS"}));
+    const auto& exports = *config.contexts[0].exports;
+    EXPECT_EQ(exports.subjects, std::vector<std::string>{"export.sea.>"});
+    EXPECT_EQ(exports.replicas, 3);
+    EXPECT_EQ(exports.max_age, std::chrono::hours(24 * 30));
+    EXPECT_FALSE(config.contexts[1].exports.has_value());
+    ASSERT_EQ(config.imports.size(), 1u);
+    const auto& imported = config.imports[0].stream;
+    EXPECT_TRUE(imported.subjects.empty());
+    EXPECT_EQ(imported.max_age, std::chrono::hours(24 * 7));
+    EXPECT_EQ(imported.duplicate_window, std::chrono::minutes(2));
+    ASSERT_EQ(imported.sources.size(), 2u);
+    EXPECT_EQ(imported.sources[0], (nats::StreamSource{"GOVERNANCE_EXPORT", "$JS.cell-a.API", ""}));
+    EXPECT_EQ(imported.sources[1], (nats::StreamSource{"GOVERNANCE_EXPORT", "$JS.cell-b.API", ""}));
+    EXPECT_EQ(export_subject("sea.event.order-placed.v1"), "export.sea.event.order-placed.v1");
+    // A changed list of cells is a change `streams apply` makes in place.
+    auto fewer = imported;
+    fewer.sources.pop_back();
+    const auto changes = diff_stream(imported, fewer);
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(changes[0].field, "sources");
+    EXPECT_EQ(changes[0].to, "GOVERNANCE_EXPORT@$JS.cell-a.API");
+}
+
+TEST(StreamsConfig, FederationMistakesNameTheKey) {
+    EXPECT_NE(config_error("contexts:\n  - name: sea\n    export: maybe\n").find("contexts[0].export"),
+              std::string::npos);
+    EXPECT_NE(config_error("contexts:\n  - name: sea\nimports:\n  - context: sea\n")
+                  .find("imports[0].cells: missing"),
+              std::string::npos);
+    EXPECT_NE(config_error("contexts:\n  - name: sea\nimports:\n  - context: sea\n    cells: [a.b]\n")
+                  .find("imports[0].cells[0]: 'a.b' is not a JetStream domain"),
+              std::string::npos);
+    EXPECT_NE(config_error("contexts:\n  - name: sea\nimports:\n  - context: sea\n    cells: [a]\n"
+                           "  - context: sea\n    cells: [b]\n")
+                  .find("imported twice"),
+              std::string::npos);
+}
+
 TEST(Durations, ParseAndFormatRoundTrip) {
     EXPECT_EQ(parse_duration("2m"), std::chrono::nanoseconds(2min));
     EXPECT_EQ(parse_duration("1h30m"), std::chrono::nanoseconds(90min));

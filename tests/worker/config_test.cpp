@@ -434,7 +434,7 @@ TEST(WorkerBinary, ExampleConfigPassesCheckConfig) {
                                                    (source_dir() / "config" / "worker.example.yaml").string(),
                                                    "--print-config"});
     EXPECT_EQ(result.exit_code, 0) << result.output;
-    EXPECT_NE(result.output.find("configuration is valid (3 context(s), 2 consumer(s))"), std::string::npos)
+    EXPECT_NE(result.output.find("configuration is valid (3 context(s), 3 consumer(s))"), std::string::npos)
         << result.output;
     EXPECT_NE(result.output.find("url: <secret from ${SEA_DATABASE_URL}>"), std::string::npos)
         << result.output;

@@ -32,6 +32,8 @@ void add_tail_commands(CLI::App& app);
 void add_status_commands(CLI::App& app);
 //! `sea-mq webhooks list|add|disable|enable|attempts|test` (src/cli/webhooks_command.cpp).
 void add_webhooks_commands(CLI::App& app);
+//! `sea-mq federation status`: leafnode links and stream sources between cells.
+void add_federation_commands(CLI::App& app);
 //! `sea-mq help-reference` (hidden): docs/cli.md from the command tree (src/cli/help_reference_command.cpp).
 void add_help_reference_command(CLI::App& app);
 

@@ -16,6 +16,17 @@ std::string_view to_string(StorageType value) noexcept;
 std::string_view to_string(RetentionPolicy value) noexcept;
 std::string_view to_string(DiscardPolicy value) noexcept;
 
+//! A stream this stream copies messages from (JetStream stream sources). `api_prefix` set
+//! means the other stream is in another JetStream domain (or account): "$JS.<domain>.API".
+//! Copied messages keep their subject and headers (Nats-Msg-Id included, so this stream's
+//! duplicate window applies to them) and gain Nats-Stream-Source.
+struct StreamSource {
+    std::string name;
+    std::string api_prefix;      //!< "" for a stream of the same domain and account
+    std::string filter_subject;  //!< "" for all of it
+    bool operator==(const StreamSource&) const = default;
+};
+
 //! The stream settings sea-mq manages (a subset of jsStreamConfig; the rest keep the
 //! server's defaults). Limits use -1 for "unlimited", as JetStream does.
 struct StreamConfig {
@@ -36,6 +47,7 @@ struct StreamConfig {
     bool deny_delete = false;
     bool deny_purge = false;
     bool allow_rollup = false;
+    std::vector<StreamSource> sources;  //!< streams copied into this one
 };
 
 struct StreamState {
@@ -65,9 +77,20 @@ struct ClusterInfo {
     std::vector<PeerInfo> replicas;  //!< the followers
 };
 
+//! How far one source of a stream has come (the server's view on the stream leader).
+struct StreamSourceInfo {
+    std::string name;
+    std::string api_prefix;
+    std::uint64_t lag = 0;  //!< messages of the source not yet copied, as last reported
+    //! Since the source was last heard from (messages or heartbeats); negative: never or
+    //! no source consumer at the moment (the link is down or being set up).
+    std::chrono::nanoseconds active{-1};
+};
+
 struct StreamInfo {
     StreamConfig config;
     StreamState state;
+    std::vector<StreamSourceInfo> sources;
     std::optional<ClusterInfo> cluster;  //!< set when the server is clustered
     std::int64_t created_ns = 0;
 };

@@ -62,6 +62,7 @@ inline constexpr std::string_view partner[] = {"partner"};
 inline constexpr std::string_view partner_outcome[] = {"partner", "outcome"};
 inline constexpr std::string_view endpoint[] = {"endpoint"};
 inline constexpr std::string_view endpoint_outcome[] = {"endpoint", "outcome"};
+inline constexpr std::string_view source[] = {"stream", "domain"};
 }  // namespace labels
 
 namespace buckets {
@@ -163,6 +164,17 @@ inline constexpr CounterDefinition webhook_endpoints_disabled_total{
     "Webhook endpoints disabled by the worker (410, refused address, or failing for "
     "outbound.failing_period).",
     labels::endpoint};
+// --- federation (docs/federation.md) ----------------------------------------------------------
+inline constexpr GaugeDefinition federation_source_lag_messages{
+    "seamq_federation_source_lag_messages",
+    "Messages of another cell's export stream (domain) not yet copied into the import stream a consumer "
+    "reads, as its stream leader last reported.",
+    labels::source};
+inline constexpr GaugeDefinition federation_source_last_seen_seconds{
+    "seamq_federation_source_last_seen_seconds",
+    "Seconds since the import stream last heard from the source (messages or heartbeats); absent while it "
+    "has no source consumer (link down or being set up).",
+    labels::source};
 
 // --- components --------------------------------------------------------------------------
 inline constexpr GaugeDefinition component_healthy{
@@ -217,6 +229,8 @@ inline constexpr std::array all{
     inbound_request_seconds.describe(),
     webhook_attempts_total.describe(),
     webhook_endpoints_disabled_total.describe(),
+    federation_source_lag_messages.describe(),
+    federation_source_last_seen_seconds.describe(),
     component_healthy.describe(),
     component_unexpected_errors_total.describe(),
     nats_connected.describe(),

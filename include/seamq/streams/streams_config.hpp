@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,19 +12,32 @@
 
 namespace seamq::streams {
 
-//! The two streams of one bounded context: its events (`{context}.>`) and its dead
-//! letters (`dlq.{context}.>`).
+//! The streams of one bounded context: its events (`{context}.>`), its dead letters
+//! (`dlq.{context}.>`) and, when it exports (`export: true`), its export stream
+//! (`export.{context}.>`: external copies for other cells, docs/federation.md).
 struct ContextStreams {
     std::string context;
     nats::StreamConfig events;
     nats::StreamConfig dead_letters;
+    std::optional<nats::StreamConfig> exports;
+};
+
+//! One `imports[]` entry: this cell's copy of the external events of a context exported
+//! by other cells: `<CONTEXT>_IMPORTS`, sourcing `<CONTEXT>_EXPORT` of each cell through
+//! `$JS.<cell>.API` (one stream per context, so nats.conf can name it in the permissions
+//! of worker-<context>, who consumes it).
+struct ImportedStream {
+    std::string context;
+    std::vector<std::string> cells;  //!< the exporting cells' JetStream domains, e.g. cell-a
+    nats::StreamConfig stream;
 };
 
 //! A parsed, validated streams file (config/streams.yaml).
 struct StreamsConfig {
     std::string source;  //!< file name, for messages
     std::vector<ContextStreams> contexts;
-    //! Every stream in file order (events, dead letters, next context...).
+    std::vector<ImportedStream> imports;
+    //! Every stream in file order (events, dead letters, export, next context..., then imports).
     std::vector<nats::StreamConfig> streams() const;
 };
 
@@ -35,6 +49,16 @@ std::string dead_letter_stream_name(std::string_view context);
 std::string event_subjects(std::string_view context);
 //! `sea` -> `dlq.sea.>`.
 std::string dead_letter_subjects(std::string_view context);
+//! `sea` -> `SEA_EXPORT`.
+std::string export_stream_name(std::string_view context);
+//! `sea` -> `export.sea.>`.
+std::string export_subjects(std::string_view context);
+//! The subject an event's external copy is published to: `export.` + its type.
+std::string export_subject(std::string_view event_type);
+//! `sea` -> `SEA_IMPORTS`.
+std::string import_stream_name(std::string_view context);
+//! `cell-a` -> `$JS.cell-a.API`: a JetStream domain's API as seen across a leafnode.
+std::string domain_api_prefix(std::string_view domain);
 
 //! Parses and validates a streams file. Throws seamq::Error(Errc::config) naming the
 //! source, the key and the line:column of the problem.

@@ -136,11 +136,12 @@ struct ContextSettings {
 
 //! `consumers[].handler:` what applies a message's effects.
 struct HandlerSettings {
-    std::string kind;      //!< "sql" or "http"
+    std::string kind;      //!< "sql", "http" or "export"
     std::string function;  //!< sql: schema-qualified function taking the envelope (jsonb)
     std::string url;       //!< http: where the envelope is POSTed
     Duration timeout{std::chrono::seconds(5)};
     std::map<std::string, Secret> headers;  //!< http: extra request headers (tokens...)
+    std::filesystem::path contracts;        //!< export: the events directory (schemas/events)
 };
 
 //! `consumers[]:` one durable JetStream consumer feeding one context's inbox.
