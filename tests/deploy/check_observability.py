@@ -89,8 +89,12 @@ for rule in alerts:
         named.add(os.path.basename(runbook))
     check(rule.get("labels", {}).get("severity") in ("critical", "warning", "info"), f"{where}: no severity")
     check(rule.get("annotations", {}).get("summary"), f"{where}: no summary")
+# A procedure an operator starts (re-seeding a cell) says so on a line of its own; any
+# other runbook answers an alert.
 for runbook in runbooks:
-    check(runbook in named, f"docs/runbooks/{runbook} has no alert (label runbook: docs/runbooks/{runbook})")
+    procedure = "<!-- procedure: no alert -->" in read(os.path.join("docs/runbooks", runbook))
+    check(runbook in named or procedure,
+          f"docs/runbooks/{runbook} has no alert (label runbook: docs/runbooks/{runbook})")
 tested = set(re.findall(r"alertname:\s*(\w+)", read("deploy/observability/alerts.test.yaml")))
 for rule in alerts:
     check(rule["alert"] in tested, f"alert {rule['alert']} has no case in alerts.test.yaml")

@@ -74,33 +74,48 @@ done
 # What each node's monitor says: domain, meta leader, leafnode links and their account.
 /usr/bin/python3 - "$SEAMQ_FEDERATION_PORT" <<'PY'
 import json, sys, urllib.request
-base = int(sys.argv[1])
-def get(index, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{base + 100 + index}{path}", timeout=5) as r:
-        return json.load(r)
-hub_links = 0
-for c, cluster in enumerate(("hub", "cell-a", "cell-b")):
-    leaders = set()
-    for n in range(3):
-        index = c * 3 + n
-        jsz = get(index, "/jsz")
-        assert jsz["config"]["domain"] == cluster, (cluster, n, jsz["config"].get("domain"))
-        leaders.add(jsz["meta_cluster"].get("leader"))
-        assert jsz["meta_cluster"]["name"] == ("sea-nats" if cluster == "hub" else cluster), jsz["meta_cluster"]
-        leafz = get(index, "/leafz")
-        if cluster == "hub":
-            hub_links += leafz["leafnodes"]
-            for leaf in leafz.get("leafs", []):
-                assert leaf["account"] == "FEDERATION", leaf
-        else:
-            assert leafz["leafnodes"] == 1, (cluster, n, leafz)
-            leaf = leafz["leafs"][0]
-            assert leaf["account"] == "SEAMQ" and leaf["ip"] == "127.0.0.1", leaf
-            assert base + 300 <= leaf["port"] <= base + 302, leaf  # one of the hub's leafnode ports
-    assert len(leaders) == 1 and None not in leaders, (cluster, leaders)
-    print(f"{cluster}: domain {cluster}, meta leader {leaders.pop()}")
-assert hub_links == 6, hub_links
-print("leafz: every cell node linked to the hub as account SEAMQ; the hub holds 6 links in account FEDERATION")
+import time
+# Links can move between hub nodes for a moment after start: retried for up to 10 s.
+def check():
+    out = []
+    base = int(sys.argv[1])
+    def get(index, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{base + 100 + index}{path}", timeout=5) as r:
+            return json.load(r)
+    hub_links = 0
+    for c, cluster in enumerate(("hub", "cell-a", "cell-b")):
+        leaders = set()
+        for n in range(3):
+            index = c * 3 + n
+            jsz = get(index, "/jsz")
+            assert jsz["config"]["domain"] == cluster, (cluster, n, jsz["config"].get("domain"))
+            leaders.add(jsz["meta_cluster"].get("leader"))
+            assert jsz["meta_cluster"]["name"] == ("sea-nats" if cluster == "hub" else cluster), jsz["meta_cluster"]
+            leafz = get(index, "/leafz")
+            if cluster == "hub":
+                hub_links += leafz["leafnodes"]
+                for leaf in leafz.get("leafs") or []:
+                    assert leaf["account"] == "FEDERATION", leaf
+            else:
+                assert leafz["leafnodes"] == 1, (cluster, n, leafz)
+                leaf = leafz["leafs"][0]
+                assert leaf["account"] == "SEAMQ" and leaf["ip"] == "127.0.0.1", leaf
+                assert base + 300 <= leaf["port"] <= base + 302, leaf  # one of the hub's leafnode ports
+        assert len(leaders) == 1 and None not in leaders, (cluster, leaders)
+        out.append(f"{cluster}: domain {cluster}, meta leader {leaders.pop()}")
+    assert hub_links == 6, hub_links
+    out.append("leafz: every cell node linked to the hub as account SEAMQ; the hub holds 6 links in account FEDERATION")
+    return out
+deadline = time.monotonic() + 10
+while True:
+    try:
+        lines = check()
+        break
+    except (AssertionError, KeyError, TypeError) as problem:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.5)
+print("\n".join(lines))
 PY
 
 for pid in "${pids[@]}"; do

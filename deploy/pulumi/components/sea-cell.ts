@@ -71,6 +71,7 @@ const workerLabels = { app: "sea-mq-worker" };
 const setupLabels = { app: "sea-mq-setup" };
 const clientPort = 4222;
 const monitorPort = 8222;
+const leafnodePort = 7422;
 const routesPort = 6222;
 const adminPort = 9464;
 
@@ -95,7 +96,7 @@ export class SeaCell extends pulumi.ComponentResource {
     constructor(name: string, args: SeaCellArgs, opts?: pulumi.ComponentResourceOptions) {
         super("sea:cell:SeaCell", name, {}, opts);
         if (args.leafnodeRemote) {
-            throw new Error("sea-cell: leafnodeRemote is not supported yet (nats.conf has no leafnodes block)");
+            throw new Error("sea-cell: leafnodeRemote is not supported yet (a cell's remotes: docs/federation.md)");
         }
         const passwords = natsPasswordVariables(args.natsConf);
         const missing = passwords.filter((v) => args.natsPasswords[v] === undefined);
@@ -137,6 +138,7 @@ export class SeaCell extends pulumi.ComponentResource {
                     ports: [
                         { name: "client", port: clientPort, targetPort: "client" },
                         { name: "monitor", port: monitorPort, targetPort: "monitor" },
+                        { name: "leafnodes", port: leafnodePort, targetPort: "leafnodes" },
                     ],
                 },
             },
@@ -199,12 +201,19 @@ export class SeaCell extends pulumi.ComponentResource {
                                         { name: "NATS_CLUSTER_PORT", value: `${routesPort}` },
                                         { name: "NATS_CLUSTER_ROUTES", value: `[${routes.join(", ")}]` },
                                         { name: "NATS_STORE_DIR", value: "/data" },
+                                        // The federation hub (docs/federation.md): its own JetStream
+                                        // domain; cells connect to the leafnode port as user federation.
+                                        { name: "NATS_CLUSTER_NAME", value: "sea-nats" },
+                                        { name: "NATS_JETSTREAM_DOMAIN", value: "hub" },
+                                        { name: "NATS_LEAFNODE_PORT", value: `${leafnodePort}` },
+                                        { name: "NATS_LEAFNODE_REMOTES", value: "[]" },
                                         ...passwords.map((v) => secretEnv(v, "nats-credentials", v)),
                                     ],
                                     ports: [
                                         { name: "client", containerPort: clientPort },
                                         { name: "monitor", containerPort: monitorPort },
                                         { name: "routes", containerPort: routesPort },
+                                        { name: "leafnodes", containerPort: leafnodePort },
                                     ],
                                     volumeMounts: [
                                         { name: "config", mountPath: "/etc/nats", readOnly: true },
