@@ -163,10 +163,8 @@ TEST(CliUnknownWords, AnUnknownCommandIsAUsageErrorNamingItWithOrWithoutHelp) {
     }
 
     // An unknown group in front of a real command does not run or explain that command.
-    for (const auto& arguments :
-         std::vector<std::vector<std::string>>{{"galaxy", "status", "--help"},
-                                               {"galaxy", "status"},
-                                               {"dlq", "galaxy", "list", "--help"}}) {
+    for (const auto& arguments : std::vector<std::vector<std::string>>{
+             {"galaxy", "status", "--help"}, {"galaxy", "status"}, {"dlq", "galaxy", "list", "--help"}}) {
         const auto result = sea_mq(arguments);
         EXPECT_EQ(result.exit_code, 2) << arguments[0] << " " << arguments[1] << "\n"
                                        << result.out << result.err;
