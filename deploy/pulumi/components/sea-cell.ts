@@ -36,11 +36,18 @@ export interface SeaCellArgs extends CellConfig {
     workerReplicas?: number;
     natsStorage?: string;
     /**
-     * TODO(federation): a leafnode remote to another cell. nats.conf has no leafnodes
-     * block yet (federation is being built); until it does, giving one is an error
-     * rather than a setting that silently does nothing.
+     * Makes the cluster a federation cell (docs/federation.md) instead of the hub: its own
+     * cluster name and JetStream domain (`domain`, e.g. "cell-a"), and a leafnode remote to
+     * the hub's leafnode port(s) (`hubs`, "host:7422") that logs in as user `federation`
+     * with NATS_FEDERATION_PASSWORD and binds the cell's account SEAMQ.
      */
-    leafnodeRemote?: { url: string };
+    leafnodeRemote?: { domain: string; hubs: string[] };
+}
+
+/** NATS_LEAFNODE_REMOTES of a cell: one remote to the hub's nodes, as user federation. */
+export function leafnodeRemotes(hubs: string[]): string {
+    const urls = hubs.map((hub) => `"nats://federation:$(NATS_FEDERATION_PASSWORD)@${hub}"`).join(", ");
+    return `[{urls: [${urls}], account: SEAMQ}]`;
 }
 
 /** Reads a CellConfig from a checkout of the repository. */
@@ -95,8 +102,9 @@ export class SeaCell extends pulumi.ComponentResource {
 
     constructor(name: string, args: SeaCellArgs, opts?: pulumi.ComponentResourceOptions) {
         super("sea:cell:SeaCell", name, {}, opts);
-        if (args.leafnodeRemote) {
-            throw new Error("sea-cell: leafnodeRemote is not supported yet (a cell's remotes: docs/federation.md)");
+        const remote = args.leafnodeRemote;
+        if (remote && (!/^[a-z][a-z0-9-]*$/.test(remote.domain) || remote.domain === "hub" || !remote.hubs.length)) {
+            throw new Error("sea-cell: leafnodeRemote needs a domain other than hub (a-z, 0-9, -) and at least one hub");
         }
         const passwords = natsPasswordVariables(args.natsConf);
         const missing = passwords.filter((v) => args.natsPasswords[v] === undefined);
@@ -201,13 +209,17 @@ export class SeaCell extends pulumi.ComponentResource {
                                         { name: "NATS_CLUSTER_PORT", value: `${routesPort}` },
                                         { name: "NATS_CLUSTER_ROUTES", value: `[${routes.join(", ")}]` },
                                         { name: "NATS_STORE_DIR", value: "/data" },
-                                        // The federation hub (docs/federation.md): its own JetStream
-                                        // domain; cells connect to the leafnode port as user federation.
-                                        { name: "NATS_CLUSTER_NAME", value: "sea-nats" },
-                                        { name: "NATS_JETSTREAM_DOMAIN", value: "hub" },
+                                        // The federation hub (docs/federation.md), or a cell of it: its
+                                        // own cluster name and JetStream domain; cells connect to the
+                                        // hub's leafnode port as user federation.
+                                        { name: "NATS_CLUSTER_NAME", value: remote ? remote.domain : "sea-nats" },
+                                        { name: "NATS_JETSTREAM_DOMAIN", value: remote ? remote.domain : "hub" },
                                         { name: "NATS_LEAFNODE_PORT", value: `${leafnodePort}` },
-                                        { name: "NATS_LEAFNODE_REMOTES", value: "[]" },
+                                        ...(remote ? [] : [{ name: "NATS_LEAFNODE_REMOTES", value: "[]" }]),
                                         ...passwords.map((v) => secretEnv(v, "nats-credentials", v)),
+                                        // After the passwords: Kubernetes expands $(NATS_FEDERATION_PASSWORD)
+                                        // only from variables defined earlier in the list.
+                                        ...(remote ? [{ name: "NATS_LEAFNODE_REMOTES", value: leafnodeRemotes(remote.hubs) }] : []),
                                     ],
                                     ports: [
                                         { name: "client", containerPort: clientPort },

@@ -98,16 +98,38 @@ test("a five-node cluster routes to every node and keeps a majority through disr
     assert.equal(find(objects, "PodDisruptionBudget", "nats-pdb").spec.minAvailable, 3);
 });
 
-test("refuses a missing NATS password and, until federation lands, a leafnode remote", () => {
+test("refuses a missing NATS password and a cell named like the hub", () => {
     const { NATS_OPERATOR_PASSWORD, ...without } = passwords;
     assert.throws(
         () => new SeaCell("cell-c", { ...config, natsPasswords: without, databaseUrl: "x" }),
         /no password for NATS_OPERATOR_PASSWORD/,
     );
     assert.throws(
-        () => new SeaCell("cell-d", { ...config, natsPasswords: passwords, databaseUrl: "x", leafnodeRemote: { url: "nats-leaf://x:7422" } }),
-        /leafnodeRemote is not supported yet/,
+        () => new SeaCell("cell-d", { ...config, natsPasswords: passwords, databaseUrl: "x", leafnodeRemote: { domain: "hub", hubs: ["hub:7422"] } }),
+        /leafnodeRemote needs a domain other than hub/,
     );
+});
+
+// A cell: its own cluster name and domain, and a remote to the hub whose password
+// Kubernetes fills in from the Secret (so it must come after the password's variable).
+test("a leafnode remote makes the cluster a federation cell", async () => {
+    const objects = await render("cell-f", { leafnodeRemote: { domain: "cell-a", hubs: ["hub-0.example:7422", "hub-1.example:7422"] } });
+    const env: { name: string; value?: string }[] = find(objects, "StatefulSet", "nats").spec.template.spec.containers[0].env;
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
+    assert.equal(value("NATS_CLUSTER_NAME"), "cell-a");
+    assert.equal(value("NATS_JETSTREAM_DOMAIN"), "cell-a");
+    assert.equal(
+        value("NATS_LEAFNODE_REMOTES"),
+        '[{urls: ["nats://federation:$(NATS_FEDERATION_PASSWORD)@hub-0.example:7422", ' +
+            '"nats://federation:$(NATS_FEDERATION_PASSWORD)@hub-1.example:7422"], account: SEAMQ}]',
+    );
+    const index = (name: string) => env.findIndex((e) => e.name === name);
+    assert.ok(index("NATS_FEDERATION_PASSWORD") >= 0 && index("NATS_FEDERATION_PASSWORD") < index("NATS_LEAFNODE_REMOTES"));
+    assert.equal(env.filter((e) => e.name === "NATS_LEAFNODE_REMOTES").length, 1);
+    // The hub (no remote) is what deploy/k8s describes.
+    const hub: { name: string; value?: string }[] = find(await render("cell-g"), "StatefulSet", "nats").spec.template.spec.containers[0].env;
+    assert.equal(hub.find((e) => e.name === "NATS_LEAFNODE_REMOTES")?.value, "[]");
+    assert.equal(hub.find((e) => e.name === "NATS_JETSTREAM_DOMAIN")?.value, "hub");
 });
 
 // Parity: every object of deploy/k8s has its twin in the component, equal in labels,
