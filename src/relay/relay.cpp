@@ -94,12 +94,17 @@ constexpr std::string_view select_pending_sql = R"sql(
 constexpr std::string_view drawn_positions_sql = R"sql(
     SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM seamq.outbox_events_position_seq)sql";
 
-// This statement's snapshot bounds and the lowest pending position at or above $2.
+// The xmin of this statement's snapshot (every transaction id below it has ended) and
+// the lowest pending position at or above $2.
 constexpr std::string_view floor_probe_sql = R"sql(
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
-           pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax,
            (SELECT min(position) FROM seamq.outbox_events
             WHERE context = $1 AND status = 'pending' AND position >= $2) AS lowest_pending)sql";
+
+// A transaction id of its own, the newest so far: every transaction that had an id
+// before this statement has a lower one. (Not a snapshot's xmax, which is only the latest
+// *completed* id plus one: a running transaction's id can be above it.)
+constexpr std::string_view floor_mark_sql = R"sql(SELECT pg_current_xact_id()::text::bigint)sql";
 
 constexpr std::string_view mark_published_sql = R"sql(
     UPDATE seamq.outbox_events AS o
@@ -389,6 +394,7 @@ public:
         work_.prepare("seamq_relay_select", select_pending_sql);
         work_.prepare("seamq_relay_drawn_positions", drawn_positions_sql);
         work_.prepare("seamq_relay_floor_probe", floor_probe_sql);
+        work_.prepare("seamq_relay_floor_mark", floor_mark_sql);
         awake_key_ = work_.advisory_key(outbox::schema::awake_lock_space, options_.context);
         gate_key_ = work_.advisory_key(outbox::schema::gate_lock_space, options_.context);
         sessions_.events.clear();
@@ -508,29 +514,29 @@ private:
     //! VACUUM (measured: ~220 µs a query over 100k of them, against ~20 µs), and an awake
     //! relay queries every millisecond. The floor rises in three steps, one per round:
     //!  1. read D, the last position drawn so far;
-    //!  2. a later statement's snapshot: its xmax X exceeds the transaction id of every
-    //!     transaction that drew a position up to D (the insert trigger assigns the
-    //!     transaction id before it draws the position);
-    //!  3. a statement whose snapshot has xmin >= X: those transactions have all ended and
-    //!     their committed rows are visible to it; the floor becomes the lower of D + 1
-    //!     and the lowest pending position it sees.
+    //!  2. take a transaction id H of the relay's own: every transaction that drew a
+    //!     position up to D had its id before (the insert trigger assigns the transaction
+    //!     id before it draws the position), so a lower one;
+    //!  3. a statement whose snapshot has xmin > H: those transactions have all ended and
+    //!     their committed rows are visible to it; the floor becomes the lower of D + 1 and
+    //!     the lowest pending position it sees.
     //! A long-running write transaction anywhere in the database (or a prepared one) holds
     //! the floor back, which costs query time, never a row. Only an operator re-queueing
     //! an old row puts a pending row below the floor: the full scan every poll_interval
     //! finds it (counted in RelayStatistics::rows_below_scan_floor).
     void advance_floor() {
         const auto probe = work_.exec_prepared("seamq_relay_floor_probe", options_.context, floor_);
-        const auto xmin = probe.get<std::int64_t>(0, 0), xmax = probe.get<std::int64_t>(0, 1);
-        if (candidate_ && xmin >= candidate_->horizon) {
+        const auto xmin = probe.get<std::int64_t>(0, 0);
+        if (candidate_ && xmin > candidate_->horizon) {
             auto next = candidate_->drawn + 1;
-            if (!probe.is_null(0, 2)) next = std::min(next, probe.get<std::int64_t>(0, 2));
-            spdlog::info("DEBUG floor: D {} X {} xmin {} xmax {} lowest {} -> {}", candidate_->drawn, candidate_->horizon, xmin, xmax, probe.is_null(0, 2) ? -1 : probe.get<std::int64_t>(0, 2), next);
+            if (!probe.is_null(0, 1)) next = std::min(next, probe.get<std::int64_t>(0, 1));
             floor_ = std::max(floor_, next);
             counters_.scan_floor = floor_;
             candidate_.reset();
         }
         if (!candidate_ && drawn_) {
-            candidate_ = FloorCandidate{.drawn = *drawn_, .horizon = xmax};
+            const auto horizon = work_.exec_prepared("seamq_relay_floor_mark").get<std::int64_t>(0, 0);
+            candidate_ = FloorCandidate{.drawn = *drawn_, .horizon = horizon};
             drawn_.reset();
         } else if (!candidate_) {
             drawn_ = work_.exec_prepared("seamq_relay_drawn_positions").get<std::int64_t>(0, 0);
@@ -538,7 +544,7 @@ private:
     }
     struct FloorCandidate {
         std::int64_t drawn = 0;    //!< D
-        std::int64_t horizon = 0;  //!< X
+        std::int64_t horizon = 0;  //!< H
     };
     std::int64_t floor_ = 0;
     std::optional<std::int64_t> drawn_;
@@ -591,8 +597,9 @@ private:
             if (row.position < floor_) {
                 // Pending below the floor: only an operator's re-queue puts a row there.
                 ++counters_.rows_below_scan_floor;
-                spdlog::info("relay {}: event at position {} was pending below the scan floor {} (re-queued?)",
-                             options_.instance_name, row.position, floor_);
+                spdlog::info(
+                    "relay {}: event at position {} was pending below the scan floor {} (re-queued?)",
+                    options_.instance_name, row.position, floor_);
             }
             row.id = result.text(i, id_column);
             row.ordering_key = result.text(i, key_column);
