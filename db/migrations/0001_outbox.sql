@@ -8,7 +8,9 @@ CREATE SCHEMA IF NOT EXISTS seamq;
 
 -- Positions are drawn by the insert trigger *after* it holds the ordering-key lock, never
 -- by a column default (a default is evaluated before BEFORE triggers run).
-CREATE SEQUENCE seamq.outbox_events_position_seq AS bigint;
+-- CACHE 1 (the default) on purpose: the relay reads the last value drawn as "every position
+-- up to here has been handed out" (its scan floor); a cache would hand out lower ones later.
+CREATE SEQUENCE seamq.outbox_events_position_seq AS bigint CACHE 1;
 
 -- An enum, not text with a CHECK: every CHECK constraint is planned and prepared again for
 -- each INSERT statement, which producers pay once per transaction (the five this table had
@@ -484,7 +486,10 @@ BEGIN
     -- until the first commits or rolls back, so for one key, position order = commit order,
     -- and the relay, reading committed pending rows by position, sees each key's rows as
     -- a gap-free prefix. Lock space 24225 (0x5EA1): see db/migrations/README.md.
-    PERFORM pg_advisory_xact_lock(24225, hashtext(NEW.context || '/' || NEW.subject));
+    -- The transaction id too, before the position (a transaction otherwise gets one only
+    -- when the row is written, after this trigger): the relay's scan floor relies on every
+    -- transaction holding a position having an id (src/relay/relay.cpp, advance_floor).
+    PERFORM pg_advisory_xact_lock(24225, hashtext(NEW.context || '/' || NEW.subject)), pg_current_xact_id();
     NEW.position := nextval('seamq.outbox_events_position_seq');
     -- Wakes the relay of this context at commit (a rolled-back transaction notifies
     -- nobody; repeats within one transaction are folded into one notification), unless

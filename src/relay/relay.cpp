@@ -33,6 +33,8 @@ constexpr auto awake_poll_interval = 1ms;
 //! How long an awake relay keeps polling after its window emptied before it tries to
 //! sleep: under steady load the next rows come within this, and sleeping costs a NOTIFY.
 constexpr auto linger = 50ms;
+//! How often an active relay runs a round of raising its scan floor (advance_floor).
+constexpr auto floor_probe_interval = 10ms;
 //! Poll interval while sleeping is refused because a producer that skipped its NOTIFY
 //! is still in its transaction (a long one must not make the relay spin).
 constexpr auto refused_sleep_poll_interval = 10ms;
@@ -76,15 +78,33 @@ std::unique_ptr<postgres::Connection> open_session(const RelayOptions& options, 
 // row (200 ms for 1,000 rows with 100k pending, instead of 16 ms with the probe).
 
 // Rows a query returns are pending, not in the window already ($3: the window's
-// positions) and not of a key backing off ($4). Reads outbox_events_pending in position order.
+// positions), not of a key backing off ($4) and at or above the scan floor ($5, see
+// ScanFloor). Reads outbox_events_pending in position order.
 constexpr std::string_view select_pending_sql = R"sql(
     SELECT position, id, subject, type, envelope::text AS envelope,
            envelope ->> 'traceparent' AS traceparent, envelope ->> 'tracestate' AS tracestate
     FROM seamq.outbox_events
-    WHERE context = $1 AND status = 'pending' AND NOT (position <@ $3::int8multirange)
+    WHERE context = $1 AND status = 'pending' AND position >= $5 AND NOT (position <@ $3::int8multirange)
       AND NOT (subject = ANY ($4::text[]))
     ORDER BY position
     LIMIT $2)sql";
+
+// The last position drawn so far (the sequence has CACHE 1, so every position up to it
+// has been handed to a transaction), read in a statement of its own.
+constexpr std::string_view drawn_positions_sql = R"sql(
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM seamq.outbox_events_position_seq)sql";
+
+// The xmin of this statement's snapshot (every transaction id below it has ended) and
+// the lowest pending position at or above $2.
+constexpr std::string_view floor_probe_sql = R"sql(
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+           (SELECT min(position) FROM seamq.outbox_events
+            WHERE context = $1 AND status = 'pending' AND position >= $2) AS lowest_pending)sql";
+
+// A transaction id of its own, the newest so far: every transaction that had an id
+// before this statement has a lower one. (Not a snapshot's xmax, which is only the latest
+// *completed* id plus one: a running transaction's id can be above it.)
+constexpr std::string_view floor_mark_sql = R"sql(SELECT pg_current_xact_id()::text::bigint)sql";
 
 constexpr std::string_view mark_published_sql = R"sql(
     UPDATE seamq.outbox_events AS o
@@ -233,6 +253,8 @@ struct Relay::Counters {
     std::atomic<std::uint64_t> leadership_changes{0};
     std::atomic<std::uint64_t> restarts{0};
     std::atomic<std::uint64_t> hook_errors{0};
+    std::atomic<std::uint64_t> rows_below_scan_floor{0};
+    std::atomic<std::int64_t> scan_floor{0};
 };
 
 struct Relay::Sessions {
@@ -370,6 +392,9 @@ public:
     void run() {
         work_.listen(outbox::schema::notify_channel);
         work_.prepare("seamq_relay_select", select_pending_sql);
+        work_.prepare("seamq_relay_drawn_positions", drawn_positions_sql);
+        work_.prepare("seamq_relay_floor_probe", floor_probe_sql);
+        work_.prepare("seamq_relay_floor_mark", floor_mark_sql);
         awake_key_ = work_.advisory_key(outbox::schema::awake_lock_space, options_.context);
         gate_key_ = work_.advisory_key(outbox::schema::gate_lock_space, options_.context);
         sessions_.events.clear();
@@ -470,7 +495,7 @@ private:
         }
         work_.consume_notifications();  // their rows are covered by the query below
         const auto found = work_.exec_prepared("seamq_relay_select", options_.context, std::int64_t{1}, "{}",
-                                               backing_off_keys());
+                                               backing_off_keys(), std::int64_t{0});
         if (found.rows() > 0) {
             if (gate) work_.advisory_unlock(gate_key_);
             more_waiting_ = true;
@@ -482,6 +507,49 @@ private:
         return true;
     }
     std::optional<Clock::time_point> gate_refused_since_;
+
+    //! One round of raising the scan floor (below which no row is pending, nor can become
+    //! pending through a producer), so that queries start there instead of walking the
+    //! pending index from its first entry: published rows leave dead entries there until
+    //! VACUUM (measured: ~220 µs a query over 100k of them, against ~20 µs), and an awake
+    //! relay queries every millisecond. The floor rises in three steps, one per round:
+    //!  1. read D, the last position drawn so far;
+    //!  2. take a transaction id H of the relay's own: every transaction that drew a
+    //!     position up to D had its id before (the insert trigger assigns the transaction
+    //!     id before it draws the position), so a lower one;
+    //!  3. a statement whose snapshot has xmin > H: those transactions have all ended and
+    //!     their committed rows are visible to it; the floor becomes the lower of D + 1 and
+    //!     the lowest pending position it sees.
+    //! A long-running write transaction anywhere in the database (or a prepared one) holds
+    //! the floor back, which costs query time, never a row. Only an operator re-queueing
+    //! an old row puts a pending row below the floor: the full scan every poll_interval
+    //! finds it (counted in RelayStatistics::rows_below_scan_floor).
+    void advance_floor() {
+        const auto probe = work_.exec_prepared("seamq_relay_floor_probe", options_.context, floor_);
+        const auto xmin = probe.get<std::int64_t>(0, 0);
+        if (candidate_ && xmin > candidate_->horizon) {
+            auto next = candidate_->drawn + 1;
+            if (!probe.is_null(0, 1)) next = std::min(next, probe.get<std::int64_t>(0, 1));
+            floor_ = std::max(floor_, next);
+            counters_.scan_floor = floor_;
+            candidate_.reset();
+        }
+        if (!candidate_ && drawn_) {
+            const auto horizon = work_.exec_prepared("seamq_relay_floor_mark").get<std::int64_t>(0, 0);
+            candidate_ = FloorCandidate{.drawn = *drawn_, .horizon = horizon};
+            drawn_.reset();
+        } else if (!candidate_) {
+            drawn_ = work_.exec_prepared("seamq_relay_drawn_positions").get<std::int64_t>(0, 0);
+        }
+    }
+    struct FloorCandidate {
+        std::int64_t drawn = 0;    //!< D
+        std::int64_t horizon = 0;  //!< H
+    };
+    std::int64_t floor_ = 0;
+    std::optional<std::int64_t> drawn_;
+    std::optional<FloorCandidate> candidate_;
+    Clock::time_point last_floor_probe_{}, last_full_scan_{};
 
     void sleep_until_woken(Clock::time_point& last_lock_check) {
         const auto asleep_since = Clock::now();
@@ -501,9 +569,16 @@ private:
 
     void read_rows() {
         const auto limit = std::min(options_.batch_size, window_limit_ - window_.size());
+        auto now = Clock::now();
+        if (now - last_floor_probe_ >= floor_probe_interval) {
+            advance_floor();
+            last_floor_probe_ = now;
+        }
+        const bool full_scan = now - last_full_scan_ >= options_.poll_interval;
+        if (full_scan) last_full_scan_ = now;
         const auto result =
             work_.exec_prepared("seamq_relay_select", options_.context, static_cast<std::int64_t>(limit),
-                                multirange_literal(window_), backing_off_keys());
+                                multirange_literal(window_), backing_off_keys(), full_scan ? 0 : floor_);
         last_query_ = Clock::now();
         const auto count = static_cast<std::size_t>(result.rows());
         more_waiting_ = count == limit;
@@ -519,6 +594,13 @@ private:
             Row row;
             row.position = result.get<std::int64_t>(i, position_column);
             row.read_at = last_query_;
+            if (row.position < floor_) {
+                // Pending below the floor: only an operator's re-queue puts a row there.
+                ++counters_.rows_below_scan_floor;
+                spdlog::info(
+                    "relay {}: event at position {} was pending below the scan floor {} (re-queued?)",
+                    options_.instance_name, row.position, floor_);
+            }
             row.id = result.text(i, id_column);
             row.ordering_key = result.text(i, key_column);
             row.message.subject = result.text(i, type_column);
@@ -831,6 +913,8 @@ RelayStatistics Relay::statistics() const {
         .leadership_changes = counters_->leadership_changes.load(),
         .restarts = counters_->restarts.load(),
         .hook_errors = counters_->hook_errors.load(),
+        .rows_below_scan_floor = counters_->rows_below_scan_floor.load(),
+        .scan_floor = counters_->scan_floor.load(),
         .leader = leader_.load(),
     };
 }

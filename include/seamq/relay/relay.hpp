@@ -46,6 +46,9 @@ struct RelayStatistics {
     std::uint64_t leadership_changes = 0;
     std::uint64_t restarts = 0;     //!< times the loop restarted after an unexpected error
     std::uint64_t hook_errors = 0;  //!< exceptions thrown by a hook (swallowed, counted)
+    //! Rows found pending below the scan floor (only a re-queue by an operator does that).
+    std::uint64_t rows_below_scan_floor = 0;
+    std::int64_t scan_floor = 0;  //!< the current leader's scan floor (0: scans everything)
     bool leader = false;
 };
 
