@@ -226,13 +226,14 @@ void prefill_outbox(const std::string& conninfo, const std::vector<Event>& event
     }
 }
 
-relay::RelayOptions relay_options(const std::string& conninfo, bool keep_published = true) {
+relay::RelayOptions relay_options(const std::string& conninfo,
+                                  relay::PublishedRows published_rows = relay::PublishedRows::log) {
     relay::RelayOptions options;
     options.context = "sea";
     options.database = conninfo;
     options.expected_stream = stream_name;
     options.instance_name = "bench-relay";
-    options.keep_published = keep_published;
+    options.published_rows = published_rows;
     return options;  // everything else: the defaults a worker runs with
 }
 
@@ -241,13 +242,13 @@ json relay_options_json(const relay::RelayOptions& options) {
                 {"max_in_flight", options.max_in_flight},
                 {"poll_interval_ms", options.poll_interval.count()},
                 {"publish_timeout_ms", options.publish_timeout.count()},
-                {"keep_published", options.keep_published}};
+                {"published_rows", std::string(relay::to_string(options.published_rows))}};
 }
 
 json run_relay_drain(nats::Connection& nats, nats::JetStream& jetstream, const std::string& conninfo,
-                     std::size_t expected, bool keep_published) {
+                     std::size_t expected, relay::PublishedRows published_rows) {
     reset_stream(jetstream);
-    relay::Relay relay(relay_options(conninfo, keep_published), nats);
+    relay::Relay relay(relay_options(conninfo, published_rows), nats);
     const auto start = Clock::now();
     relay.start();
     const auto deadline = start + std::chrono::seconds(60 + expected / 500);
@@ -462,10 +463,15 @@ std::string markdown(const json& report) {
     out << "## sea-mq outbox benchmark\n\n";
     const std::vector<std::pair<std::string, std::string>> rows = {
         {"ceiling_msgs_per_s", "raw nats.c JetStream async publish, msg/s"},
-        {"relay_msgs_per_s", "relay draining the pre-filled outbox, msg/s"},
+        {"relay_msgs_per_s", "relay draining the pre-filled outbox (default: published_rows log), msg/s"},
         {"relay_vs_ceiling", "relay / ceiling"},
-        {"relay_delete_msgs_per_s", "relay draining, published rows deleted (keep_published off), msg/s"},
-        {"relay_delete_vs_ceiling", "relay (rows deleted) / ceiling"},
+        {"relay_keep_msgs_per_s", "relay draining, published rows kept (published_rows: keep), msg/s"},
+        {"relay_keep_vs_ceiling", "relay (rows kept) / ceiling"},
+        {"relay_delete_msgs_per_s",
+         "relay draining, published rows discarded (published_rows: discard), msg/s"},
+        {"relay_delete_vs_ceiling", "relay (rows discarded) / ceiling"},
+        {"outbox_table_bytes_after_latency",
+         "outbox table (with indexes and TOAST) after the latency phases, bytes"},
         {"latency_p50_ms", "commit → PubAck p50 at the steady load, ms"},
         {"latency_p99_ms", "commit → PubAck p99 at the steady load, ms"},
         {"peer_msgs_per_s", "pg-transactional-outbox (polling), msg/s"},
@@ -596,18 +602,21 @@ int run(const Settings& settings) {
     // 2. The relay drains the same rows.
     log("relay: draining " + std::to_string(drain_events.size()) + " events");
     phases["relay"] = measured(drain_events.size(), [&] {
-        return run_relay_drain(nats, jetstream, seamq_db, drain_events.size(), true);
+        return run_relay_drain(nats, jetstream, seamq_db, drain_events.size(), relay::PublishedRows::log);
     });
-    {
-        // The same drain with keep_published off, on a fresh outbox of as many events.
-        postgres::Connection(seamq_db).exec("TRUNCATE seamq.outbox_events");
-        const auto delete_events = make_events(settings.events, settings.keys, settings.padding, random);
-        prefill_outbox(seamq_db, delete_events);
-        log("relay: draining " + std::to_string(delete_events.size()) + " events, deleting published rows");
-        phases["relay_delete"] = measured(delete_events.size(), [&] {
-            return run_relay_drain(nats, jetstream, seamq_db, delete_events.size(), false);
-        });
+    // The same drain with the other ways of settling a published row, each on a fresh
+    // outbox of as many events.
+    for (const auto& [phase, mode] : {std::pair{"relay_keep", relay::PublishedRows::keep},
+                                      std::pair{"relay_delete", relay::PublishedRows::discard}}) {
+        postgres::Connection(seamq_db).exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications");
+        const auto events = make_events(settings.events, settings.keys, settings.padding, random);
+        prefill_outbox(seamq_db, events);
+        log("relay: draining " + std::to_string(events.size()) + " events, published_rows " +
+            std::string(relay::to_string(mode)));
+        phases[phase] = measured(
+            events.size(), [&] { return run_relay_drain(nats, jetstream, seamq_db, events.size(), mode); });
     }
+    postgres::Connection(seamq_db).exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications");
 
     // 3. Commit → PubAck at the steady load.
     const auto steady_count =
@@ -626,6 +635,27 @@ int run(const Settings& settings) {
         phases["relay_latency_" + std::to_string(static_cast<int>(rate))] = measured(events.size(), [&] {
             return run_relay_latency(nats, jetstream, seamq_db, events, settings, rate);
         });
+    }
+
+    // What the sustained load left behind: the outbox table holds only unpublished rows
+    // (and dead ones until autovacuum reclaims them); the log one entry per recording.
+    {
+        postgres::Connection sizes(seamq_db);
+        const auto row = sizes.exec(
+            "SELECT pg_total_relation_size('seamq.outbox_events'), "
+            "pg_total_relation_size('seamq.outbox_publications'), "
+            "(SELECT count(*) FROM seamq.outbox_events), (SELECT count(*) FROM seamq.outbox_publications), "
+            "(SELECT coalesce(sum(cardinality(ids)), 0) FROM seamq.outbox_publications), "
+            "(SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'seamq.outbox_events'::regclass), "
+            "(SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = "
+            "'seamq.outbox_events'::regclass)");
+        phases["outbox_table_after_latency"] = {{"outbox_events_bytes", row.get<std::int64_t>(0, 0)},
+                                                {"outbox_publications_bytes", row.get<std::int64_t>(0, 1)},
+                                                {"outbox_events_rows", row.get<std::int64_t>(0, 2)},
+                                                {"outbox_publications_entries", row.get<std::int64_t>(0, 3)},
+                                                {"outbox_publications_events", row.get<std::int64_t>(0, 4)},
+                                                {"outbox_events_dead_rows", row.get<std::int64_t>(0, 5)},
+                                                {"outbox_events_autovacuums", row.get<std::int64_t>(0, 6)}};
     }
 
     // 4. The peer, same events, same stream settings.
@@ -693,6 +723,10 @@ int run(const Settings& settings) {
     const double relay_delete_rate = phases["relay_delete"]["msgs_per_s"].get<double>();
     figures["relay_delete_msgs_per_s"] = relay_delete_rate;
     figures["relay_delete_vs_ceiling"] = ratio(relay_delete_rate, ceiling);
+    const double relay_keep_rate = phases["relay_keep"]["msgs_per_s"].get<double>();
+    figures["relay_keep_msgs_per_s"] = relay_keep_rate;
+    figures["relay_keep_vs_ceiling"] = ratio(relay_keep_rate, ceiling);
+    figures["outbox_table_bytes_after_latency"] = phases["outbox_table_after_latency"]["outbox_events_bytes"];
     figures["latency_p50_ms"] = phases["relay_latency"]["p50_ms"];
     figures["latency_p99_ms"] = phases["relay_latency"]["p99_ms"];
     for (const double rate : settings.more_rates) {

@@ -20,6 +20,7 @@ struct RelayRunArguments {
     int poll_ms = 1000;
     int election_ms = 1000;
     int publish_timeout_ms = 5000;
+    std::string published_rows = "log";
 };
 
 void run_relay(const RelayRunArguments& arguments) {
@@ -33,6 +34,7 @@ void run_relay(const RelayRunArguments& arguments) {
 
     auto options = arguments.relay;
     options.poll_interval = std::chrono::milliseconds(arguments.poll_ms);
+    options.published_rows = *relay::parse_published_rows(arguments.published_rows);  // checked by CLI11
     options.election_interval = std::chrono::milliseconds(arguments.election_ms);
     options.publish_timeout = std::chrono::milliseconds(arguments.publish_timeout_ms);
 
@@ -85,8 +87,11 @@ void add_relay_commands(CLI::App& app) {
                     "Messages awaiting their PubAck at most")
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));
-    run->add_flag("!--delete-published", arguments->relay.keep_published,
-                  "Delete each row once its PubAck arrived instead of marking it published");
+    run->add_option("--published-rows", arguments->published_rows,
+                    "What a published row leaves behind: log (deleted, recorded in seamq.outbox_published), "
+                    "keep (marked published) or discard")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"log", "keep", "discard"}));
     run->callback([arguments] { run_relay(*arguments); });
 }
 

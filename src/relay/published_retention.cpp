@@ -1,5 +1,7 @@
 #include "seamq/relay/published_retention.hpp"
 
+#include <algorithm>
+
 #include "seamq/core/error.hpp"
 
 namespace seamq::relay {
@@ -26,12 +28,42 @@ PublishedRetentionReport remove_published(postgres::Connection& connection,
         "     AND published_at < now() - make_interval(secs => $2::double precision)"
         "   ORDER BY published_at LIMIT $3 FOR UPDATE SKIP LOCKED) AS expired"
         " WHERE row.id = expired.id AND row.status = 'published'";
-    return postgres::delete_in_batches(options.max_batches, options.batch_size, [&] {
+    auto report = postgres::delete_in_batches(options.max_batches, options.batch_size, [&] {
         return connection
             .exec(sql, options.context, static_cast<std::int64_t>(options.horizon.count()),
                   options.batch_size)
             .affected_rows();
     });
+    // The publication log (PublishedRows::log): an entry holds a recording transaction's
+    // events, up to thousands, so a DELETE takes a hundredth as many entries as rows.
+    static constexpr const char* log_sql =
+        "WITH gone AS ("
+        "  DELETE FROM seamq.outbox_publications AS entry USING ("
+        "    SELECT ctid FROM seamq.outbox_publications"
+        "     WHERE context = $1 AND published_at < now() - make_interval(secs => $2::double precision)"
+        "     ORDER BY published_at LIMIT $3 FOR UPDATE SKIP LOCKED) AS expired"
+        "   WHERE entry.ctid = expired.ctid RETURNING cardinality(entry.ids) AS events)"
+        " SELECT count(*), coalesce(sum(events), 0)::bigint FROM gone";
+    // Only once the rows are done, within what is left of this call's batches.
+    if (!report.complete) return report;
+    if (report.batches >= options.max_batches) {
+        report.complete = false;  // the log is still to be trimmed: call again
+        return report;
+    }
+    const int entries_per_batch = std::max(1, options.batch_size / 100);
+    std::uint64_t logged_events = 0;
+    const auto log_report =
+        postgres::delete_in_batches(options.max_batches - report.batches, entries_per_batch, [&] {
+            const auto result =
+                connection.exec(log_sql, options.context, static_cast<std::int64_t>(options.horizon.count()),
+                                entries_per_batch);
+            logged_events += static_cast<std::uint64_t>(result.get<std::int64_t>(0, 1));
+            return result.get<std::int64_t>(0, 0);
+        });
+    report.removed += logged_events;
+    report.batches += log_report.batches;
+    report.complete = log_report.complete;
+    return report;
 }
 
 }  // namespace seamq::relay

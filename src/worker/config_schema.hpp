@@ -18,6 +18,7 @@
 #include <string>
 
 #include "seamq/observability/logging.hpp"
+#include "seamq/relay/relay.hpp"
 #include "seamq/worker/config.hpp"
 
 namespace seamq::worker::schema {
@@ -45,6 +46,9 @@ inline std::string log_level(const std::string& value) {
                                                  : "'" + value +
                                                        "' is not a log level (trace, debug, info, warn, "
                                                        "error, critical, off)";
+}
+inline std::string published_rows(const std::string& value) {
+    return relay::parse_published_rows(value) ? "" : "'" + value + "' is not one of log, keep, discard";
 }
 inline std::string listen_address(const std::string& value) {
     return parse_listen_address(value) ? ""
@@ -181,15 +185,16 @@ void visit(Visitor& v, RelaySettings& s) {
     v.field("publish_timeout", s.publish_timeout,
             "Time a PubAck may take; after it the event is published again with the same Nats-Msg-Id.",
             positive_duration);
-    v.field(
-        "keep_published", s.keep_published,
-        "Keep published rows, marked with published_at and their stream sequence (the application deletes "
-        "them when it wants), or delete each row once its PubAck arrived: a fraction of the database work. "
-        "Rejected rows are always kept.");
+    v.field("published_rows", s.published_rows,
+            "What a published row leaves behind: log (the row is deleted and its id, position and stream "
+            "sequence go to the publication log, seamq.outbox_published: the outbox table holds only what "
+            "is unpublished), keep (the row stays, marked published: twice the database work of log), or "
+            "discard (deleted, no record; the stream has every event). Rejected rows are always kept.",
+            published_rows);
     v.field("published_retention", s.published_retention,
-            "With keep_published: published rows older than this are deleted by the relay leader, in batches "
-            "of 1000 every minute (never pending or rejected rows; producers are never blocked); 0s keeps "
-            "them forever.",
+            "Records of published events (log entries, kept rows) older than this are deleted by the relay "
+            "leader every minute, in short batches (never pending or rejected rows; producers are never "
+            "blocked); 0s keeps them forever.",
             non_negative_duration);
 }
 

@@ -87,7 +87,8 @@ private:
     double inbox_bytes_ = 0;
 };
 
-//! Deletes published rows older than contexts[].relay.published_retention, a bounded call
+//! Deletes records of published events (log entries, kept rows) older than
+//! contexts[].relay.published_retention, a bounded call
 //! of remove_published every minute, in the worker whose relay leads the context (so one
 //! worker per context does it). A failure is logged and tried again a minute later.
 class PublishedRowRetention {
@@ -173,7 +174,8 @@ public:
             std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.poll_interval);
         options.publish_timeout =
             std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.publish_timeout);
-        options.keep_published = context.relay.keep_published;
+        options.published_rows =
+            relay::parse_published_rows(context.relay.published_rows).value_or(relay::PublishedRows::log);
 
         auto& latency =
             services.metrics.family(observability::metric::relay_puback_latency_seconds).with({context.name});
@@ -207,7 +209,7 @@ public:
                 const auto statistics = relay_->statistics();
                 return statistics.restarts + statistics.hook_errors;
             });
-        if (context.relay.keep_published && context.relay.published_retention.count() > 0) {
+        if (context.relay.published_retention.count() > 0) {  // records left by any earlier mode too
             relay::PublishedRetentionOptions retention;
             retention.context = context.name;
             retention.horizon =

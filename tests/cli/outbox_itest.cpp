@@ -85,9 +85,8 @@ TEST(CliOutbox, ARejectedEventIsListedAndRequeuedInOrderAfterTheFix) {
     EXPECT_NE(retried.out.find("1 rejected event(s) re-queued"), std::string::npos) << retried.out;
     ASSERT_TRUE(wait_until(
         [&] {
-            return postgres.query_value(
-                       "SELECT count(*) FROM seamq.outbox_events WHERE status = 'published' AND id = 'big-1'",
-                       "sea") == "1";
+            return postgres.query_value("SELECT count(*) FROM seamq.outbox_published WHERE id = 'big-1'",
+                                        "sea") == "1";
         },
         20s));
     EXPECT_EQ(postgres.query_value("SELECT status FROM seamq.outbox_events WHERE id = 'big-2'", "sea"),

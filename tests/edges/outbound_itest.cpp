@@ -106,26 +106,28 @@ protected:
         nats::Connection connection(nats::ConnectionOptions::from_urls(nats.url(), "outbound-itest"));
         nats::JetStream jetstream(connection);
         streams::StreamManager(jetstream).apply(streams::load_streams_config(dir.path() / "streams.yaml"));
-        std::ofstream(config_file) << "nats:\n"
-                                   << "  servers: [" << nats.url() << "]\n"
-                                   << "admin:\n"
-                                   << "  listen: 127.0.0.1:" << admin_port << "\n"
-                                   << "log:\n  level: debug\n"
-                                   << "streams_file: streams.yaml\n"
-                                   << "shutdown_deadline: 5s\n"
-                                   << "contexts:\n"
-                                   << "  - name: sea\n"
-                                   << "    database:\n"
-                                   << "      url: ${SEA_DATABASE_URL}\n"
-                                   << "    relay:\n"
-                                   << "      poll_interval: 200ms\n"
-                                   << "outbound:\n"
-                                   << "  enabled: true\n"
-                                   << "  context: sea\n"
-                                   << "  allow_networks: [127.0.0.0/8]\n"
-                                   << "  retry_delays: [400ms, 800ms]\n"
-                                   << "  failing_period: 3s\n"
-                                   << "  timeout: 2s\n";
+        std::ofstream(config_file)
+            << "nats:\n"
+            << "  servers: [" << nats.url() << "]\n"
+            << "admin:\n"
+            << "  listen: 127.0.0.1:" << admin_port << "\n"
+            << "log:\n  level: debug\n"
+            << "streams_file: streams.yaml\n"
+            << "shutdown_deadline: 5s\n"
+            << "contexts:\n"
+            << "  - name: sea\n"
+            << "    database:\n"
+            << "      url: ${SEA_DATABASE_URL}\n"
+            << "    relay:\n"
+            << "      poll_interval: 200ms\n"
+            << "      published_rows: keep\n"  // the operational events' rows are read below
+            << "outbound:\n"
+            << "  enabled: true\n"
+            << "  context: sea\n"
+            << "  allow_networks: [127.0.0.0/8]\n"
+            << "  retry_delays: [400ms, 800ms]\n"
+            << "  failing_period: 3s\n"
+            << "  timeout: 2s\n";
     }
 
     void start_worker() {

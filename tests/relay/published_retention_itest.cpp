@@ -83,5 +83,45 @@ TEST_F(RelayTest, PublishedRetentionRemovesOldPublishedRowsInBatchesAndNeverPend
     EXPECT_THROW(remove_published(retention, none), seamq::Error);
 }
 
+TEST_F(RelayTest, PublishedRetentionTrimsThePublicationLogByAgeAndCountsItsEvents) {
+    {
+        postgres::Connection setup(database);
+        // 30 entries of 100 events each 8 days old, 5 of 100 from yesterday, 10 old ones of
+        // another context.
+        setup.exec_script(R"(
+            INSERT INTO seamq.outbox_publications (context, published_at, positions, ids, sequences)
+            SELECT c, now() - age,
+                   ARRAY(SELECT e * 1000 + k FROM generate_series(1, 100) AS k),
+                   ARRAY(SELECT c || '-' || e || '-' || k FROM generate_series(1, 100) AS k),
+                   ARRAY(SELECT e * 1000 + k FROM generate_series(1, 100) AS k)
+            FROM (SELECT 'sea' AS c, e, interval '8 days' AS age FROM generate_series(1, 30) AS e
+                  UNION ALL SELECT 'sea', e, interval '1 day' FROM generate_series(31, 35) AS e
+                  UNION ALL SELECT 'billing', e, interval '8 days' FROM generate_series(1, 10) AS e) AS entries;)");
+    }
+    ASSERT_EQ(count_rows(database, "context = 'sea' AND status = 'published'"), 3500);
+
+    postgres::Connection retention(database);
+    PublishedRetentionOptions options;
+    options.context = "sea";
+    options.horizon = std::chrono::hours(24 * 7);
+    options.batch_size = 1000;  // 10 log entries per DELETE
+    options.max_batches = 2;
+    const auto first = remove_published(retention, options);
+    // One batch finds no old kept row; one batch of the log remains: 10 entries.
+    EXPECT_EQ(first.removed, 1000U);
+    EXPECT_FALSE(first.complete);
+    const auto second = remove_published(retention, options);
+    EXPECT_EQ(second.removed, 1000U);
+    EXPECT_FALSE(second.complete);
+    options.max_batches = 10;
+    const auto third = remove_published(retention, options);
+    EXPECT_EQ(third.removed, 1000U);
+    EXPECT_TRUE(third.complete);
+    EXPECT_EQ(count_rows(database, "context = 'sea' AND status = 'published'"), 500)
+        << "yesterday's entries stay";
+    EXPECT_EQ(count_rows(database, "context = 'billing'"), 1000)
+        << "another context's entries are not touched";
+}
+
 }  // namespace
 }  // namespace seamq::relay::testing

@@ -86,9 +86,22 @@ inline void enqueue_events(const std::string& conninfo, const std::string& prefi
     }
 }
 
+//! Outbox rows matching `where`, counting each event of the publication log
+//! (PublishedRows::log, the default) as a row with status 'published', its id, position,
+//! context, stream_sequence and published_at (subject, type, attempts and last_error NULL).
 inline std::int64_t count_rows(const std::string& conninfo, const std::string& where) {
     postgres::Connection connection(conninfo);
-    const auto result = connection.exec("SELECT count(*) FROM seamq.outbox_events WHERE " + where);
+    const auto result = connection.exec(
+        "SELECT count(*) FROM ("
+        "  SELECT id, position, context, subject, type, status::text AS status, attempts, last_error,"
+        "         stream_sequence, published_at FROM seamq.outbox_events"
+        "  UNION ALL"
+        "  SELECT e.id, e.position, p.context, NULL, NULL, 'published', NULL, NULL, e.sequence, "
+        "p.published_at"
+        "  FROM seamq.outbox_publications AS p, unnest(p.positions, p.ids, p.sequences) AS e(position, id, "
+        "sequence)"
+        ") AS rows WHERE " +
+        where);
     return result.get<std::int64_t>(0, 0);
 }
 

@@ -67,7 +67,9 @@ TEST_F(RelayTest, OnlyTooLargeEventsAreRejectedAndAnUnroutedOneWaitsForItsStream
         }
         producer.exec("COMMIT");
     }
-    Relay relay(fast_options(database), *connection);
+    auto options = fast_options(database);
+    options.published_rows = PublishedRows::keep;  // rows stay, with their subject
+    Relay relay(options, *connection);
     relay.start();
     // key-1 after `unrouted`: good-13, 16, 19, 22, 25, 28 wait behind it.
     ASSERT_TRUE(wait_until(
@@ -114,10 +116,10 @@ TEST_F(RelayTest, OnlyTooLargeEventsAreRejectedAndAnUnroutedOneWaitsForItsStream
     EXPECT_EQ(relay.statistics().rejected, 1U);
 }
 
-TEST_F(RelayTest, WithoutKeepPublishedAcknowledgedRowsAreDeletedAndRejectedOnesKept) {
+TEST_F(RelayTest, DiscardingPublishedRowsDeletesAcknowledgedRowsAndKeepsRejectedOnes) {
     add_stream(*jetstream, "SEA_EVENTS", {"sea.event.>"}, 2048);
     auto options = fast_options(database);
-    options.keep_published = false;
+    options.published_rows = PublishedRows::discard;
     options.batch_size = 100;  // many queries while producers commit
     Relay relay(options, *connection);
     relay.start();
@@ -149,6 +151,56 @@ TEST_F(RelayTest, WithoutKeepPublishedAcknowledgedRowsAreDeletedAndRejectedOnesK
     }
     EXPECT_EQ(relay.statistics().published, 2000U);
     EXPECT_EQ(relay.statistics().rejected, 1U);
+    EXPECT_EQ(
+        postgres::Connection(database).exec("SELECT count(*) FROM seamq.outbox_publications").get<int>(0, 0),
+        0)
+        << "discard keeps no record";
+}
+
+TEST_F(RelayTest, ByDefaultPublishedRowsLeaveTheTableAndTheLogRecordsEachEventOnceWithItsStreamSequence) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.event.>"}, 2048);
+    auto options = fast_options(database);
+    ASSERT_EQ(options.published_rows, PublishedRows::log);
+    options.batch_size = 100;
+    Relay relay(options, *connection);
+    relay.start();
+    enqueue_events(database, "e-", 0, 1000, 10);
+    postgres::Connection(database).exec(
+        "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', 'source', '/t', "
+        "'type', 'sea.event.order-placed.v1', 'subject', 'key-big', "
+        "'data', jsonb_build_object('blob', repeat('x', 4096))))");
+    enqueue_events(database, "e-", 1000, 1000, 10);
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 2000; }, 30s))
+        << count_rows(database, "status = 'pending'") << " pending";
+    relay.stop();
+
+    postgres::Connection check(database);
+    EXPECT_EQ(check.exec("SELECT string_agg(id || ':' || status, ',') FROM seamq.outbox_events")
+                  .get<std::string>(0, 0),
+              "too-large:rejected")
+        << "the table keeps only what is not published";
+    // Every event once in the log, with the sequence the stream stored it under.
+    const auto logged =
+        check.exec("SELECT id, stream_sequence FROM seamq.outbox_published WHERE context = 'sea'");
+    std::map<std::string, std::uint64_t> sequence_of;
+    for (int row = 0; row < logged.rows(); ++row) {
+        EXPECT_TRUE(
+            sequence_of.emplace(logged.get<std::string>(row, 0), logged.get<std::uint64_t>(row, 1)).second)
+            << logged.get<std::string>(row, 0) << " logged twice";
+    }
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    ASSERT_EQ(events.size(), 2000U);
+    expect_exactly_once(events, "e-", 0, 2000);
+    ASSERT_EQ(sequence_of.size(), 2000U);
+    for (const auto& event : events)
+        EXPECT_EQ(sequence_of[event.message_id], event.sequence) << event.message_id;
+    // One entry per recording transaction, not one per event.
+    EXPECT_LT(check.exec("SELECT count(*) FROM seamq.outbox_publications").get<int>(0, 0), 2000);
+    const auto backlog =
+        check.exec("SELECT pending, rejected, published FROM seamq.outbox_backlog WHERE context = 'sea'");
+    EXPECT_EQ(backlog.get<int>(0, 0), 0);
+    EXPECT_EQ(backlog.get<int>(0, 1), 1);
+    EXPECT_EQ(backlog.get<int>(0, 2), 2000);
 }
 
 TEST_F(RelayTest, NatsKilledAndRestartedWhilePublishingLosesAndDuplicatesNothing) {
@@ -298,7 +350,7 @@ TEST_F(RelayTest, TwoRelaysOneLeadsAndTheOtherTakesOverKeepingPerKeyOrder) {
     // the key's lock) and each producer's own sequence both increase along the stream.
     postgres::Connection reader(database);
     std::map<std::string, std::int64_t> position_of;
-    const auto positions = reader.exec("SELECT id, position FROM seamq.outbox_events");
+    const auto positions = reader.exec("SELECT id, position FROM seamq.outbox_published");
     for (int i = 0; i < positions.rows(); ++i) {
         position_of[std::string(positions.text(i, 0))] = positions.get<std::int64_t>(i, 1);
     }

@@ -21,7 +21,11 @@ using seamq::testing::wait_until;
 
 std::int64_t position_of(const std::string& database, const std::string& id) {
     postgres::Connection connection(database);
-    return connection.exec("SELECT position FROM seamq.outbox_events WHERE id = $1", id)
+    return connection
+        .exec(
+            "SELECT position FROM seamq.outbox_events WHERE id = $1 "
+            "UNION ALL SELECT position FROM seamq.outbox_published WHERE id = $1",
+            id)
         .get<std::int64_t>(0, 0);
 }
 
@@ -139,6 +143,7 @@ TEST_F(RelayTest, ARowRequeuedBelowTheScanFloorIsFoundByTheFullScan) {
     add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
     auto options = fast_options(database);
     options.poll_interval = 1s;
+    options.published_rows = PublishedRows::keep;  // a row to re-queue
     Relay relay(options, *connection);
     relay.start();
     enqueue_events(database, "e-", 0, 300);

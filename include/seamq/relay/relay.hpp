@@ -5,13 +5,32 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "seamq/core/supervision.hpp"
 #include "seamq/nats/connection.hpp"
 
 namespace seamq::relay {
+
+//! What the relay does with an outbox row once its PubAck arrived (measured costs for
+//! 1,000 events in db/migrations/README.md: log 6 ms, keep 13 ms, discard 3 ms).
+enum class PublishedRows {
+    //! Deleted; its id, position and stream sequence are appended to
+    //! seamq.outbox_publications, one entry per recording transaction (the view
+    //! seamq.outbox_published lists them). The outbox table keeps only what is unpublished.
+    log,
+    //! Kept, marked `published` with published_at and the stream sequence: a new version of
+    //! the whole row and new entries in every index.
+    keep,
+    //! Deleted with no record (the stream has every published event anyway).
+    discard,
+};
+std::string_view to_string(PublishedRows mode) noexcept;
+//! "log", "keep" or "discard"; nullopt for anything else.
+std::optional<PublishedRows> parse_published_rows(std::string_view text) noexcept;
 
 //! How one context's relay runs. Defaults suit a worker; tests shorten the intervals.
 struct RelayOptions {
@@ -28,17 +47,13 @@ struct RelayOptions {
     std::chrono::milliseconds publish_timeout{5000};  //!< PubAck wait (MaxWait) per message
     std::chrono::milliseconds retry_initial{100};     //!< first backoff after a transient failure
     std::chrono::milliseconds retry_max{5000};        //!< backoff ceiling
-    //! After its PubAck a row is marked `published` (with published_at and the stream
-    //! sequence) and kept, or deleted. Deleting costs the database about a twentieth of
-    //! the update; kept rows stay until remove_published (published_retention.hpp, run by
-    //! the worker) or the application removes them (the stream has every published event
-    //! anyway). Rejected rows are always kept.
-    bool keep_published = true;
+    //! What a published row leaves behind (see PublishedRows). Rejected rows are always kept.
+    PublishedRows published_rows = PublishedRows::log;
 };
 
 //! Counters since start; read at any time from any thread.
 struct RelayStatistics {
-    std::uint64_t published = 0;       //!< rows marked published (duplicates included)
+    std::uint64_t published = 0;       //!< rows recorded as published (duplicates included)
     std::uint64_t duplicates = 0;      //!< PubAcks that said Duplicate (stored before)
     std::uint64_t publish_errors = 0;  //!< transient failures (retried later with the same id)
     std::uint64_t rejected = 0;        //!< rows marked rejected for good
@@ -58,7 +73,7 @@ struct RelayStatistics {
 struct RelayHooks {
     //! Time from handing a message to nats.c to its PubAck.
     std::function<void(std::chrono::nanoseconds)> on_puback_latency;
-    //! An event's PubAck arrived (a Duplicate one included); its row is marked published
+    //! An event's PubAck arrived (a Duplicate one included); its row is settled (published_rows)
     //! with the round's bookkeeping. Used by the benchmark to time commit → PubAck.
     std::function<void(const std::string& event_id)> on_published = {};
     //! The same moment with where the event's time in the relay went: from the end of the
@@ -80,7 +95,7 @@ struct RelayHooks {
 //! with JetStream async publish, Nats-Msg-Id = event id, with at most one message in
 //! flight per ordering key: a failed message is never overtaken by a later one of the
 //! same key. Reading, publishing and recording overlap: while PubAcks arrive, a second
-//! session records the previous ones (marked published only after the PubAck; a
+//! session records the previous ones (settled only after the PubAck; a
 //! Duplicate ack counts) and the window reads rows committed meanwhile. Only a message
 //! that can never be published (over the server's or stream's size limit) marks its row
 //! rejected with the reason, and the key's later rows go on. Any other failure, known or

@@ -123,8 +123,9 @@ struct RelaySettings {
     int batch_size = 100;
     int max_in_flight = 1000;
     Duration publish_timeout{std::chrono::seconds(5)};
-    bool keep_published = true;
-    Duration published_retention{std::chrono::hours(24 * 7)};  //!< 0: published rows kept forever
+    std::string published_rows = "log";  //!< relay::PublishedRows: log, keep or discard
+    Duration published_retention{
+        std::chrono::hours(24 * 7)};  //!< 0: records of published events kept forever
 };
 
 //! `contexts[]:` one bounded context: its database and its relay.
