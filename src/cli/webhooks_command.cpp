@@ -13,6 +13,7 @@
 #include "seamq/edges/webhook_sender.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/postgres/connection.hpp"
+#include "seamq/postgres/error.hpp"
 
 namespace seamq::cli {
 
@@ -26,6 +27,7 @@ struct WebhookOptions {
     std::string secret;
     std::string reason = "disabled by an operator";
     std::string event;
+    bool ordered = false;
     int limit = 20;
     std::vector<std::string> allow_networks;
     std::string output = "text";
@@ -51,7 +53,7 @@ void run_list(const WebhookOptions& options) {
     auto connection = connect(options, "sea-mq webhooks list");
     const auto rows = connection.exec(
         "SELECT name, enabled, subject_filter, url, coalesce(disabled_reason, ''), "
-        "coalesce(to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+        "coalesce(to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), ordered "
         "FROM seamq.webhook_endpoints ORDER BY name");
     nlohmann::json list = nlohmann::json::array();
     for (int row = 0; row < rows.rows(); ++row) {
@@ -62,11 +64,13 @@ void run_list(const WebhookOptions& options) {
                             {"subject_filter", rows.text(row, 2)},
                             {"url", rows.text(row, 3)},
                             {"disabled_reason", rows.text(row, 4)},
-                            {"failing_since", rows.text(row, 5)}});
+                            {"failing_since", rows.text(row, 5)},
+                            {"ordered", rows.get<bool>(row, 6)}});
         } else {
             std::cout << fmt::format(
-                "{}  {}  {}  {}{}{}\n", rows.text(row, 0), enabled ? "enabled" : "DISABLED",
-                rows.text(row, 2), rows.text(row, 3), enabled ? "" : fmt::format("  ({})", rows.text(row, 4)),
+                "{}  {}{}  {}  {}{}{}\n", rows.text(row, 0), enabled ? "enabled" : "DISABLED",
+                rows.get<bool>(row, 6) ? "  ordered" : "", rows.text(row, 2), rows.text(row, 3),
+                enabled ? "" : fmt::format("  ({})", rows.text(row, 4)),
                 rows.text(row, 5).empty() ? "" : "  failing since " + std::string(rows.text(row, 5)));
         }
     }
@@ -87,10 +91,19 @@ void run_add(const WebhookOptions& options) {
     const auto secret =
         generated ? edges::WebhookSecret::generate() : edges::WebhookSecret::parse(options.secret);
     auto connection = connect(options, "sea-mq webhooks add");
-    connection.exec(
-        "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret) VALUES ($1, $2, $3, $4)",
-        options.name, options.subject, options.url, secret.to_string());
-    std::cout << fmt::format("added endpoint {}: {} -> {}\n", options.name, options.subject, options.url);
+    try {
+        connection.exec(
+            "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret, ordered) VALUES ($1, "
+            "$2, "
+            "$3, $4, $5)",
+            options.name, options.subject, options.url, secret.to_string(), options.ordered);
+    } catch (const postgres::SqlError& e) {
+        // Not e.what(): a constraint error's detail quotes the row, secret included.
+        raise(Errc::invalid_argument, "webhooks add: seamq.webhook_endpoints refused endpoint '{}': {}{}",
+              options.name, e.primary_message(), e.hint().empty() ? "" : " (" + e.hint() + ")");
+    }
+    std::cout << fmt::format("added endpoint {}: {} -> {}{}\n", options.name, options.subject, options.url,
+                             options.ordered ? " (ordered)" : "");
     // Shown once: the partner verifies with it; it is not printed by any other command.
     if (generated)
         std::cout << "secret (give it to the partner; it is not shown again): " << secret.to_string() << "\n";
@@ -118,7 +131,7 @@ void run_attempts(const WebhookOptions& options) {
         "SELECT to_char(attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), endpoint, "
         "event_id, "
         "attempt, outcome, coalesce(http_status, 0), duration_ms, coalesce(error, ''), coalesce(response, "
-        "'') "
+        "''), coalesce(failure_class, '') "
         "FROM seamq.webhook_attempts WHERE ($1 = '' OR endpoint = $1) AND ($2 = '' OR event_id = $2) "
         "ORDER BY id DESC LIMIT $3",
         options.name, options.event, options.limit);
@@ -130,15 +143,18 @@ void run_attempts(const WebhookOptions& options) {
                             {"event_id", rows.text(row, 2)},
                             {"attempt", rows.get<std::int64_t>(row, 3)},
                             {"outcome", rows.text(row, 4)},
+                            {"failure_class", rows.text(row, 9)},
                             {"http_status", rows.get<std::int64_t>(row, 5)},
                             {"duration_ms", rows.get<std::int64_t>(row, 6)},
                             {"error", rows.text(row, 7)},
                             {"response", rows.text(row, 8)}});
         } else {
-            std::cout << fmt::format("{}  {}  {}  attempt {}  {}  {}  {} ms{}\n", rows.text(row, 0),
-                                     rows.text(row, 1), rows.text(row, 2), rows.text(row, 3),
-                                     rows.text(row, 4), rows.text(row, 5), rows.text(row, 6),
-                                     rows.text(row, 7).empty() ? "" : "  " + std::string(rows.text(row, 7)));
+            const std::string_view failure = rows.text(row, 9);
+            std::cout << fmt::format(
+                "{}  {}  {}  attempt {}  {}{}  {}  {} ms{}\n", rows.text(row, 0), rows.text(row, 1),
+                rows.text(row, 2), rows.text(row, 3), rows.text(row, 4),
+                failure.empty() || failure == "none" ? "" : fmt::format(" ({})", failure), rows.text(row, 5),
+                rows.text(row, 6), rows.text(row, 7).empty() ? "" : "  " + std::string(rows.text(row, 7)));
         }
     }
     if (options.output == "json") {
@@ -201,6 +217,9 @@ void add_webhooks_commands(CLI::App& app) {
         ->required();
     add->add_option("--secret", add_options->secret,
                     "whsec_ secret; default: a new random one, printed once");
+    add->add_flag("--ordered", add_options->ordered,
+                  "Send one event at a time in stream order: an event being retried holds back every later "
+                  "one of this endpoint");
     add->callback([add_options] { run_add(*add_options); });
 
     for (const bool enable : {false, true}) {

@@ -665,6 +665,17 @@ void validate_inbound(const Config& config, const std::map<std::string, std::siz
         }
         if (partner.secrets.empty())
             problem(path + ".secrets", "at least one whsec_ secret is required to verify deliveries");
+        // A delivery verifies while now is within tolerance of its timestamp either way, so
+        // the same signed delivery can be replayed for twice the tolerance: its dedup row
+        // must live at least that long.
+        if (inbound.deliveries_retention.count() > 0 && inbound.deliveries_retention < 2 * partner.tolerance)
+            problem(
+                "inbound.deliveries_retention",
+                fmt::format(
+                    "{} s is less than twice {}.tolerance ({} s): a replay inside the tolerance "
+                    "would be accepted a second time",
+                    std::chrono::duration_cast<std::chrono::seconds>(inbound.deliveries_retention).count(),
+                    path, std::chrono::duration_cast<std::chrono::seconds>(partner.tolerance).count()));
         for (const auto& [label, secret] : partner.secrets) {
             try {
                 (void)edges::WebhookSecret::parse(secret.reveal());

@@ -22,7 +22,8 @@ struct DeclaredEndpoint {
     std::string name;
     std::string url;
     std::string subject_filter;
-    std::string secret;  //!< whsec_
+    std::string secret;    //!< whsec_
+    bool ordered = false;  //!< one event at a time: a retried event holds back the later ones
 };
 
 struct DispatcherOptions {
