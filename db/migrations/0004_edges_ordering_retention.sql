@@ -12,3 +12,9 @@ ALTER TABLE seamq.webhook_attempts ADD COLUMN failure_class text;
 -- Retention deletes the oldest attempts in batches (outbound.attempts_retention);
 -- seamq.inbound_deliveries already has its index on received_at.
 CREATE INDEX webhook_attempts_attempted_at ON seamq.webhook_attempts (attempted_at);
+
+-- A secret is stored as given (whsec_...) or sealed with the worker's
+-- outbound.secrets_key (enc:v1:..., edges::SecretBox: AES-256-GCM, the name bound in).
+ALTER TABLE seamq.webhook_endpoints DROP CONSTRAINT webhook_endpoints_secret_check;
+ALTER TABLE seamq.webhook_endpoints ADD CONSTRAINT webhook_endpoints_secret_check
+    CHECK (secret LIKE 'whsec\_%' OR secret LIKE 'enc:v1:%');

@@ -10,6 +10,7 @@
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
 #include "seamq/core/timestamp.hpp"
+#include "seamq/edges/secret_box.hpp"
 #include "seamq/edges/webhook_sender.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/postgres/connection.hpp"
@@ -27,6 +28,7 @@ struct WebhookOptions {
     std::string secret;
     std::string reason = "disabled by an operator";
     std::string event;
+    std::string secrets_key;
     bool ordered = false;
     int limit = 20;
     std::vector<std::string> allow_networks;
@@ -38,6 +40,18 @@ void add_database(CLI::App* command, WebhookOptions& options) {
                    "PostgreSQL connection of the context: postgresql:// URL or libpq key=value string",
                    "SEAMQ_DATABASE_URL")
         ->required();
+}
+
+void add_secrets_key(CLI::App* command, WebhookOptions& options) {
+    add_env_option(command, "--secrets-key", options.secrets_key,
+                   "Key sealing endpoint secrets in the table (the worker's outbound.secrets_key): base64 of "
+                   "32 bytes; empty: stored as given",
+                   "SEAMQ_WEBHOOK_SECRETS_KEY");
+}
+
+std::optional<edges::SecretBox> secret_box(const WebhookOptions& options) {
+    if (options.secrets_key.empty()) return std::nullopt;
+    return edges::SecretBox::parse(options.secrets_key);
 }
 
 postgres::Connection connect(const WebhookOptions& options, const char* application) {
@@ -90,13 +104,15 @@ void run_add(const WebhookOptions& options) {
     const bool generated = options.secret.empty();
     const auto secret =
         generated ? edges::WebhookSecret::generate() : edges::WebhookSecret::parse(options.secret);
+    const auto box = secret_box(options);
+    const auto stored = box ? box->seal(options.name, secret.to_string()) : secret.to_string();
     auto connection = connect(options, "sea-mq webhooks add");
     try {
         connection.exec(
             "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret, ordered) VALUES ($1, "
             "$2, "
             "$3, $4, $5)",
-            options.name, options.subject, options.url, secret.to_string(), options.ordered);
+            options.name, options.subject, options.url, stored, options.ordered);
     } catch (const postgres::SqlError& e) {
         // Not e.what(): a constraint error's detail quotes the row, secret included.
         raise(Errc::invalid_argument, "webhooks add: seamq.webhook_endpoints refused endpoint '{}': {}{}",
@@ -182,7 +198,8 @@ void run_test(const WebhookOptions& options) {
     edges::WebhookEndpoint endpoint;
     endpoint.name = options.name;
     endpoint.url = std::string(rows.text(0, 0));
-    endpoint.secrets.push_back(edges::WebhookSecret::parse(rows.text(0, 1)));
+    endpoint.secrets.push_back(edges::WebhookSecret::parse(
+        edges::open_stored_secret(secret_box(options), options.name, rows.text(0, 1))));
     const auto attempt = sender.deliver(endpoint, id, event.dump());
     std::cout << fmt::format("{}: {} (HTTP {}, {} ms){}\n", options.name, edges::to_string(attempt.outcome),
                              attempt.http_status, attempt.duration.count(),
@@ -209,6 +226,7 @@ void add_webhooks_commands(CLI::App& app) {
     auto* add = webhooks->add_subcommand(
         "add", "Add an endpoint; the worker's outbound edge starts delivering to it within seconds");
     add_database(add, *add_options);
+    add_secrets_key(add, *add_options);
     add->add_option("name", add_options->name, "Endpoint name ([A-Za-z0-9_-], at most 64)")->required();
     add->add_option("--url", add_options->url, "http:// or https:// URL the events are POSTed to")
         ->required();
@@ -250,6 +268,7 @@ void add_webhooks_commands(CLI::App& app) {
     auto* test = webhooks->add_subcommand(
         "test", "Send one signed test delivery to an endpoint now; exit 1 unless it answered 2xx");
     add_database(test, *test_options);
+    add_secrets_key(test, *test_options);
     test->add_option("name", test_options->name, "Endpoint name")->required();
     test->add_option("--allow-network", test_options->allow_networks,
                      "CIDR block the SSRF guard lets through (repeatable), as outbound.allow_networks");

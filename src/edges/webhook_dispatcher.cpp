@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "seamq/core/error.hpp"
+#include "seamq/edges/secret_box.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/nats/pull_consumer.hpp"
 #include "seamq/postgres/connection.hpp"
@@ -56,7 +57,9 @@ struct WebhookDispatcher::Impl {
           contracts(registry),
           logger(std::move(log)),
           hooks(std::move(dispatcher_hooks)),
-          sender(AddressPolicy(options.allow_networks)) {}
+          sender(AddressPolicy(options.allow_networks)) {
+        if (!options.secrets_key.empty()) box = SecretBox::parse(options.secrets_key);
+    }
 
     void supervise() {
         std::unique_ptr<postgres::Connection> connection;
@@ -66,7 +69,7 @@ struct WebhookDispatcher::Impl {
                 if (!connection || !connection->is_alive())
                     connection = std::make_unique<postgres::Connection>(connect_options(options.database));
                 if (!declared) {
-                    for (const auto& endpoint : options.declared) declare(*connection, endpoint);
+                    for (const auto& endpoint : options.declared) declare(*connection, endpoint, box);
                     declared = true;
                 }
                 const auto rows = connection->exec(
@@ -89,7 +92,8 @@ struct WebhookDispatcher::Impl {
         }
     }
 
-    static void declare(postgres::Connection& connection, const DeclaredEndpoint& endpoint) {
+    static void declare(postgres::Connection& connection, const DeclaredEndpoint& endpoint,
+                        const std::optional<SecretBox>& box) {
         try {
             connection.exec(
                 "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret, ordered) VALUES "
@@ -97,7 +101,8 @@ struct WebhookDispatcher::Impl {
                 "$2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET subject_filter = excluded.subject_filter, "
                 "url "
                 "= excluded.url, secret = excluded.secret, ordered = excluded.ordered",
-                endpoint.name, endpoint.subject_filter, endpoint.url, endpoint.secret, endpoint.ordered);
+                endpoint.name, endpoint.subject_filter, endpoint.url,
+                box ? box->seal(endpoint.name, endpoint.secret) : endpoint.secret, endpoint.ordered);
         } catch (const postgres::SqlError& e) {
             // Not e.what(): a constraint error's detail quotes the row, secret included.
             raise(Errc::postgres, "declared endpoint {} refused by seamq.webhook_endpoints: {}{}",
@@ -135,8 +140,20 @@ struct WebhookDispatcher::Impl {
         std::unique_ptr<nats::PullConsumer> consumer;
         WebhookEndpoint target;
         std::mt19937_64 random(std::random_device{}());
+        std::string secret;
         try {
-            target = {endpoint.name, endpoint.url, {WebhookSecret::parse(endpoint.secret)}, options.timeout};
+            secret = open_stored_secret(box, endpoint.name, endpoint.secret);
+        } catch (const Error& e) {
+            // Not the endpoint's fault: a missing or wrong key. Not served (its events
+            // wait in its consumer) until the row or the worker's key changes.
+            log.error("webhooks: endpoint {} not served: {}", endpoint.name, e.what());
+            std::unique_lock lock(mutex);
+            // Bounded waits: reconcile sets runner.stop without taking `mutex`.
+            while (!stopping && !runner.stop) wake.wait_for(lock, std::chrono::milliseconds(200));
+            return;
+        }
+        try {
+            target = {endpoint.name, endpoint.url, {WebhookSecret::parse(secret)}, options.timeout};
         } catch (const Error& e) {
             disable(endpoint.name, std::string("its secret is unusable: ") + e.what(), log);
             runner.finished = true;
@@ -309,6 +326,7 @@ struct WebhookDispatcher::Impl {
     observability::Logger logger;
     DispatcherHooks hooks;
     WebhookSender sender;
+    std::optional<SecretBox> box;
 
     std::atomic<bool> stopping{false};
     std::mutex mutex;

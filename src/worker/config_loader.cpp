@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "seamq/core/redaction.hpp"
+#include "seamq/edges/secret_box.hpp"
 #include "seamq/edges/webhook_signature.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/nats/connection.hpp"
@@ -720,6 +721,14 @@ void validate_config(Config& config, LoadState& state) {
         } catch (const seamq::Error& e) {
             problem(fmt::format("outbound.endpoints[{}].secret", i),
                     fmt::format("{} ({})", e.what(), secret.origin()));
+        }
+    }
+    if (!config.outbound.secrets_key.empty()) {
+        try {
+            (void)edges::SecretBox::parse(config.outbound.secrets_key.reveal());
+        } catch (const seamq::Error& e) {
+            problem("outbound.secrets_key",
+                    fmt::format("{} ({})", e.what(), config.outbound.secrets_key.origin()));
         }
     }
     if (config.outbound.enabled && !context_index.contains(config.outbound.context))

@@ -342,6 +342,12 @@ void visit(Visitor& v, OutboundSettings& s) {
             "An endpoint without a delivery for this long is disabled (logged at error level).",
             positive_duration);
     v.field("timeout", s.timeout, "Longest one delivery attempt may take.", positive_duration);
+    v.field("secrets_key", s.secrets_key,
+            "Key sealing the endpoints' secrets in seamq.webhook_endpoints (AES-256-GCM): base64 of 32 bytes "
+            "(`openssl rand -base64 32`), a secret (${ENV_VAR} or {file: path}); the CLI takes the same key "
+            "(--secrets-key, SEAMQ_WEBHOOK_SECRETS_KEY). Empty: secrets are stored as given. Rows stored "
+            "before a key was set keep working; an endpoint whose secret is sealed and cannot be opened is "
+            "not served (logged at error level).");
     v.field("attempts_retention", s.attempts_retention,
             "seamq.webhook_attempts rows older than this are deleted by the worker, in batches of 1000 (at "
             "most 100 batches a pass); 0s keeps them forever.",

@@ -22,6 +22,7 @@ edges::DispatcherOptions dispatcher_options(const OutboundSettings& settings, co
     options.schedule.delays = settings.retry_delays;
     options.failing_period = settings.failing_period;
     options.timeout = settings.timeout;
+    options.secrets_key = settings.secrets_key.reveal();
     for (const auto& endpoint : settings.endpoints)
         options.declared.push_back({endpoint.name, endpoint.url, endpoint.subject_filter,
                                     endpoint.secret.reveal(), endpoint.ordered});

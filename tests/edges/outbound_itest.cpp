@@ -51,6 +51,7 @@ struct Arrival {
     std::string id;
     std::string body;
     int status = 0;
+    WebhookHeaders headers;
 };
 
 // A partner endpoint whose answers per path are scripted: a queue of statuses (the last
@@ -75,7 +76,12 @@ public:
             response.status = status;
             if (status == 429) response.set_header("Retry-After", "2");
             arrivals_[request.path].push_back(
-                {Clock::now(), request.get_header_value("webhook-id"), request.body, status});
+                {Clock::now(),
+                 request.get_header_value("webhook-id"),
+                 request.body,
+                 status,
+                 {request.get_header_value("webhook-id"), request.get_header_value("webhook-timestamp"),
+                  request.get_header_value("webhook-signature")}});
         });
         port_ = server_.bind_to_any_port("127.0.0.1");
         thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -627,6 +633,51 @@ TEST_F(OutboundEdge, SecretsAreNeverPrintedNorLogged) {
         testing::wait_until([&] { return log().find("webhook_endpoints") != std::string::npos; }, 10s))
         << log();
     EXPECT_EQ(log().find(declared_secret.substr(6)), std::string::npos) << log();
+}
+
+// With outbound.secrets_key, secrets are sealed in the table (by the CLI and for declared
+// endpoints) and deliveries are still signed with the plain secret; without the key the
+// CLI cannot use a sealed one.
+TEST_F(OutboundEdge, SealedSecretsStayUnreadableInTheTableAndStillSign) {
+    const std::string key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const std::string declared_secret = WebhookSecret::generate().to_string();
+    std::ofstream(dir.path() / "secrets.key") << key << "\n";
+    std::ofstream(config_file, std::ios::app) << "  secrets_key: {file: secrets.key}\n"
+                                              << "  endpoints:\n"
+                                              << "    - name: declared\n"
+                                              << "      url: " << sink.url("/declared") << "\n"
+                                              << "      subject_filter: sea.event.>\n"
+                                              << "      secret: " << declared_secret << "\n";
+    ASSERT_EQ(sea_mq({"webhooks", "add", "sealed", "--url", sink.url("/sealed"), "--subject", "sea.event.>",
+                      "--secret", secret, "--secrets-key", key})
+                  .exit_code,
+              0);
+    start_worker();
+    enqueue_order("O-S");
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return sink.arrivals("/sealed").size() == 1 && sink.arrivals("/declared").size() == 1; }, 20s))
+        << read_file(log_file);
+
+    for (const auto& [name, plain] :
+         {std::pair{std::string("sealed"), secret}, {"declared", declared_secret}}) {
+        const auto stored = query("SELECT secret FROM seamq.webhook_endpoints WHERE name = '" + name + "'");
+        EXPECT_TRUE(stored.starts_with("enc:v1:")) << name;
+        EXPECT_EQ(stored.find(plain.substr(6)), std::string::npos) << name;
+        const auto arrival = sink.arrivals("/" + name)[0];
+        const auto now = std::chrono::system_clock::now();
+        EXPECT_EQ(verify({WebhookSecret::parse(plain)}, arrival.headers, arrival.body, now), Verdict::valid)
+            << name;
+    }
+    EXPECT_EQ(read_file(log_file).find(declared_secret.substr(6)), std::string::npos);
+    EXPECT_EQ(read_file(log_file).find(key), std::string::npos);
+
+    const auto without_key = sea_mq({"webhooks", "test", "sealed", "--allow-network", "127.0.0.0/8"});
+    EXPECT_NE(without_key.exit_code, 0);
+    EXPECT_NE(without_key.err.find("sealed"), std::string::npos) << without_key.err;
+    const auto with_key =
+        sea_mq({"webhooks", "test", "sealed", "--allow-network", "127.0.0.0/8", "--secrets-key", key});
+    EXPECT_EQ(with_key.exit_code, 0) << with_key.out << with_key.err;
+    EXPECT_EQ(sink.arrivals("/sealed").size(), 2u);
 }
 
 }  // namespace

@@ -208,6 +208,9 @@ struct OutboundSettings {
                                        std::chrono::minutes(30), std::chrono::hours(1)};
     Duration failing_period{std::chrono::hours(24)};
     Duration timeout{std::chrono::seconds(10)};
+    //! base64 of 32 bytes: secrets in seamq.webhook_endpoints are sealed with it
+    //! (edges::SecretBox); empty: stored as given.
+    Secret secrets_key;
     //! seamq.webhook_attempts rows older than this are deleted (0: kept forever).
     Duration attempts_retention{std::chrono::hours(24 * 30)};
     Duration retention_interval{std::chrono::minutes(1)};  //!< between two retention passes
