@@ -10,9 +10,11 @@
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
 #include "seamq/core/timestamp.hpp"
+#include "seamq/edges/secret_box.hpp"
 #include "seamq/edges/webhook_sender.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/postgres/connection.hpp"
+#include "seamq/postgres/error.hpp"
 
 namespace seamq::cli {
 
@@ -26,6 +28,8 @@ struct WebhookOptions {
     std::string secret;
     std::string reason = "disabled by an operator";
     std::string event;
+    std::string secrets_key;
+    bool ordered = false;
     int limit = 20;
     std::vector<std::string> allow_networks;
     std::string output = "text";
@@ -36,6 +40,18 @@ void add_database(CLI::App* command, WebhookOptions& options) {
                    "PostgreSQL connection of the context: postgresql:// URL or libpq key=value string",
                    "SEAMQ_DATABASE_URL")
         ->required();
+}
+
+void add_secrets_key(CLI::App* command, WebhookOptions& options) {
+    add_env_option(command, "--secrets-key", options.secrets_key,
+                   "Key sealing endpoint secrets in the table (the worker's outbound.secrets_key): base64 of "
+                   "32 bytes; empty: stored as given",
+                   "SEAMQ_WEBHOOK_SECRETS_KEY");
+}
+
+std::optional<edges::SecretBox> secret_box(const WebhookOptions& options) {
+    if (options.secrets_key.empty()) return std::nullopt;
+    return edges::SecretBox::parse(options.secrets_key);
 }
 
 postgres::Connection connect(const WebhookOptions& options, const char* application) {
@@ -51,7 +67,7 @@ void run_list(const WebhookOptions& options) {
     auto connection = connect(options, "sea-mq webhooks list");
     const auto rows = connection.exec(
         "SELECT name, enabled, subject_filter, url, coalesce(disabled_reason, ''), "
-        "coalesce(to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+        "coalesce(to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), ordered "
         "FROM seamq.webhook_endpoints ORDER BY name");
     nlohmann::json list = nlohmann::json::array();
     for (int row = 0; row < rows.rows(); ++row) {
@@ -62,11 +78,13 @@ void run_list(const WebhookOptions& options) {
                             {"subject_filter", rows.text(row, 2)},
                             {"url", rows.text(row, 3)},
                             {"disabled_reason", rows.text(row, 4)},
-                            {"failing_since", rows.text(row, 5)}});
+                            {"failing_since", rows.text(row, 5)},
+                            {"ordered", rows.get<bool>(row, 6)}});
         } else {
             std::cout << fmt::format(
-                "{}  {}  {}  {}{}{}\n", rows.text(row, 0), enabled ? "enabled" : "DISABLED",
-                rows.text(row, 2), rows.text(row, 3), enabled ? "" : fmt::format("  ({})", rows.text(row, 4)),
+                "{}  {}{}  {}  {}{}{}\n", rows.text(row, 0), enabled ? "enabled" : "DISABLED",
+                rows.get<bool>(row, 6) ? "  ordered" : "", rows.text(row, 2), rows.text(row, 3),
+                enabled ? "" : fmt::format("  ({})", rows.text(row, 4)),
                 rows.text(row, 5).empty() ? "" : "  failing since " + std::string(rows.text(row, 5)));
         }
     }
@@ -86,11 +104,22 @@ void run_add(const WebhookOptions& options) {
     const bool generated = options.secret.empty();
     const auto secret =
         generated ? edges::WebhookSecret::generate() : edges::WebhookSecret::parse(options.secret);
+    const auto box = secret_box(options);
+    const auto stored = box ? box->seal(options.name, secret.to_string()) : secret.to_string();
     auto connection = connect(options, "sea-mq webhooks add");
-    connection.exec(
-        "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret) VALUES ($1, $2, $3, $4)",
-        options.name, options.subject, options.url, secret.to_string());
-    std::cout << fmt::format("added endpoint {}: {} -> {}\n", options.name, options.subject, options.url);
+    try {
+        connection.exec(
+            "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret, ordered) VALUES ($1, "
+            "$2, "
+            "$3, $4, $5)",
+            options.name, options.subject, options.url, stored, options.ordered);
+    } catch (const postgres::SqlError& e) {
+        // Not e.what(): a constraint error's detail quotes the row, secret included.
+        raise(Errc::invalid_argument, "webhooks add: seamq.webhook_endpoints refused endpoint '{}': {}{}",
+              options.name, e.primary_message(), e.hint().empty() ? "" : " (" + e.hint() + ")");
+    }
+    std::cout << fmt::format("added endpoint {}: {} -> {}{}\n", options.name, options.subject, options.url,
+                             options.ordered ? " (ordered)" : "");
     // Shown once: the partner verifies with it; it is not printed by any other command.
     if (generated)
         std::cout << "secret (give it to the partner; it is not shown again): " << secret.to_string() << "\n";
@@ -118,7 +147,7 @@ void run_attempts(const WebhookOptions& options) {
         "SELECT to_char(attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), endpoint, "
         "event_id, "
         "attempt, outcome, coalesce(http_status, 0), duration_ms, coalesce(error, ''), coalesce(response, "
-        "'') "
+        "''), coalesce(failure_class, '') "
         "FROM seamq.webhook_attempts WHERE ($1 = '' OR endpoint = $1) AND ($2 = '' OR event_id = $2) "
         "ORDER BY id DESC LIMIT $3",
         options.name, options.event, options.limit);
@@ -130,15 +159,18 @@ void run_attempts(const WebhookOptions& options) {
                             {"event_id", rows.text(row, 2)},
                             {"attempt", rows.get<std::int64_t>(row, 3)},
                             {"outcome", rows.text(row, 4)},
+                            {"failure_class", rows.text(row, 9)},
                             {"http_status", rows.get<std::int64_t>(row, 5)},
                             {"duration_ms", rows.get<std::int64_t>(row, 6)},
                             {"error", rows.text(row, 7)},
                             {"response", rows.text(row, 8)}});
         } else {
-            std::cout << fmt::format("{}  {}  {}  attempt {}  {}  {}  {} ms{}\n", rows.text(row, 0),
-                                     rows.text(row, 1), rows.text(row, 2), rows.text(row, 3),
-                                     rows.text(row, 4), rows.text(row, 5), rows.text(row, 6),
-                                     rows.text(row, 7).empty() ? "" : "  " + std::string(rows.text(row, 7)));
+            const std::string_view failure = rows.text(row, 9);
+            std::cout << fmt::format(
+                "{}  {}  {}  attempt {}  {}{}  {}  {} ms{}\n", rows.text(row, 0), rows.text(row, 1),
+                rows.text(row, 2), rows.text(row, 3), rows.text(row, 4),
+                failure.empty() || failure == "none" ? "" : fmt::format(" ({})", failure), rows.text(row, 5),
+                rows.text(row, 6), rows.text(row, 7).empty() ? "" : "  " + std::string(rows.text(row, 7)));
         }
     }
     if (options.output == "json") {
@@ -166,7 +198,8 @@ void run_test(const WebhookOptions& options) {
     edges::WebhookEndpoint endpoint;
     endpoint.name = options.name;
     endpoint.url = std::string(rows.text(0, 0));
-    endpoint.secrets.push_back(edges::WebhookSecret::parse(rows.text(0, 1)));
+    endpoint.secrets.push_back(edges::WebhookSecret::parse(
+        edges::open_stored_secret(secret_box(options), options.name, rows.text(0, 1))));
     const auto attempt = sender.deliver(endpoint, id, event.dump());
     std::cout << fmt::format("{}: {} (HTTP {}, {} ms){}\n", options.name, edges::to_string(attempt.outcome),
                              attempt.http_status, attempt.duration.count(),
@@ -193,6 +226,7 @@ void add_webhooks_commands(CLI::App& app) {
     auto* add = webhooks->add_subcommand(
         "add", "Add an endpoint; the worker's outbound edge starts delivering to it within seconds");
     add_database(add, *add_options);
+    add_secrets_key(add, *add_options);
     add->add_option("name", add_options->name, "Endpoint name ([A-Za-z0-9_-], at most 64)")->required();
     add->add_option("--url", add_options->url, "http:// or https:// URL the events are POSTed to")
         ->required();
@@ -201,6 +235,9 @@ void add_webhooks_commands(CLI::App& app) {
         ->required();
     add->add_option("--secret", add_options->secret,
                     "whsec_ secret; default: a new random one, printed once");
+    add->add_flag("--ordered", add_options->ordered,
+                  "Send one event at a time in stream order: an event being retried holds back every later "
+                  "one of this endpoint");
     add->callback([add_options] { run_add(*add_options); });
 
     for (const bool enable : {false, true}) {
@@ -231,6 +268,7 @@ void add_webhooks_commands(CLI::App& app) {
     auto* test = webhooks->add_subcommand(
         "test", "Send one signed test delivery to an endpoint now; exit 1 unless it answered 2xx");
     add_database(test, *test_options);
+    add_secrets_key(test, *test_options);
     test->add_option("name", test_options->name, "Endpoint name")->required();
     test->add_option("--allow-network", test_options->allow_networks,
                      "CIDR block the SSRF guard lets through (repeatable), as outbound.allow_networks");

@@ -68,6 +68,38 @@ private:
 
 }  // namespace
 
+// Messages fit for the partner: they are the 400 answer's.
+envelope::Envelope map_partner_payload(const InboundPartner& partner, const std::string& webhook_id,
+                                       const nlohmann::json& payload, const envelope::Validator& validator) {
+    std::string subject = partner.name;
+    if (!partner.subject_pointer.empty()) {
+        const nlohmann::json::json_pointer pointer(partner.subject_pointer);
+        if (!payload.contains(pointer))
+            raise(Errc::invalid_argument, "the payload has nothing at {} (the ordering key)",
+                  partner.subject_pointer);
+        const auto& value = payload.at(pointer);
+        if (value.is_string()) {
+            subject = value.get<std::string>();
+        } else if (value.is_number_integer()) {
+            subject = value.dump();
+        } else {
+            raise(Errc::invalid_argument, "the value at {} is not a string or an integer",
+                  partner.subject_pointer);
+        }
+    }
+    nlohmann::json kept = payload;
+    if (!partner.payload_pointer.empty()) {
+        const nlohmann::json::json_pointer pointer(partner.payload_pointer);
+        if (!payload.contains(pointer))
+            raise(Errc::invalid_argument, "the payload has nothing at {}", partner.payload_pointer);
+        kept = payload.at(pointer);
+    }
+    return envelope::EnvelopeBuilder(partner.command, "/partners/" + partner.name, subject)
+        .correlation_id(webhook_id)
+        .data({{"partner", partner.name}, {"signal_id", webhook_id}, {"payload", std::move(kept)}})
+        .build(validator);
+}
+
 struct InboundIntake::Impl {
     struct Partner {
         InboundPartner settings;
@@ -82,39 +114,6 @@ struct InboundIntake::Impl {
             const auto name = partner.name;
             this->partners.emplace(name, Partner{std::move(partner), pool.get()});
         }
-    }
-
-    // Partner payload -> canonical command; throws Error(invalid_argument/invalid_envelope)
-    // with a message fit for the partner.
-    envelope::Envelope map(const InboundPartner& partner, const std::string& webhook_id,
-                           const nlohmann::json& payload) const {
-        std::string subject = partner.name;
-        if (!partner.subject_pointer.empty()) {
-            const nlohmann::json::json_pointer pointer(partner.subject_pointer);
-            if (!payload.contains(pointer))
-                raise(Errc::invalid_argument, "the payload has nothing at {} (the ordering key)",
-                      partner.subject_pointer);
-            const auto& value = payload.at(pointer);
-            if (value.is_string()) {
-                subject = value.get<std::string>();
-            } else if (value.is_number_integer()) {
-                subject = value.dump();
-            } else {
-                raise(Errc::invalid_argument, "the value at {} is not a string or an integer",
-                      partner.subject_pointer);
-            }
-        }
-        nlohmann::json kept = payload;
-        if (!partner.payload_pointer.empty()) {
-            const nlohmann::json::json_pointer pointer(partner.payload_pointer);
-            if (!payload.contains(pointer))
-                raise(Errc::invalid_argument, "the payload has nothing at {}", partner.payload_pointer);
-            kept = payload.at(pointer);
-        }
-        return envelope::EnvelopeBuilder(partner.command, "/partners/" + partner.name, subject)
-            .correlation_id(webhook_id)
-            .data({{"partner", partner.name}, {"signal_id", webhook_id}, {"payload", std::move(kept)}})
-            .build(validator);
     }
 
     const envelope::Validator& validator;
@@ -168,7 +167,7 @@ IntakeAnswer InboundIntake::receive(std::string_view partner_name, const Webhook
     if (payload.is_discarded()) return refuse(400, "bad_payload", "the body is not JSON");
     std::optional<envelope::Envelope> command;
     try {
-        command = impl_->map(partner, headers.id, payload);
+        command = map_partner_payload(partner, headers.id, payload, impl_->validator);
     } catch (const Error& e) {
         return refuse(400, "bad_payload", e.what());
     }

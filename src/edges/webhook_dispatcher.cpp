@@ -9,9 +9,11 @@
 #include <fmt/format.h>
 
 #include "seamq/core/error.hpp"
+#include "seamq/edges/secret_box.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/nats/pull_consumer.hpp"
 #include "seamq/postgres/connection.hpp"
+#include "seamq/postgres/error.hpp"
 
 namespace seamq::edges {
 
@@ -26,6 +28,7 @@ struct EndpointRow {
     std::string subject_filter;
     std::string url;
     std::string secret;
+    bool ordered = false;
     friend bool operator==(const EndpointRow&, const EndpointRow&) = default;
 };
 
@@ -54,7 +57,9 @@ struct WebhookDispatcher::Impl {
           contracts(registry),
           logger(std::move(log)),
           hooks(std::move(dispatcher_hooks)),
-          sender(AddressPolicy(options.allow_networks)) {}
+          sender(AddressPolicy(options.allow_networks)) {
+        if (!options.secrets_key.empty()) box = SecretBox::parse(options.secrets_key);
+    }
 
     void supervise() {
         std::unique_ptr<postgres::Connection> connection;
@@ -64,22 +69,17 @@ struct WebhookDispatcher::Impl {
                 if (!connection || !connection->is_alive())
                     connection = std::make_unique<postgres::Connection>(connect_options(options.database));
                 if (!declared) {
-                    for (const auto& endpoint : options.declared) {
-                        connection->exec(
-                            "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret) "
-                            "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET subject_filter = "
-                            "excluded.subject_filter, url = excluded.url, secret = excluded.secret",
-                            endpoint.name, endpoint.subject_filter, endpoint.url, endpoint.secret);
-                    }
+                    for (const auto& endpoint : options.declared) declare(*connection, endpoint, box);
                     declared = true;
                 }
                 const auto rows = connection->exec(
-                    "SELECT name, subject_filter, url, secret FROM seamq.webhook_endpoints WHERE enabled "
-                    "ORDER BY name");
+                    "SELECT name, subject_filter, url, secret, ordered FROM seamq.webhook_endpoints "
+                    "WHERE enabled ORDER BY name");
                 std::map<std::string, EndpointRow> wanted;
                 for (int row = 0; row < rows.rows(); ++row) {
                     EndpointRow endpoint{rows.get<std::string>(row, 0), rows.get<std::string>(row, 1),
-                                         rows.get<std::string>(row, 2), rows.get<std::string>(row, 3)};
+                                         rows.get<std::string>(row, 2), rows.get<std::string>(row, 3),
+                                         rows.get<bool>(row, 4)};
                     wanted.emplace(endpoint.name, endpoint);
                 }
                 reconcile(wanted);
@@ -89,6 +89,25 @@ struct WebhookDispatcher::Impl {
             }
             std::unique_lock lock(mutex);
             wake.wait_for(lock, options.refresh_interval, [this] { return stopping.load(); });
+        }
+    }
+
+    static void declare(postgres::Connection& connection, const DeclaredEndpoint& endpoint,
+                        const std::optional<SecretBox>& box) {
+        try {
+            connection.exec(
+                "INSERT INTO seamq.webhook_endpoints (name, subject_filter, url, secret, ordered) VALUES "
+                "($1, "
+                "$2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET subject_filter = excluded.subject_filter, "
+                "url "
+                "= excluded.url, secret = excluded.secret, ordered = excluded.ordered",
+                endpoint.name, endpoint.subject_filter, endpoint.url,
+                box ? box->seal(endpoint.name, endpoint.secret) : endpoint.secret, endpoint.ordered);
+        } catch (const postgres::SqlError& e) {
+            // Not e.what(): a constraint error's detail quotes the row, secret included.
+            raise(Errc::postgres, "declared endpoint {} refused by seamq.webhook_endpoints: {}{}",
+                  endpoint.name, e.primary_message(),
+                  e.sqlstate().empty() ? "" : " [SQLSTATE " + e.sqlstate() + "]");
         }
     }
 
@@ -121,8 +140,20 @@ struct WebhookDispatcher::Impl {
         std::unique_ptr<nats::PullConsumer> consumer;
         WebhookEndpoint target;
         std::mt19937_64 random(std::random_device{}());
+        std::string secret;
         try {
-            target = {endpoint.name, endpoint.url, {WebhookSecret::parse(endpoint.secret)}, options.timeout};
+            secret = open_stored_secret(box, endpoint.name, endpoint.secret);
+        } catch (const Error& e) {
+            // Not the endpoint's fault: a missing or wrong key. Not served (its events
+            // wait in its consumer) until the row or the worker's key changes.
+            log.error("webhooks: endpoint {} not served: {}", endpoint.name, e.what());
+            std::unique_lock lock(mutex);
+            // Bounded waits: reconcile sets runner.stop without taking `mutex`.
+            while (!stopping && !runner.stop) wake.wait_for(lock, std::chrono::milliseconds(200));
+            return;
+        }
+        try {
+            target = {endpoint.name, endpoint.url, {WebhookSecret::parse(secret)}, options.timeout};
         } catch (const Error& e) {
             disable(endpoint.name, std::string("its secret is unusable: ") + e.what(), log);
             runner.finished = true;
@@ -142,7 +173,10 @@ struct WebhookDispatcher::Impl {
                     // message redelivered to the next one after this.
                     config.ack_wait = std::chrono::duration_cast<std::chrono::nanoseconds>(options.timeout) +
                                       std::chrono::seconds(30);
-                    config.max_ack_pending = 1000;
+                    // Ordered: one message out at a time. A message nak'd with a delay stays
+                    // pending in the server, so nothing behind it is delivered until it is
+                    // acknowledged, across restarts too (the server keeps the state).
+                    config.max_ack_pending = endpoint.ordered ? 1 : 1000;
                     if (jetstream.consumer_info(options.stream, config.durable_name)) {
                         jetstream.update_consumer(options.stream, config);
                     } else {
@@ -153,7 +187,11 @@ struct WebhookDispatcher::Impl {
                 }
                 // What is there now, else wait for the next one: a batch that waits to fill
                 // would add its filling time to every event's delivery latency.
-                auto messages = consumer->fetch_no_wait(10);
+                // Ordered: never a no-wait request. With its one message pending (nak'd
+                // with a delay), nats-server 2.9 holds a no-wait request unanswered, and the
+                // redelivery then waited for the client's 5 s timeout (measured).
+                std::vector<nats::Message> messages;
+                if (!endpoint.ordered) messages = consumer->fetch_no_wait(10);
                 if (messages.empty()) messages = consumer->fetch(1, std::chrono::milliseconds(500));
                 for (auto& message : messages) {
                     if (runner.stop || stopping) break;  // unsettled: redelivered after ack_wait
@@ -199,10 +237,11 @@ struct WebhookDispatcher::Impl {
         const auto number = static_cast<int>(message.metadata().num_delivered);
         const auto attempt = sender.deliver(target, event->id(), body);
         connection.exec(
-            "INSERT INTO seamq.webhook_attempts (endpoint, event_id, attempt, outcome, http_status, "
-            "response, "
-            "error, address, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO seamq.webhook_attempts (endpoint, event_id, attempt, outcome, failure_class, "
+            "http_status, response, error, address, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+            "$10)",
             target.name, event->id(), number, std::string(to_string(attempt.outcome)),
+            std::string(to_string(attempt.failure)),
             attempt.http_status ? std::optional<int>(attempt.http_status) : std::nullopt, attempt.response,
             attempt.error.empty() ? std::nullopt : std::optional<std::string>(attempt.error), attempt.address,
             static_cast<std::int64_t>(attempt.duration.count()));
@@ -256,11 +295,7 @@ struct WebhookDispatcher::Impl {
                 "WHERE name = $1",
                 name, reason);
             if (!options.context.empty()) {
-                const auto event =
-                    envelope::EnvelopeBuilder(options.context + ".event.webhook-endpoint-disabled.v1",
-                                              "/sea-mq/webhooks", name)
-                        .data({{"endpoint", name}, {"reason", reason}})
-                        .build();
+                const auto event = disabled_event(name, reason);
                 connection.exec("SELECT seamq.enqueue($1::jsonb)", event.to_json());
             }
             connection.exec("COMMIT");
@@ -273,12 +308,25 @@ struct WebhookDispatcher::Impl {
         if (hooks.disabled) hooks.disabled(name, reason);
     }
 
+    // Validated against its contract when the context has one
+    // (schemas/events/<context>/webhook-endpoint-disabled.v1.schema.json).
+    envelope::Envelope disabled_event(const std::string& name, const std::string& reason) const {
+        const auto type = options.context + ".event.webhook-endpoint-disabled.v1";
+        envelope::EnvelopeBuilder builder(type, "/sea-mq/webhooks", name);
+        // The reason quotes curl's or the server's words: bounded like the contract says.
+        builder.data({{"endpoint", name}, {"reason", reason.substr(0, 1000)}});
+        if (!contracts.find(type)) return builder.build();
+        const envelope::Validator validator(envelope::Limits{}, &contracts);
+        return builder.build(validator);
+    }
+
     DispatcherOptions options;
     nats::JetStream& jetstream;
     const contracts::Registry& contracts;
     observability::Logger logger;
     DispatcherHooks hooks;
     WebhookSender sender;
+    std::optional<SecretBox> box;
 
     std::atomic<bool> stopping{false};
     std::mutex mutex;

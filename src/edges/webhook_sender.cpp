@@ -107,6 +107,30 @@ std::size_t collect_header(char* data, std::size_t size, std::size_t count, void
     return size * count;
 }
 
+// curl's error, as one of the bounded failure classes.
+FailureClass transport_failure(CURLcode code) {
+    switch (code) {
+        case CURLE_OPERATION_TIMEDOUT: return FailureClass::timeout;
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING: return FailureClass::connection_refused;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY: return FailureClass::resolve;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS: return FailureClass::tls;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_URL_MALFORMAT: return FailureClass::invalid_url;
+        default: return FailureClass::other;
+    }
+}
+
 void global_init_once() {
     static const bool initialized = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
     if (!initialized) raise(Errc::internal, "webhook sender: curl_global_init failed");
@@ -190,6 +214,25 @@ std::string_view to_string(AttemptOutcome outcome) noexcept {
     return "unknown";
 }
 
+std::string_view to_string(FailureClass failure) noexcept {
+    switch (failure) {
+        case FailureClass::none: return "none";
+        case FailureClass::timeout: return "timeout";
+        case FailureClass::connection_refused: return "connection_refused";
+        case FailureClass::resolve: return "resolve";
+        case FailureClass::tls: return "tls";
+        case FailureClass::redirect: return "redirect";
+        case FailureClass::http_4xx: return "http_4xx";
+        case FailureClass::http_5xx: return "http_5xx";
+        case FailureClass::http_other: return "http_other";
+        case FailureClass::gone: return "gone";
+        case FailureClass::ssrf_refused: return "ssrf_refused";
+        case FailureClass::invalid_url: return "invalid_url";
+        case FailureClass::other: return "other";
+    }
+    return "other";
+}
+
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now) {
     if (value.empty()) return std::nullopt;
@@ -229,8 +272,9 @@ DeliveryAttempt WebhookSender::deliver(const WebhookEndpoint& endpoint, std::str
                                        std::chrono::system_clock::time_point now) const {
     DeliveryAttempt attempt;
     const auto started = std::chrono::steady_clock::now();
-    const auto finish = [&](AttemptOutcome outcome, std::string error) {
+    const auto finish = [&](AttemptOutcome outcome, FailureClass failure, std::string error) {
         attempt.outcome = outcome;
+        attempt.failure = failure;
         attempt.error = std::move(error);
         attempt.duration =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
@@ -240,20 +284,22 @@ DeliveryAttempt WebhookSender::deliver(const WebhookEndpoint& endpoint, std::str
     // The URL: http(s) only, its host and port, as curl itself will read them.
     std::unique_ptr<CURLU, CurlDeleter> url(curl_url());
     if (curl_url_set(url.get(), CURLUPART_URL, endpoint.url.c_str(), 0) != CURLUE_OK)
-        return finish(AttemptOutcome::refused, "the endpoint URL does not parse");
+        return finish(AttemptOutcome::refused, FailureClass::invalid_url, "the endpoint URL does not parse");
     char* part = nullptr;
     std::string scheme, host, port;
     if (curl_url_get(url.get(), CURLUPART_SCHEME, &part, 0) == CURLUE_OK) scheme = part;
     curl_free(part);
     part = nullptr;
     if (scheme != "http" && scheme != "https")
-        return finish(AttemptOutcome::refused, fmt::format("scheme '{}' is not http or https", scheme));
+        return finish(AttemptOutcome::refused, FailureClass::invalid_url,
+                      fmt::format("scheme '{}' is not http or https", scheme));
     if (curl_url_get(url.get(), CURLUPART_HOST, &part, 0) == CURLUE_OK) host = part;
     curl_free(part);
     part = nullptr;
     if (curl_url_get(url.get(), CURLUPART_PORT, &part, CURLU_DEFAULT_PORT) == CURLUE_OK) port = part;
     curl_free(part);
-    if (host.empty()) return finish(AttemptOutcome::refused, "the endpoint URL has no host");
+    if (host.empty())
+        return finish(AttemptOutcome::refused, FailureClass::invalid_url, "the endpoint URL has no host");
     // curl gives IPv6 literals in brackets; getaddrinfo wants them without.
     std::string lookup = host;
     if (lookup.size() > 2 && lookup.front() == '[' && lookup.back() == ']')
@@ -265,7 +311,7 @@ DeliveryAttempt WebhookSender::deliver(const WebhookEndpoint& endpoint, std::str
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* resolved = nullptr;
     if (const int error = getaddrinfo(lookup.c_str(), port.c_str(), &hints, &resolved); error != 0)
-        return finish(AttemptOutcome::retry,
+        return finish(AttemptOutcome::retry, FailureClass::resolve,
                       fmt::format("cannot resolve {}: {}", lookup, gai_strerror(error)));
     std::string chosen;
     std::optional<std::string> refused;
@@ -287,9 +333,11 @@ DeliveryAttempt WebhookSender::deliver(const WebhookEndpoint& endpoint, std::str
             chosen = entry->ai_family == AF_INET6 ? fmt::format("[{}]", text) : std::string(text);
     }
     freeaddrinfo(resolved);
-    if (refused) return finish(AttemptOutcome::refused, "address refused: " + *refused);
+    if (refused)
+        return finish(AttemptOutcome::refused, FailureClass::ssrf_refused, "address refused: " + *refused);
     if (chosen.empty())
-        return finish(AttemptOutcome::retry, fmt::format("{} resolved to no address", lookup));
+        return finish(AttemptOutcome::retry, FailureClass::resolve,
+                      fmt::format("{} resolved to no address", lookup));
     attempt.address = chosen;
 
     const auto timestamp = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
@@ -306,7 +354,7 @@ DeliveryAttempt WebhookSender::deliver(const WebhookEndpoint& endpoint, std::str
         curl_slist_append(nullptr, fmt::format("{}:{}:{}", lookup, port, chosen).c_str()));
 
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-    if (!curl) return finish(AttemptOutcome::retry, "curl_easy_init failed");
+    if (!curl) return finish(AttemptOutcome::retry, FailureClass::other, "curl_easy_init failed");
     Collected collected;
     char error_buffer[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(curl.get(), CURLOPT_CURLU, url.get());
@@ -329,7 +377,7 @@ DeliveryAttempt WebhookSender::deliver(const WebhookEndpoint& endpoint, std::str
     curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error_buffer);
     const CURLcode code = curl_easy_perform(curl.get());
     if (code != CURLE_OK) {
-        return finish(AttemptOutcome::retry,
+        return finish(AttemptOutcome::retry, transport_failure(code),
                       one_line(error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code)));
     }
     long status = 0;
@@ -337,11 +385,16 @@ DeliveryAttempt WebhookSender::deliver(const WebhookEndpoint& endpoint, std::str
     attempt.http_status = static_cast<int>(status);
     attempt.response = std::move(collected.body);
     if (collected.retry_after) attempt.retry_after = parse_retry_after(*collected.retry_after, now);
-    if (status >= 200 && status < 300) return finish(AttemptOutcome::delivered, "");
-    if (status == 410) return finish(AttemptOutcome::gone, "410 Gone: the endpoint asks to be disabled");
+    if (status >= 200 && status < 300) return finish(AttemptOutcome::delivered, FailureClass::none, "");
+    if (status == 410)
+        return finish(AttemptOutcome::gone, FailureClass::gone, "410 Gone: the endpoint asks to be disabled");
     if (status >= 300 && status < 400)
-        return finish(AttemptOutcome::retry, fmt::format("{} redirect (redirects are not followed)", status));
-    return finish(AttemptOutcome::retry, fmt::format("HTTP {}", status));
+        return finish(AttemptOutcome::retry, FailureClass::redirect,
+                      fmt::format("{} redirect (redirects are not followed)", status));
+    const auto failure = status >= 400 && status < 500   ? FailureClass::http_4xx
+                         : status >= 500 && status < 600 ? FailureClass::http_5xx
+                                                         : FailureClass::http_other;
+    return finish(AttemptOutcome::retry, failure, fmt::format("HTTP {}", status));
 }
 
 }  // namespace seamq::edges

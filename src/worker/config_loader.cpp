@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "seamq/core/redaction.hpp"
+#include "seamq/edges/secret_box.hpp"
 #include "seamq/edges/webhook_signature.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/nats/connection.hpp"
@@ -665,6 +666,17 @@ void validate_inbound(const Config& config, const std::map<std::string, std::siz
         }
         if (partner.secrets.empty())
             problem(path + ".secrets", "at least one whsec_ secret is required to verify deliveries");
+        // A delivery verifies while now is within tolerance of its timestamp either way, so
+        // the same signed delivery can be replayed for twice the tolerance: its dedup row
+        // must live at least that long.
+        if (inbound.deliveries_retention.count() > 0 && inbound.deliveries_retention < 2 * partner.tolerance)
+            problem(
+                "inbound.deliveries_retention",
+                fmt::format(
+                    "{} s is less than twice {}.tolerance ({} s): a replay inside the tolerance "
+                    "would be accepted a second time",
+                    std::chrono::duration_cast<std::chrono::seconds>(inbound.deliveries_retention).count(),
+                    path, std::chrono::duration_cast<std::chrono::seconds>(partner.tolerance).count()));
         for (const auto& [label, secret] : partner.secrets) {
             try {
                 (void)edges::WebhookSecret::parse(secret.reveal());
@@ -709,6 +721,14 @@ void validate_config(Config& config, LoadState& state) {
         } catch (const seamq::Error& e) {
             problem(fmt::format("outbound.endpoints[{}].secret", i),
                     fmt::format("{} ({})", e.what(), secret.origin()));
+        }
+    }
+    if (!config.outbound.secrets_key.empty()) {
+        try {
+            (void)edges::SecretBox::parse(config.outbound.secrets_key.reveal());
+        } catch (const seamq::Error& e) {
+            problem("outbound.secrets_key",
+                    fmt::format("{} ({})", e.what(), config.outbound.secrets_key.origin()));
         }
     }
     if (config.outbound.enabled && !context_index.contains(config.outbound.context))

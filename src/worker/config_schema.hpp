@@ -299,6 +299,14 @@ void visit(Visitor& v, InboundSettings& s) {
     v.field("contracts_dir", s.contracts_dir,
             "Events directory holding the commands' contracts (schemas/events); relative to this file. "
             "Empty: the schemas installed with sea-mq.");
+    v.field("deliveries_retention", s.deliveries_retention,
+            "seamq.inbound_deliveries rows (the deduplication of webhook-ids) older than this are deleted by "
+            "the worker, in batches of 1000 (at most 100 batches a pass); 0s keeps them forever. At least "
+            "twice every partner's tolerance: a delivery is replayable for that long. Partners re-sign their "
+            "retries with a new timestamp, so keep it longer than their retry horizon (days).",
+            non_negative_duration);
+    v.field("retention_interval", s.retention_interval,
+            "Time between two passes of the deliveries retention.", positive_duration);
     v.list("partners", "PARTNER", s.partners, "Partners allowed to post signed signals.");
 }
 
@@ -313,6 +321,10 @@ void visit(Visitor& v, OutboundEndpointSettings& s) {
     v.required("subject_filter", s.subject_filter,
                "Subject filter, e.g. sea.event.> or sea.event.order-placed.v1.", subject_filter);
     v.required("secret", s.secret, "whsec_ secret the partner verifies with (${ENV_VAR} or {file: path}).");
+    v.field("ordered", s.ordered,
+            "Send one event at a time, in stream order: an event being retried holds back every later one "
+            "of this endpoint (all ordering keys; src/edges/README.md says why). Off: later events keep "
+            "flowing while one is retried.");
 }
 
 template <typename Visitor>
@@ -335,6 +347,18 @@ void visit(Visitor& v, OutboundSettings& s) {
             "An endpoint without a delivery for this long is disabled (logged at error level).",
             positive_duration);
     v.field("timeout", s.timeout, "Longest one delivery attempt may take.", positive_duration);
+    v.field("secrets_key", s.secrets_key,
+            "Key sealing the endpoints' secrets in seamq.webhook_endpoints (AES-256-GCM): base64 of 32 bytes "
+            "(`openssl rand -base64 32`), a secret (${ENV_VAR} or {file: path}); the CLI takes the same key "
+            "(--secrets-key, SEAMQ_WEBHOOK_SECRETS_KEY). Empty: secrets are stored as given. Rows stored "
+            "before a key was set keep working; an endpoint whose secret is sealed and cannot be opened is "
+            "not served (logged at error level).");
+    v.field("attempts_retention", s.attempts_retention,
+            "seamq.webhook_attempts rows older than this are deleted by the worker, in batches of 1000 (at "
+            "most 100 batches a pass); 0s keeps them forever.",
+            non_negative_duration);
+    v.field("retention_interval", s.retention_interval, "Time between two passes of the attempts retention.",
+            positive_duration);
     v.list(
         "endpoints", "ENDPOINT", s.endpoints,
         "Endpoints declared here are written into seamq.webhook_endpoints at start (URL, filter and secret; "

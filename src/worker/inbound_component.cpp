@@ -16,6 +16,7 @@
 #include <httplib.h>
 
 #include "seamq/contracts/contracts.hpp"
+#include "seamq/edges/edge_retention.hpp"
 #include "seamq/edges/inbound_intake.hpp"
 #include "seamq/envelope/envelope.hpp"
 #include "seamq/observability/metric_catalog.hpp"
@@ -51,6 +52,22 @@ std::vector<edges::InboundPartner> partners_of(const InboundSettings& settings, 
     return partners;
 }
 
+// One target per context database the partners' commands go to: its dedup rows.
+edges::RetentionOptions retention_of(const InboundSettings& settings, const Config& config) {
+    edges::RetentionOptions options;
+    options.interval = settings.retention_interval;
+    if (settings.deliveries_retention.count() <= 0) return options;
+    std::set<std::string> seen;
+    for (const auto& partner : settings.partners) {
+        const auto context_name = envelope::parse_subject(partner.command).context;
+        const auto* context = config.find_context(context_name);
+        if (!context || !seen.insert(context_name).second) continue;
+        options.targets.push_back({context_name, context->database.url.reveal(),
+                                   edges::EdgeTable::inbound_deliveries, settings.deliveries_retention});
+    }
+    return options;
+}
+
 class InboundComponent final : public Component {
 public:
     InboundComponent(const InboundSettings& settings, const WorkerServices& services)
@@ -61,7 +78,14 @@ public:
           validator_(envelope::Limits{}, &registry_),
           intake_(partners_of(settings, services.config), validator_),
           requests_(services.metrics.family(observability::metric::inbound_requests_total)),
-          latency_(services.metrics.family(observability::metric::inbound_request_seconds)) {
+          latency_(services.metrics.family(observability::metric::inbound_request_seconds)),
+          retention_deleted_(services.metrics.family(observability::metric::edge_retention_deleted_total)),
+          retention_(retention_of(settings, services.config), logger_,
+                     [this](const edges::RetentionTarget& target, std::uint64_t rows) {
+                         retention_deleted_
+                             .with({target.context, std::string(edges::to_string(target.table))})
+                             .increment(static_cast<double>(rows));
+                     }) {
         for (const auto& partner : settings.partners) known_partners_.insert(partner.name);
         readiness_ = services.readiness.add("inbound", [this]() -> observability::CheckOutcome {
             if (!server_.is_running()) return {false, "not listening on " + settings_.listen};
@@ -86,9 +110,13 @@ public:
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         logger_.info("inbound edge listening on {} (POST /v1/inbound/{{partner}}, {} partners)",
                      settings_.listen, settings_.partners.size());
+        retention_.start();
     }
 
-    void request_stop() override { stopping_ = true; }
+    void request_stop() override {
+        stopping_ = true;
+        retention_.request_stop();
+    }
 
     bool stop(std::chrono::steady_clock::time_point /*deadline*/) override {
         // httplib's stop() lets handlers in flight finish: an accepted delivery is either
@@ -97,6 +125,7 @@ public:
             server_.stop();
             thread_.join();
         }
+        retention_.stop();
         return true;
     }
 
@@ -176,6 +205,8 @@ private:
     edges::InboundIntake intake_;
     observability::Family<observability::Counter>& requests_;
     observability::Family<observability::Histogram>& latency_;
+    observability::Family<observability::Counter>& retention_deleted_;
+    edges::EdgeRetention retention_;
     std::set<std::string> known_partners_;
     httplib::Server server_;
     std::thread thread_;

@@ -80,6 +80,8 @@ protected:
                                    << "inbound:\n"
                                    << "  enabled: true\n"
                                    << "  listen: 127.0.0.1:" << inbound_port << "\n"
+                                   << "  deliveries_retention: 1d\n"
+                                   << "  retention_interval: 300ms\n"
                                    << "  contracts_dir: "
                                    << (testing::source_dir() / "schemas/events").string() << "\n"
                                    << "  partners:\n"
@@ -282,6 +284,49 @@ TEST_F(InboundEdge, DatabaseOutageAnswers503AndTheRetriedDeliveriesAreStoredOnce
     EXPECT_TRUE(
         testing::wait_until([&] { return query("SELECT count(*) FROM seamq.outbox_published") == "2"; }, 15s))
         << read_file(log_file);
+}
+
+// Retention of the deduplication rows: older than inbound.deliveries_retention they go
+// (batch by batch), younger ones stay and a replay within the window is still a duplicate.
+TEST_F(InboundEdge, RetentionDeletesOldDeduplicationRowsAndKeepsTheWindow) {
+    const std::string body = R"({"shipment": {"id": "SH-9", "status": "delivered"}})";
+    const auto recent = deliver("msg_recent", body, {current_secret});
+    ASSERT_EQ(recent.status, 202) << recent.body.dump();
+    // 2500 rows from 2 days ago (three batches of 1000), one of them a delivery we replay below.
+    query(
+        "INSERT INTO seamq.inbound_deliveries (partner, webhook_id, event_id, received_at) "
+        "SELECT 'acme', 'msg_old_' || n, gen_random_uuid()::text, now() - interval '2 days' "
+        "FROM generate_series(1, 2500) AS n");
+    query(
+        "INSERT INTO seamq.inbound_deliveries (partner, webhook_id, event_id, received_at) VALUES ('acme', "
+        "'msg_23h', gen_random_uuid()::text, now() - interval '23 hours')");
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            return query("SELECT count(*) FROM seamq.inbound_deliveries WHERE webhook_id LIKE 'msg_old_%'") ==
+                   "0";
+        },
+        20s))
+        << read_file(log_file);
+    EXPECT_EQ(query("SELECT string_agg(webhook_id, ',' ORDER BY webhook_id) FROM seamq.inbound_deliveries"),
+              "msg_23h,msg_recent");
+
+    // Within the window: still a duplicate, nothing appended.
+    const auto replay = deliver("msg_recent", body, {current_secret});
+    EXPECT_EQ(replay.status, 200) << replay.body.dump();
+    EXPECT_EQ(replay.body["status"], "duplicate");
+    EXPECT_EQ(commands_with_correlation("msg_recent"), "1");
+    EXPECT_EQ(deliver("msg_23h", body, {current_secret}).status, 200);
+    // Past it (a partner re-signing a delivery two days later): accepted as new.
+    EXPECT_EQ(deliver("msg_old_7", body, {current_secret}).status, 202);
+
+    httplib::Client admin("127.0.0.1", admin_port);
+    const auto metrics = admin.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(
+        metrics->body.find(
+            R"(seamq_edge_retention_deleted_total{context="integration",table="inbound_deliveries"} 2500)"),
+        std::string::npos)
+        << metrics->body;
 }
 
 }  // namespace

@@ -28,6 +28,15 @@ struct InboundPartner {
     std::string database;  //!< libpq conninfo of the command's context
 };
 
+//! A partner's payload as its canonical command: type = `partner.command`, source =
+//! `/partners/<name>`, subject = the string or integer at `subject_pointer` (or the
+//! partner name), correlationid = `webhook_id`, data = {partner, signal_id, payload (or the
+//! part at `payload_pointer`)}, validated by `validator`. Throws Error(invalid_argument)
+//! when a pointer finds nothing or the ordering key is neither a string nor an integer,
+//! Error(invalid_envelope) when the command's contract refuses it; nothing else.
+envelope::Envelope map_partner_payload(const InboundPartner& partner, const std::string& webhook_id,
+                                       const nlohmann::json& payload, const envelope::Validator& validator);
+
 //! What the intake answers. `outcome` is the metric label and log word: accepted,
 //! duplicate, unknown_partner, too_large, invalid_signature, bad_payload, not_ready.
 struct IntakeAnswer {

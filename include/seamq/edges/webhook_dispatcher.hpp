@@ -22,7 +22,8 @@ struct DeclaredEndpoint {
     std::string name;
     std::string url;
     std::string subject_filter;
-    std::string secret;  //!< whsec_
+    std::string secret;    //!< whsec_
+    bool ordered = false;  //!< one event at a time: a retried event holds back the later ones
 };
 
 struct DispatcherOptions {
@@ -36,6 +37,9 @@ struct DispatcherOptions {
     std::chrono::milliseconds timeout{std::chrono::seconds(10)};          //!< one attempt
     std::chrono::milliseconds refresh_interval{std::chrono::seconds(2)};  //!< endpoints table re-read
     std::vector<DeclaredEndpoint> declared;
+    //! base64 of 32 bytes: declared secrets are stored sealed and sealed ones opened
+    //! (SecretBox); empty: stored as given, and a sealed row is not served.
+    std::string secrets_key;
 };
 
 //! What happened, for metrics: one call per attempt and one per disabled endpoint.

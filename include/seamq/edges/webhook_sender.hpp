@@ -60,10 +60,37 @@ enum class AttemptOutcome {
 };
 std::string_view to_string(AttemptOutcome outcome) noexcept;
 
+//! Why an attempt was not delivered: the `class` label of seamq_webhook_attempts_total
+//! and the attempts log's `failure_class`. A fixed set, so the label stays bounded.
+enum class FailureClass {
+    none,                //!< delivered
+    timeout,             //!< no complete answer within the endpoint's timeout
+    connection_refused,  //!< nobody listening, or the connection reset
+    resolve,             //!< the host name does not resolve (or to no address)
+    tls,                 //!< TLS handshake or certificate failure
+    redirect,            //!< 3xx: redirects are never followed
+    http_4xx,            //!< 4xx other than 410
+    http_5xx,            //!< 5xx
+    http_other,          //!< 1xx or a status outside 100..599
+    gone,                //!< 410
+    ssrf_refused,        //!< the address guard refused the resolved address
+    invalid_url,         //!< not http(s), no host, does not parse
+    other,               //!< any other transport error
+};
+std::string_view to_string(FailureClass failure) noexcept;
+//! Every class, in declaration order (for metrics and documentation).
+inline constexpr FailureClass failure_classes[] = {
+    FailureClass::none,     FailureClass::timeout,      FailureClass::connection_refused,
+    FailureClass::resolve,  FailureClass::tls,          FailureClass::redirect,
+    FailureClass::http_4xx, FailureClass::http_5xx,     FailureClass::http_other,
+    FailureClass::gone,     FailureClass::ssrf_refused, FailureClass::invalid_url,
+    FailureClass::other};
+
 //! What the attempts log records of one attempt.
 struct DeliveryAttempt {
     AttemptOutcome outcome = AttemptOutcome::retry;
-    int http_status = 0;  //!< 0: no response
+    FailureClass failure = FailureClass::other;  //!< none when delivered
+    int http_status = 0;                         //!< 0: no response
     //! The endpoint's Retry-After (delta seconds or HTTP-date), at most max_retry_after.
     std::optional<std::chrono::seconds> retry_after;
     std::string response;  //!< the first max_response_bytes of the response body

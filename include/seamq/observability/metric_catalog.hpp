@@ -61,7 +61,7 @@ inline constexpr std::string_view table[] = {"context", "table"};
 inline constexpr std::string_view partner[] = {"partner"};
 inline constexpr std::string_view partner_outcome[] = {"partner", "outcome"};
 inline constexpr std::string_view endpoint[] = {"endpoint"};
-inline constexpr std::string_view endpoint_outcome[] = {"endpoint", "outcome"};
+inline constexpr std::string_view endpoint_outcome_class[] = {"endpoint", "outcome", "class"};
 inline constexpr std::string_view source[] = {"stream", "domain"};
 }  // namespace labels
 
@@ -157,13 +157,21 @@ inline constexpr HistogramDefinition inbound_request_seconds{
 inline constexpr CounterDefinition webhook_attempts_total{
     "seamq_webhook_attempts_total",
     "Webhook delivery attempts by outcome: delivered (2xx), retry (other status, redirect, timeout, "
-    "refused connection), gone (410: endpoint disabled), refused (SSRF guard: endpoint disabled).",
-    labels::endpoint_outcome};
+    "refused connection), gone (410: endpoint disabled), refused (SSRF guard: endpoint disabled); and "
+    "by failure class: none (delivered), timeout, connection_refused (refused or reset), resolve (DNS), "
+    "tls, redirect (3xx, never followed), http_4xx, http_5xx, http_other, gone (410), ssrf_refused, "
+    "invalid_url, other.",
+    labels::endpoint_outcome_class};
 inline constexpr CounterDefinition webhook_endpoints_disabled_total{
     "seamq_webhook_endpoints_disabled_total",
     "Webhook endpoints disabled by the worker (410, refused address, or failing for "
     "outbound.failing_period).",
     labels::endpoint};
+inline constexpr CounterDefinition edge_retention_deleted_total{
+    "seamq_edge_retention_deleted_total",
+    "Rows deleted by the edges' retention, by table: webhook_attempts (outbound.attempts_retention), "
+    "inbound_deliveries (inbound.deliveries_retention), in the context's database.",
+    labels::table};
 // --- federation (docs/federation.md) ----------------------------------------------------------
 inline constexpr GaugeDefinition federation_source_lag_messages{
     "seamq_federation_source_lag_messages",
@@ -229,6 +237,7 @@ inline constexpr std::array all{
     inbound_request_seconds.describe(),
     webhook_attempts_total.describe(),
     webhook_endpoints_disabled_total.describe(),
+    edge_retention_deleted_total.describe(),
     federation_source_lag_messages.describe(),
     federation_source_last_seen_seconds.describe(),
     component_healthy.describe(),

@@ -182,6 +182,10 @@ struct InboundSettings {
     std::string listen = "127.0.0.1:9470";
     //! Events directory with the commands' contracts; "": the installed schemas/events.
     std::filesystem::path contracts_dir;
+    //! seamq.inbound_deliveries rows (deduplication) older than this are deleted (0: kept
+    //! forever); at least twice every partner's tolerance (validate_config).
+    Duration deliveries_retention{std::chrono::hours(24 * 7)};
+    Duration retention_interval{std::chrono::minutes(1)};  //!< between two retention passes
     std::vector<InboundPartnerSettings> partners;
 };
 
@@ -190,7 +194,8 @@ struct OutboundEndpointSettings {
     std::string name;
     std::string url;
     std::string subject_filter;
-    Secret secret;  //!< whsec_
+    Secret secret;         //!< whsec_
+    bool ordered = false;  //!< one event at a time: a retried event holds back later ones
 };
 
 //! `outbound:` the outbound edge: webhook endpoints (seamq.webhook_endpoints, managed with
@@ -204,6 +209,12 @@ struct OutboundSettings {
                                        std::chrono::minutes(30), std::chrono::hours(1)};
     Duration failing_period{std::chrono::hours(24)};
     Duration timeout{std::chrono::seconds(10)};
+    //! base64 of 32 bytes: secrets in seamq.webhook_endpoints are sealed with it
+    //! (edges::SecretBox); empty: stored as given.
+    Secret secrets_key;
+    //! seamq.webhook_attempts rows older than this are deleted (0: kept forever).
+    Duration attempts_retention{std::chrono::hours(24 * 30)};
+    Duration retention_interval{std::chrono::minutes(1)};  //!< between two retention passes
     std::vector<OutboundEndpointSettings> endpoints;
 };
 
