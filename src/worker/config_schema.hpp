@@ -345,7 +345,8 @@ void visit(Visitor& v, FederationSettings& s) {
             "links' gauges and the degraded note of /readyz. Empty: links are not watched.",
             monitor_urls);
     v.field("poll_interval", s.poll_interval,
-            "How often the links (/leafz) and the sources of the streams file's import streams (stream info) "
+            "How often the links (/leafz) and the sources of the import streams of this worker's contexts "
+            "(stream info) "
             "are read.",
             positive_duration);
     v.field("timeout", s.timeout, "Longest one /leafz request or stream info request may take.",

@@ -190,7 +190,7 @@ private:
         return {true, fmt::format("{} of {} link(s) up, {} source(s) flowing", up, links_.size(), flowing)};
     }
 
-    // The registrations go first (their callbacks read the state below).
+    // The registrations are declared last so they go first: their callbacks read the state.
     FederationSettings settings_;
     std::vector<std::string> import_streams_;
     nats::JetStream& jetstream_;
@@ -218,8 +218,11 @@ std::unique_ptr<Component> make_federation_component(const WorkerServices& servi
     std::vector<std::string> import_streams;
     if (!config.streams_file.empty()) {
         try {
+            // Only its own contexts' imports: worker-<context> may read <CONTEXT>_IMPORTS
+            // and no other (infra/nats/nats.conf).
             for (const auto& imported : streams::load_streams_config(config.streams_file).imports)
-                import_streams.push_back(imported.stream.name);
+                if (config.find_context(imported.context) != nullptr)
+                    import_streams.push_back(imported.stream.name);
         } catch (const Error&) {
             // the loader already checked the file; nothing to watch from it
         }
