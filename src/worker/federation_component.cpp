@@ -48,8 +48,8 @@ public:
                                              return found->second.worst_rtt_seconds();
                                          }));
         }
-        // Sources are known only once read (their domains come from the stream's config):
-        // one callback per stream gives every source of it.
+        // Sources are known only once read (their domains come from the stream's info):
+        // register_source adds their gauges when a poll first sees them.
         registrations_.push_back(services.readiness.add_advisory("federation", [this] { return verdict(); }));
         metrics_ = &services.metrics;
     }
