@@ -9,13 +9,13 @@
 #include "src/cli/command_line.hpp"
 #include "src/cli/nats_options.hpp"
 #include <fmt/format.h>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "seamq/cli/commands.hpp"
 #include "seamq/core/error.hpp"
 #include "seamq/core/redaction.hpp"
 #include "seamq/core/timestamp.hpp"
+#include "seamq/federation/status.hpp"
 #include "seamq/nats/connection.hpp"
 #include "seamq/nats/jetstream.hpp"
 
@@ -41,66 +41,20 @@ std::vector<std::string> split_lists(const std::vector<std::string>& values) {
     return result;
 }
 
-//! "87µs" / "1.2ms" / "1.5s" (nats-server's Go durations) in seconds; -1 when unreadable.
-double go_duration_seconds(const std::string& text) {
-    std::size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        return -1;
-    }
-    const auto unit = text.substr(used);
-    if (unit == "ns") return value / 1e9;
-    if (unit == "µs" || unit == "us") return value / 1e6;
-    if (unit == "ms") return value / 1e3;
-    if (unit == "s") return value;
-    if (unit == "m") return value * 60;
-    return -1;
-}
-
-//! One server's leafnode links from its /leafz.
-json probe_links(const std::string& url, std::chrono::seconds timeout, std::vector<std::string>& problems) {
-    const auto base = url.ends_with('/') ? url.substr(0, url.size() - 1) : url;
-    json report = {{"monitor", base}, {"reachable", false}, {"links", json::array()}};
-    httplib::Client client(base);
-    if (!client.is_valid()) {
-        problems.push_back(fmt::format("monitor {}: not a monitoring URL; pass http://host:port", url));
-        return report;
-    }
-    client.set_connection_timeout(timeout);
-    client.set_read_timeout(timeout);
-    auto leafz = client.Get("/leafz");
-    if (!leafz || leafz->status != 200) {
-        const auto why = leafz ? fmt::format("HTTP {}", leafz->status) : httplib::to_string(leafz.error());
-        report["error"] = why;
-        problems.push_back(
-            fmt::format("monitor {}: /leafz unreachable ({}); the server may be down", base, why));
-        return report;
-    }
-    report["reachable"] = true;
-    const auto body = json::parse(leafz->body, nullptr, false);
-    if (body.is_discarded()) {
-        report["error"] = "not JSON";
-        problems.push_back(fmt::format("monitor {}: /leafz is not JSON", base));
-        return report;
-    }
-    for (const auto& leaf : body.value("leafs", json::array())) {
-        const auto rtt = leaf.value("rtt", "");
-        report["links"].push_back(
-            {{"account", leaf.value("account", "")},
-             {"remote", fmt::format("{}:{}", leaf.value("ip", ""), leaf.value("port", 0))},
-             {"rtt", rtt},
-             {"rtt_seconds", go_duration_seconds(rtt)},
-             {"in_msgs", leaf.value("in_msgs", 0)},
-             {"out_msgs", leaf.value("out_msgs", 0)}});
-    }
+json link_json(const federation::LinkProbe& probe, std::vector<std::string>& problems) {
+    json report = {{"monitor", probe.monitor}, {"reachable", probe.reachable}, {"links", json::array()}};
+    if (!probe.error.empty()) report["error"] = probe.error;
+    for (const auto& link : probe.links)
+        report["links"].push_back({{"account", link.account},
+                                   {"remote", link.remote},
+                                   {"rtt", link.rtt},
+                                   {"rtt_seconds", link.rtt_seconds},
+                                   {"in_msgs", link.in_msgs},
+                                   {"out_msgs", link.out_msgs}});
     // nats-server 2.9.10's /leafz says nothing of when a link came up.
     report["since"] = nullptr;
-    report["state"] = report["links"].empty() ? "down" : "up";
-    if (report["links"].empty())
-        problems.push_back(
-            fmt::format("monitor {}: no leafnode link (docs/runbooks/federation-link-down.md)", base));
+    if (probe.reachable) report["state"] = probe.up() ? "up" : "down";
+    if (const auto problem = probe.problem()) problems.push_back(*problem);
     return report;
 }
 
@@ -109,40 +63,22 @@ json probe_sources(nats::JetStream& jetstream, const std::vector<std::string>& w
     json sources = json::array();
     const auto names = wanted.empty() ? jetstream.stream_names() : wanted;
     for (const auto& name : names) {
-        const auto info = jetstream.stream_info(name);
-        if (!info) {
+        const auto stream = jetstream.stream_sources(name);
+        if (!stream) {
             problems.push_back(fmt::format("stream {}: not found", name));
             continue;
         }
-        for (const auto& source : info->sources) {
-            const double active = source.active.count() < 0 ? -1.0 : source.active.count() / 1e9;
-            std::string state = "active";
-            if (active < 0) {
-                state = "inactive";
-                problems.push_back(fmt::format(
-                    "stream {}: source {} ({}) has no source consumer: the link is down or being set up "
-                    "(docs/runbooks/federation-source-stalled.md)",
-                    name, source.name, source.api_prefix));
-            } else if (active > static_cast<double>(max_inactive.count())) {
-                state = "stalled";
-                problems.push_back(
-                    fmt::format("stream {}: source {} ({}) last heard from {:.1f}s ago, lag {} "
-                                "(docs/runbooks/federation-source-stalled.md)",
-                                name, source.name, source.api_prefix, active, source.lag));
-            } else if (source.lag > 0) {
-                state = "lagging";
-            }
-            std::string domain = source.api_prefix;
-            if (domain.starts_with("$JS.") && domain.ends_with(".API"))
-                domain = domain.substr(4, domain.size() - 8);
-            sources.push_back({{"stream", name},
-                               {"source", source.name},
-                               {"api", source.api_prefix},
-                               {"domain", domain},
+        for (const auto& source : federation::judge_sources(*stream, max_inactive)) {
+            if (const auto problem = source.problem()) problems.push_back(*problem);
+            sources.push_back({{"stream", source.stream},
+                               {"source", source.source},
+                               {"api", source.api},
+                               {"domain", source.domain},
                                {"lag", source.lag},
-                               {"last_seen_seconds", active < 0 ? json(nullptr) : json(active)},
-                               {"state", state},
-                               {"messages", info->state.messages}});
+                               {"last_seen_seconds",
+                                source.last_seen_seconds ? json(*source.last_seen_seconds) : json(nullptr)},
+                               {"state", federation::to_string(source.state)},
+                               {"messages", source.stream_messages}});
         }
     }
     return sources;
@@ -185,7 +121,7 @@ void run_federation_status(const FederationStatusArguments& arguments) {
                      {"servers", json::array()},
                      {"sources", json::array()}};
     for (const auto& monitor : split_lists(arguments.monitors))
-        document["servers"].push_back(probe_links(monitor, timeout, problems));
+        document["servers"].push_back(link_json(federation::probe_links(monitor, timeout), problems));
     if (!arguments.nats.urls.empty()) {
         try {
             auto options = nats_connection_options(arguments.nats, "sea-mq federation status");

@@ -197,6 +197,14 @@ std::optional<DeadLetter> DeadLetterQueue::get(std::uint64_t sequence) {
     return letter;
 }
 
+std::string replay_subject(std::string_view original_stream, std::string_view original_subject) {
+    constexpr std::string_view imports_suffix = "_IMPORTS";
+    constexpr std::string_view export_prefix = "export.";
+    if (original_stream.ends_with(imports_suffix) && original_subject.starts_with(export_prefix))
+        return fmt::format("import.{}", original_subject.substr(export_prefix.size()));
+    return std::string(original_subject);
+}
+
 ReplayOutcome DeadLetterQueue::replay(const DeadLetter& letter) {
     if (letter.consumer.empty() || letter.original_subject.empty())
         raise(Errc::invalid_argument,
@@ -216,7 +224,7 @@ ReplayOutcome DeadLetterQueue::replay(const DeadLetter& letter) {
     outcome.message_id = fmt::format("{}/replay/{}", envelope_id.empty() ? "poison" : envelope_id,
                                      letter.dead_letter_sequence);
     nats::OutgoingMessage message;
-    message.subject = letter.original_subject;
+    message.subject = replay_subject(letter.original_stream, letter.original_subject);
     message.payload = letter.payload;
     message.message_id = outcome.message_id;
     message.expected_stream = letter.original_stream;

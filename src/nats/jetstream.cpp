@@ -456,6 +456,14 @@ std::optional<StreamInfo> JetStream::stream_info(const std::string& name) {
     return result;
 }
 
+std::optional<StreamSourcesReply> JetStream::stream_sources(const std::string& name,
+                                                            std::chrono::milliseconds timeout) {
+    const auto what = fmt::format("reading the sources of stream '{}'", name);
+    Message reply =
+        connection_.request(fmt::format("{}.STREAM.INFO.{}", api_prefix(), name), "", options_.api_timeout);
+    return parse_stream_sources_reply(reply.payload(), what);
+}
+
 bool JetStream::delete_stream(const std::string& name) {
     jsErrCode error_code = no_js_error;
     const natsStatus status = js_DeleteStream(context_, name.c_str(), nullptr, &error_code);

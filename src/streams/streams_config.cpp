@@ -52,6 +52,9 @@ std::string import_stream_name(std::string_view context) {
     auto name = event_stream_name(context);
     return name.substr(0, name.size() - std::string_view("_EVENTS").size()) + "_IMPORTS";
 }
+std::string import_replay_subjects(std::string_view context) {
+    return fmt::format("import.{}.>", context);
+}
 std::string domain_api_prefix(std::string_view domain) {
     return fmt::format("$JS.{}.API", domain);
 }
@@ -376,7 +379,9 @@ public:
                                             fmt::format("sea-mq external events of context {} from cells {}",
                                                         imported.context, fmt::join(imported.cells, ", ")),
                                             import_settings, entry, where);
-                imported.stream.subjects.clear();  // filled by its sources only
+                // Filled by its sources; its one subject of its own takes replayed dead letters
+                // (`sea-mq dlq replay`: export.<context>.<rest> -> import.<context>.<rest>).
+                imported.stream.subjects = {import_replay_subjects(imported.context)};
                 for (const auto& cell : imported.cells)
                     imported.stream.sources.push_back(nats::StreamSource{export_stream_name(imported.context),
                                                                          domain_api_prefix(cell), ""});
@@ -406,6 +411,11 @@ public:
             fail(node, key,
                  "'dlq' is reserved: its events `dlq.>` would overlap every context's dead letters "
                  "`dlq.<context>.>`");
+        if (name == "export" || name == "import")
+            fail(node, key,
+                 fmt::format("'{0}' is reserved: its events `{0}.>` would overlap the federation's {0} "
+                             "streams `{0}.<context>.>`",
+                             name));
     }
 
     //! A JetStream domain as nats-server accepts it and as a subject token.

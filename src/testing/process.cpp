@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <netinet/in.h>
 #include <random>
+#include <set>
 #include <sstream>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -116,10 +118,19 @@ unsigned short free_port() {
     // that range to every outgoing connection, so a port picked there can be taken by a
     // client socket before the server binds it. Random, so parallel tests rarely meet.
     static thread_local std::mt19937 random{std::random_device{}() ^ static_cast<unsigned>(::getpid())};
+    // Handed out already: free until its server binds it, so can_bind cannot tell.
+    static std::mutex given_mutex;
+    static std::set<unsigned short> given;
     std::uniform_int_distribution<int> range(20000, 32000);
     for (int attempt = 0; attempt < 200; ++attempt) {
         const auto port = static_cast<unsigned short>(range(random));
-        if (can_bind(port)) return port;
+        {
+            std::lock_guard lock(given_mutex);
+            if (given.contains(port)) continue;
+        }
+        if (!can_bind(port)) continue;
+        std::lock_guard lock(given_mutex);
+        if (given.insert(port).second) return port;
     }
     raise(Errc::io, "no free loopback port in 20000-32000 after 200 attempts");
 }

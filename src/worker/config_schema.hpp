@@ -365,6 +365,26 @@ void visit(Visitor& v, OutboundSettings& s) {
         "enabled when new); `sea-mq webhooks` adds others and enables or disables any.");
 }
 
+std::string monitor_urls(const std::vector<std::string>& value);
+
+template <typename Visitor>
+void visit(Visitor& v, FederationSettings& s) {
+    v.field("monitor_urls", s.monitor_urls,
+            "Monitoring URLs (http://host:8222) of this cell's NATS servers: their /leafz gives the leafnode "
+            "links' gauges and the degraded note of /readyz. Empty: links are not watched.",
+            monitor_urls);
+    v.field("poll_interval", s.poll_interval,
+            "How often the links (/leafz) and the sources of the import streams of this worker's contexts "
+            "(stream info) "
+            "are read.",
+            positive_duration);
+    v.field("timeout", s.timeout, "Longest one /leafz request or stream info request may take.",
+            positive_duration);
+    v.field("max_inactive", s.max_inactive,
+            "A source not heard from (messages or heartbeats) for this long counts as stalled.",
+            positive_duration);
+}
+
 template <typename Visitor>
 void visit(Visitor& v, Config& s) {
     v.section("nats", s.nats, "The NATS connection shared by every component.");
@@ -381,6 +401,9 @@ void visit(Visitor& v, Config& s) {
     v.list("consumers", "CONSUMER", s.consumers, "Inbox consumers run by this worker.");
     v.section("inbound", s.inbound, "The inbound edge: signed partner signals into commands.");
     v.section("outbound", s.outbound, "The outbound edge: signed webhooks of external events.");
+    v.section("federation", s.federation,
+              "Watching this cell's federation links and import sources (gauges; /readyz says degraded, "
+              "never unready).");
 }
 
 }  // namespace seamq::worker::schema

@@ -225,6 +225,14 @@ std::string webhook_url(const std::string& value) {
                : fmt::format("'{}' is not an http:// or https:// URL", mask_url_credentials(value));
 }
 
+std::string monitor_urls(const std::vector<std::string>& value) {
+    for (const auto& url : value)
+        if (!url.starts_with("http://") && !url.starts_with("https://"))
+            return fmt::format("'{}' is not an http:// or https:// monitoring URL",
+                               mask_url_credentials(url));
+    return "";
+}
+
 std::string command_type(const std::string& value) {
     if (const auto problem = envelope::subject_problem(value))
         return fmt::format("'{}': {}", value, *problem);

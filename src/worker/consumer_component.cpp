@@ -10,7 +10,6 @@
 #include "seamq/inbox/sql_function_handler.hpp"
 #include "seamq/nats/jetstream.hpp"
 #include "seamq/observability/metric_catalog.hpp"
-#include "seamq/streams/streams_config.hpp"
 
 namespace seamq::worker {
 
@@ -130,41 +129,9 @@ public:
                                          if (!info) return std::nullopt;
                                          return static_cast<double>(info->num_ack_pending);
                                      }));
-        register_source_gauges(settings, services);
     }
 
     ~ConsumerComponent() override { registrations_.clear(); }
-
-    //! For a consumer of an import stream (docs/federation.md): each source's lag and when
-    //! it was last heard from, asked at scrape time. The link's state does not touch
-    //! readiness: a cell cut off from the others keeps working on its own.
-    void register_source_gauges(const ConsumerSettings& settings, const WorkerServices& services) {
-        if (services.config.streams_file.empty()) return;
-        std::vector<std::string> cells;
-        try {
-            for (const auto& imported : streams::load_streams_config(services.config.streams_file).imports)
-                if (imported.stream.name == settings.stream) cells = imported.cells;
-        } catch (const Error&) {
-            return;  // the loader already checked the file; nothing to add here
-        }
-        using namespace observability;
-        for (const auto& cell : cells) {
-            const std::vector<std::string> labels{settings.stream, cell};
-            const auto prefix = streams::domain_api_prefix(cell);
-            registrations_.push_back(services.metrics.family(metric::federation_source_lag_messages)
-                                         .add_callback(labels, [this, prefix]() -> std::optional<double> {
-                                             const auto source = source_info(prefix);
-                                             if (!source) return std::nullopt;
-                                             return static_cast<double>(source->lag);
-                                         }));
-            registrations_.push_back(services.metrics.family(metric::federation_source_last_seen_seconds)
-                                         .add_callback(labels, [this, prefix]() -> std::optional<double> {
-                                             const auto source = source_info(prefix);
-                                             if (!source || source->active.count() < 0) return std::nullopt;
-                                             return static_cast<double>(source->active.count()) / 1e9;
-                                         }));
-        }
-    }
 
     std::string name() const override { return "consumer/" + name_; }
 
@@ -185,17 +152,6 @@ public:
     }
 
 private:
-    std::optional<nats::StreamSourceInfo> source_info(const std::string& api_prefix) const {
-        try {
-            const auto info = jetstream_.stream_info(consumer_->options().stream);
-            if (!info) return std::nullopt;
-            for (const auto& source : info->sources)
-                if (source.api_prefix == api_prefix) return source;
-        } catch (const Error&) {
-        }
-        return std::nullopt;
-    }
-
     std::optional<nats::ConsumerInfo> consumer_info() const {
         try {
             return jetstream_.consumer_info(consumer_->options().stream, consumer_->options().name);

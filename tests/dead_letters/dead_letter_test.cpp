@@ -106,6 +106,18 @@ TEST(DeadLetterTest, HostileHeaderValuesReadAsUnknownNotAsGarbage) {
     EXPECT_EQ(format_time(std::chrono::system_clock::time_point{} - 1ms), "1969-12-31T23:59:59.999Z");
 }
 
+// A dead letter of an imported event goes back to its import stream's own subject
+// (docs/federation.md); every other one to the subject it came on.
+TEST(DeadLetterTest, ImportedEventsReplayToTheImportStreamsOwnSubject) {
+    EXPECT_EQ(replay_subject("SEA_IMPORTS", "export.sea.event.order-placed.v1"),
+              "import.sea.event.order-placed.v1");
+    EXPECT_EQ(replay_subject("SEA_EVENTS", "sea.event.order-placed.v1"), "sea.event.order-placed.v1");
+    EXPECT_EQ(replay_subject("SEA_EXPORT", "export.sea.event.order-placed.v1"),
+              "export.sea.event.order-placed.v1");
+    EXPECT_EQ(replay_subject("SEA_IMPORTS", "import.sea.event.order-placed.v1"),
+              "import.sea.event.order-placed.v1");
+}
+
 TEST(DeadLetterTest, SubjectFiltersMatchLikeNats) {
     EXPECT_TRUE(subject_matches("sea.event.>", "sea.event.order-placed.v1"));
     EXPECT_TRUE(subject_matches("sea.*.order-placed.v1", "sea.event.order-placed.v1"));

@@ -346,9 +346,10 @@ inline std::string cell_a_worker_yaml(Cluster& cell_a, unsigned short admin_port
         (testing::source_dir() / "schemas/events").string(), extra_consumers);
 }
 
-//! Cell B's worker: the ordinary inbox consumer of SEA_IMPORTS (SQL function apply_imported).
+//! Cell B's worker: the ordinary inbox consumer of SEA_IMPORTS (SQL function apply_imported),
+//! watching the federation: `monitors` (comma-separated monitoring URLs) read every second.
 inline std::string cell_b_worker_yaml(Cluster& cell_b, unsigned short admin_port,
-                                      const fs::path& streams_file) {
+                                      const fs::path& streams_file, const std::string& monitors = "") {
     return fmt::format(
         "nats:\n  servers: [{}]\n  inbox_prefix: _INBOX_worker-sea\n"
         "admin:\n  listen: 127.0.0.1:{}\n"
@@ -356,8 +357,9 @@ inline std::string cell_b_worker_yaml(Cluster& cell_b, unsigned short admin_port
         "contexts:\n  - name: sea\n    database:\n      url: ${{SEA_DATABASE_URL}}\n"
         "    relay:\n      enabled: false\n"
         "consumers:\n  - name: sea-imported-orders\n    context: sea\n    stream: SEA_IMPORTS\n"
-        "    handler:\n      kind: sql\n      function: apply_imported\n",
-        cell_b.url("worker-sea"), admin_port, streams_file.string());
+        "    handler:\n      kind: sql\n      function: apply_imported\n"
+        "federation:\n  monitor_urls: [{}]\n  poll_interval: 1s\n  timeout: 1s\n  max_inactive: 10s\n",
+        cell_b.url("worker-sea"), admin_port, streams_file.string(), monitors);
 }
 
 }  // namespace seamq::federation::test

@@ -1,9 +1,11 @@
 // Partition and resync: the hub (all three nodes) is stopped for longer than 30 s while
 // cell A keeps committing external events at a steady rate; A's relay, export stage and
-// its own consumer keep working, and neither cell's worker turns unready. After the hub
+// its own consumer keep working, and neither cell's worker turns unready (B's /readyz says
+// degraded, with the reason, and its federation gauges show the link down). After the hub
 // comes back, B catches up: every event applied exactly once, in each key's order.
 // Prints the catch-up time and the longest gap in B's applications.
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "tests/federation/federation_fixture.hpp"
@@ -55,23 +57,55 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
                            "  - name: sea-local\n    context: sea\n    stream: SEA_EVENTS\n"
                            "    handler:\n      kind: sql\n      function: apply_imported\n"),
         {{"SEA_DATABASE_URL", postgres_a.url("sea")}});
+    std::string monitors_b;
+    for (std::size_t i = 0; i < federation.cell_b().size(); ++i)
+        monitors_b += (monitors_b.empty() ? "" : ",") + federation.cell_b().node(i).monitor_url();
     WorkerProcess worker_b("federation-partition-b",
-                           cell_b_worker_yaml(federation.cell_b(), admin_b, streams_b),
+                           cell_b_worker_yaml(federation.cell_b(), admin_b, streams_b, monitors_b),
                            {{"SEA_DATABASE_URL", postgres_b.url("sea")}});
     for (auto [port, worker] : {std::pair{admin_a, &worker_a}, std::pair{admin_b, &worker_b}}) {
         ASSERT_TRUE(testing::wait_until([&] { return WorkerProcess::readyz(port).first == 200; }, 40s))
             << worker->log();
     }
+    // B's worker watches its links and source: /readyz not degraded while they are fine.
+    const auto readyz_b = [&] {
+        const auto [status, body] = WorkerProcess::readyz(admin_b);
+        return std::pair{status, nlohmann::json::parse(body, nullptr, false)};
+    };
+    std::string last_readyz;
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+            const auto [status, body] = readyz_b();
+            last_readyz = body.dump();
+            return status == 200 && body.value("degraded", true) == false;
+        },
+        30s, 500ms))
+        << last_readyz;
 
     // Steady traffic: one external event per transaction every 50 ms, from a thread.
     std::atomic<int> committed{0};
     std::atomic<bool> stop{false};
     const auto a = postgres_a.connection_string("sea");
+    // An exception escaping the thread would terminate the test binary with no gtest
+    // output; the producer keeps the first error for the assertions instead.
+    std::mutex producer_mutex;
+    std::string producer_error;
+    const auto producer_failed = [&] {
+        std::lock_guard lock(producer_mutex);
+        return producer_error;
+    };
     std::thread producer([&] {
         auto next = std::chrono::steady_clock::now();
         const auto end = next + before_cut + cut + after_heal;
         while (!stop && std::chrono::steady_clock::now() < end) {
-            enqueue(a, "p-", "sea.event.order-placed.v1", "external", committed.load(), 1);
+            try {
+                enqueue(a, "p-", "sea.event.order-placed.v1", "external", committed.load(), 1);
+            } catch (const std::exception& e) {
+                std::lock_guard lock(producer_mutex);
+                producer_error =
+                    fmt::format("committing event {} in cell A failed: {}", committed.load(), e.what());
+                return;
+            }
             committed.fetch_add(1);
             next += commit_every;
             std::this_thread::sleep_until(next);
@@ -90,7 +124,10 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
         return std::stoi(server.query_value("SELECT count(*) FROM applied", "sea"));
     };
     std::this_thread::sleep_for(before_cut);
-    ASSERT_TRUE(testing::wait_until([&] { return count(postgres_b) > 0; }, 10s)) << worker_b.log();
+    ASSERT_TRUE(testing::wait_until([&] { return count(postgres_b) > 0; }, 10s))
+        << "cell B applied nothing before the cut; committed in A: " << committed.load() << " "
+        << producer_failed() << "\n"
+        << worker_b.log();
 
     // Cut: the whole hub down. Both cells lose their only link.
     const auto cut_at = std::chrono::steady_clock::now();
@@ -99,7 +136,10 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
         [&] {
             return federation.cell_a().leafnode_links() == 0 && federation.cell_b().leafnode_links() == 0;
         },
-        10s));
+        10s))
+        << "links still up 10 s after the hub was stopped: cell-a " << federation.cell_a().leafnode_links()
+        << ", cell-b " << federation.cell_b().leafnode_links();
+    const auto links_down_at = std::chrono::steady_clock::now();
     const int b_at_cut = count(postgres_b);
     const int a_at_cut = count(postgres_a);
     // During the cut: A's own consumer keeps applying; both workers stay ready (a down
@@ -114,6 +154,7 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
                  "--max-inactive", "10", "--output", "json"});
     };
     bool degraded_seen = false;
+    bool degraded_metrics_seen = false;
     int ready_probes = 0;
     while (std::chrono::steady_clock::now() - cut_at < cut) {
         if (!degraded_seen && std::chrono::steady_clock::now() - cut_at > 15s) {
@@ -129,10 +170,29 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
             degraded_seen = true;
         }
         EXPECT_EQ(WorkerProcess::readyz(admin_a).first, 200);
-        EXPECT_EQ(WorkerProcess::readyz(admin_b).first, 200) << WorkerProcess::readyz(admin_b).second;
+        const auto [status, body] = readyz_b();
+        EXPECT_EQ(status, 200) << body.dump();
+        // Ready, but degraded with the reason, once the worker's next read (every 1 s, each
+        // request bounded by 1 s) saw the links gone.
+        if (std::chrono::steady_clock::now() - links_down_at > 4s) {
+            EXPECT_EQ(body.value("degraded", false), true) << body.dump();
+            EXPECT_NE(body.value("degraded_reasons", nlohmann::json::array()).dump().find("no leafnode link"),
+                      std::string::npos)
+                << body.dump();
+            if (!degraded_metrics_seen) {
+                const auto metrics = WorkerProcess::metrics(admin_b);
+                EXPECT_NE(metrics.find("seamq_federation_link_up{monitor=\"" +
+                                       federation.cell_b().node(0).monitor_url() + "\"} 0\n"),
+                          std::string::npos)
+                    << metrics;
+                EXPECT_EQ(metrics.find("seamq_federation_link_rtt_seconds{"), std::string::npos) << metrics;
+                degraded_metrics_seen = true;
+            }
+        }
         ++ready_probes;
         std::this_thread::sleep_for(2s);
     }
+    ASSERT_EQ(producer_failed(), "") << "during the cut";
     const int a_before_heal = count(postgres_a);
     const int b_before_heal = count(postgres_b);
     EXPECT_GT(a_before_heal, a_at_cut + 400) << "cell A's own consumer stalled during the cut";
@@ -146,6 +206,7 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
     const auto linked_after = std::chrono::steady_clock::now() - healed_at;
 
     producer.join();
+    ASSERT_EQ(producer_failed(), "");
     const int total = committed.load();
     ASSERT_TRUE(testing::wait_until([&] { return count(postgres_b) >= total; }, 120s, 100ms))
         << count(postgres_b) << " of " << total << "\n"
@@ -166,8 +227,38 @@ TEST(Partition, CellBCatchesUpAfterTheLeafnodeLinkIsCutForMoreThan30Seconds) {
     EXPECT_EQ(healed_report["status"], "ok");
     for (const auto& server : healed_report["servers"]) EXPECT_EQ(server["state"], "up") << server.dump();
     EXPECT_EQ(healed_report["sources"][0]["lag"], 0) << healthy.out;
-    // B's worker shows the same on /metrics.
-    const auto metrics = WorkerProcess::metrics(admin_b);
+    // B's worker shows the same: /readyz no longer degraded, and on /metrics.
+    EXPECT_TRUE(testing::wait_until(
+        [&] {
+            const auto [status, body] = readyz_b();
+            last_readyz = body.dump();
+            return status == 200 && body.value("degraded", true) == false;
+        },
+        20s, 500ms))
+        << last_readyz;
+    EXPECT_TRUE(degraded_metrics_seen);
+    std::string metrics;
+    EXPECT_TRUE(testing::wait_until(
+        [&] {
+            metrics = WorkerProcess::metrics(admin_b);
+            return metrics.find(
+                       "seamq_federation_source_lag_messages{stream=\"SEA_IMPORTS\",domain=\"cell-a\"} "
+                       "0\n") != std::string::npos;
+        },
+        10s, 500ms))
+        << metrics;
+    for (std::size_t i = 0; i < federation.cell_b().size(); ++i) {
+        const auto monitor = federation.cell_b().node(i).monitor_url();
+        EXPECT_NE(metrics.find("seamq_federation_link_up{monitor=\"" + monitor + "\"} 1\n"),
+                  std::string::npos)
+            << metrics;
+        EXPECT_NE(metrics.find("seamq_federation_link_rtt_seconds{monitor=\"" + monitor + "\"} "),
+                  std::string::npos)
+            << metrics;
+    }
+    EXPECT_NE(metrics.find("seamq_federation_source_active{stream=\"SEA_IMPORTS\",domain=\"cell-a\"} 1\n"),
+              std::string::npos)
+        << metrics;
     EXPECT_NE(
         metrics.find("seamq_federation_source_lag_messages{stream=\"SEA_IMPORTS\",domain=\"cell-a\"} 0\n"),
         std::string::npos)

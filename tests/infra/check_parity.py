@@ -425,6 +425,47 @@ if check(statefulset, "deploy/k8s has no StatefulSet nats"):
           "client service nats is missing")
     validate_with_server({**values, "NATS_SERVER_NAME": "nats-0"}, "StatefulSet")
 
+# --- Kubernetes cells: the overlays of deploy/cells (kubectl apply -k deploy/cells/<cell>) ---
+sys.path.insert(0, os.path.join(repo, "tests/deploy"))
+import k8s_manifests  # noqa: E402  (the same reading as the schema and Pulumi checks)
+
+try:
+    k8s_cells = k8s_manifests.cells(repo)
+except (ValueError, KeyError, IndexError) as error:
+    check(False, f"deploy/cells: {error}")
+    k8s_cells = {}
+check(k8s_cells, "deploy/cells has no cell overlay (Kubernetes manifests for a federation cell)")
+for cell, cell_documents in k8s_cells.items():
+    where = f"deploy/cells/{cell}"
+    cell_set = [m["doc"] for m in cell_documents if m["doc"]["kind"] == "StatefulSet"]
+    if not check(len(cell_set) == 1, f"{where}: one StatefulSet nats expected"):
+        continue
+    cell_env_list = cell_set[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    names = [e["name"] for e in cell_env_list]
+    cell_values = {e["name"]: str(e["value"]) for e in cell_env_list if "value" in e}
+    check(cell != "hub" and cell_values.get("NATS_CLUSTER_NAME") == cell and
+          cell_values.get("NATS_JETSTREAM_DOMAIN") == cell,
+          f"{where}: cluster name and JetStream domain must be the cell's name {cell!r}")
+    urls, account = remotes_of(cell_values.get("NATS_LEAFNODE_REMOTES", ""), where)
+    check(account == "SEAMQ", f"{where}: the leafnode remote must bind account SEAMQ, binds {account!r}")
+    check(urls and all(re.fullmatch(r"nats://federation:\$\(NATS_FEDERATION_PASSWORD\)@[\w.-]+:7422", u)
+                       for u in urls),
+          f"{where}: remotes {urls} must reach the hub's leafnode port 7422 as user federation, the password "
+          "from $(NATS_FEDERATION_PASSWORD)")
+    check("NATS_FEDERATION_PASSWORD" in names and "NATS_LEAFNODE_REMOTES" in names and
+          names.index("NATS_FEDERATION_PASSWORD") < names.index("NATS_LEAFNODE_REMOTES"),
+          f"{where}: NATS_LEAFNODE_REMOTES must come after NATS_FEDERATION_PASSWORD (Kubernetes expands "
+          "$(VAR) only from earlier variables)")
+    hub_docs = {(d["kind"], d["metadata"]["name"]): d for d in documents if d and "metadata" in d}
+    for m in cell_documents:
+        key = (m["doc"]["kind"], m["doc"]["metadata"]["name"])
+        if key != ("StatefulSet", "nats"):
+            check(m["doc"] == hub_docs.get(key), f"{where}: {key} must be the hub's, unpatched")
+    expanded = {**cell_values, "NATS_SERVER_NAME": "nats-0", "NATS_LEAFNODE_REMOTES":
+                cell_values.get("NATS_LEAFNODE_REMOTES", "").replace("$(NATS_FEDERATION_PASSWORD)",
+                                                                      "pParityCheckNATSFEDERATIONPASSWORD")}
+    validate_with_server(expanded, where)
+
 pdb = by_kind.get("PodDisruptionBudget", {}).get("nats-pdb")
 if check(pdb, "deploy/k8s has no PodDisruptionBudget nats-pdb"):
     check(pdb["spec"].get("minAvailable") == 2, "PodDisruptionBudget minAvailable must be 2")

@@ -37,6 +37,34 @@ TEST(ReadinessChecks, ReadyOnlyWhenEveryCheckPasses) {
     EXPECT_TRUE(checks.evaluate().ready);
 }
 
+TEST(ReadinessChecks, AFailingAdvisoryCheckDegradesWithoutMakingUnready) {
+    ReadinessChecks checks;
+    bool link_up = true;
+    auto nats = checks.add("nats", [] { return CheckOutcome{true, "connected"}; });
+    auto federation = checks.add_advisory("federation", [&] {
+        return CheckOutcome{link_up,
+                            link_up ? "1 link up" : "monitor http://127.0.0.1:8222: no leafnode link"};
+    });
+    auto report = checks.evaluate();
+    EXPECT_TRUE(report.ready);
+    EXPECT_FALSE(report.degraded);
+    EXPECT_EQ(report.to_json()["degraded_reasons"], nlohmann::json::array());
+
+    link_up = false;
+    report = checks.evaluate();
+    EXPECT_TRUE(report.ready);
+    EXPECT_TRUE(report.degraded);
+    const auto json = report.to_json();
+    EXPECT_EQ(json["status"], "ready");
+    EXPECT_EQ(json["degraded"], true);
+    EXPECT_EQ(json["degraded_reasons"],
+              nlohmann::json::array({"federation: monitor http://127.0.0.1:8222: no leafnode link"}));
+    EXPECT_EQ(json["checks"][0]["advisory"], true);
+
+    nats.reset();  // advisory checks alone do not make a process ready
+    EXPECT_FALSE(checks.evaluate().ready);
+}
+
 TEST(ReadinessChecks, AThrowingCheckFailsWithItsMessage) {
     ReadinessChecks checks;
     auto streams =

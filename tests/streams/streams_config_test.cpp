@@ -2,6 +2,7 @@
 // is reported with the key and the line it is on.
 #include "seamq/streams/streams_config.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "seamq/streams/stream_manager.hpp"
@@ -122,8 +123,8 @@ TEST(StreamsConfig, AKeyThatIsAListOrMappingIsAConfigError) {
 }
 
 // Federation (docs/federation.md): an exporting context gets <CONTEXT>_EXPORT with the
-// events' settings; each imported context one <CONTEXT>_IMPORTS without subjects of its
-// own, sourcing <CONTEXT>_EXPORT of every listed cell through $JS.<cell>.API.
+// events' settings; each imported context one <CONTEXT>_IMPORTS sourcing <CONTEXT>_EXPORT
+// of every listed cell through $JS.<cell>.API, with one subject of its own for replays.
 TEST(StreamsConfig, ExportsAndImportsDeclareTheFederationStreams) {
     const auto config = parse_streams_config(
         "defaults:\n  replicas: 3\n  events:\n    max_age: 30d\n"
@@ -141,7 +142,7 @@ TEST(StreamsConfig, ExportsAndImportsDeclareTheFederationStreams) {
     EXPECT_FALSE(config.contexts[1].exports.has_value());
     ASSERT_EQ(config.imports.size(), 1u);
     const auto& imported = config.imports[0].stream;
-    EXPECT_TRUE(imported.subjects.empty());
+    EXPECT_EQ(imported.subjects, std::vector<std::string>{"import.governance.>"});
     EXPECT_EQ(imported.max_age, std::chrono::hours(24 * 7));
     EXPECT_EQ(imported.duplicate_window, std::chrono::minutes(2));
     ASSERT_EQ(imported.sources.size(), 2u);
@@ -170,6 +171,10 @@ TEST(StreamsConfig, FederationMistakesNameTheKey) {
                            "  - context: sea\n    cells: [b]\n")
                   .find("imported twice"),
               std::string::npos);
+    for (const auto* reserved : {"export", "import"})
+        EXPECT_NE(config_error(fmt::format("contexts:\n  - name: {}\n", reserved)).find("is reserved"),
+                  std::string::npos)
+            << reserved;
 }
 
 TEST(Durations, ParseAndFormatRoundTrip) {

@@ -215,11 +215,10 @@ export class SeaCell extends pulumi.ComponentResource {
                                         { name: "NATS_CLUSTER_NAME", value: remote ? remote.domain : "sea-nats" },
                                         { name: "NATS_JETSTREAM_DOMAIN", value: remote ? remote.domain : "hub" },
                                         { name: "NATS_LEAFNODE_PORT", value: `${leafnodePort}` },
-                                        ...(remote ? [] : [{ name: "NATS_LEAFNODE_REMOTES", value: "[]" }]),
                                         ...passwords.map((v) => secretEnv(v, "nats-credentials", v)),
                                         // After the passwords: Kubernetes expands $(NATS_FEDERATION_PASSWORD)
                                         // only from variables defined earlier in the list.
-                                        ...(remote ? [{ name: "NATS_LEAFNODE_REMOTES", value: leafnodeRemotes(remote.hubs) }] : []),
+                                        { name: "NATS_LEAFNODE_REMOTES", value: remote ? leafnodeRemotes(remote.hubs) : "[]" },
                                     ],
                                     ports: [
                                         { name: "client", containerPort: clientPort },

@@ -28,6 +28,14 @@ struct Filter {
 //! True when NATS subject `subject` matches `pattern` (tokens, `*` one token, `>` the rest).
 bool subject_matches(std::string_view pattern, std::string_view subject);
 
+//! Where a replay republishes a dead letter that came from `original_stream` on
+//! `original_subject`: the subject itself, except for an event imported from another cell
+//! (docs/federation.md): an import stream (`<CONTEXT>_IMPORTS`) has no subject of the
+//! export copies it holds (`export.<context>.<type>` belongs to the cells' export streams)
+//! but one for replays, `import.<context>.>`, so `export.<context>.<rest>` goes back as
+//! `import.<context>.<rest>`.
+std::string replay_subject(std::string_view original_stream, std::string_view original_subject);
+
 //! What a replay did.
 struct ReplayOutcome {
     std::uint64_t dead_letter_sequence = 0;
@@ -56,7 +64,7 @@ public:
     //! The dead letter at `sequence`; nullopt when there is none (deleted or never was).
     std::optional<DeadLetter> get(std::uint64_t sequence);
 
-    //! Republishes the original payload to the original subject and stream with the
+    //! Republishes the original payload to the original subject (`replay_subject`) and stream with the
     //! original headers (the envelope id stays, so the inbox still guards effects already
     //! applied), a new Nats-Msg-Id `<original id>/replay/<dlq sequence>` (the original id
     //! would be swallowed by the stream's duplicate window) and `Seamq-Replay-For:

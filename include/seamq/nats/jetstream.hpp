@@ -11,6 +11,7 @@
 
 #include <nats/nats.h>
 
+#include "seamq/nats/api_reply.hpp"
 #include "seamq/nats/connection.hpp"
 #include "seamq/nats/error.hpp"
 #include "seamq/nats/jetstream_types.hpp"
@@ -91,6 +92,11 @@ public:
     StreamInfo update_stream(const StreamConfig& config);
     //! nullopt when the stream does not exist.
     std::optional<StreamInfo> stream_info(const std::string& name);
+    //! The stream's sources (lag, last heard from) from the raw `STREAM.INFO` reply,
+    //! parsed by `parse_stream_sources_reply`; nullopt when there is no such stream.
+    //! `timeout` 0: the API timeout of these options.
+    std::optional<StreamSourcesReply> stream_sources(const std::string& name,
+                                                     std::chrono::milliseconds timeout = {});
     //! The message at `sequence`, read from the stream leader (no consumer); nullopt when
     //! the stream has none there. natsMsg_GetSequence/GetTime on native() give its place.
     std::optional<Message> get_message(const std::string& stream, std::uint64_t sequence);

@@ -26,14 +26,17 @@ struct CheckResult {
     std::string name;
     bool ok = false;
     std::string detail;
+    bool advisory = false;  //!< failing makes the process degraded, not unready
 };
 
 //! Whether the process can do its work now; the body of /readyz.
 struct ReadinessReport {
-    bool ready = true;  //!< every check ok (and there is at least one)
+    bool ready = true;      //!< every check that is not advisory ok (and there is at least one)
+    bool degraded = false;  //!< an advisory check failed
     std::vector<CheckResult> checks;
 
-    //! {"status":"ready"|"not ready","checks":[{"name":..,"ok":..,"detail":..}]}
+    //! {"status":"ready"|"not ready","degraded":bool,"degraded_reasons":["name: detail"],
+    //!  "checks":[{"name":..,"ok":..,"detail":..[,"advisory":true]}]}
     nlohmann::json to_json() const;
 };
 
@@ -53,6 +56,10 @@ public:
     //! Adds a check; reports list checks in name order. Removing it (the Registration's
     //! destruction) waits for a running evaluation. A check must not add or remove checks.
     [[nodiscard]] Registration add(std::string name, ReadinessCheck check);
+    //! Adds an advisory check: when it fails the process stays ready but is reported
+    //! degraded, with the check's detail as the reason (a cell whose federation link is
+    //! down keeps working on its own). It must be quick: read state, do no I/O.
+    [[nodiscard]] Registration add_advisory(std::string name, ReadinessCheck check);
 
     //! Runs every check now. Not ready when a check fails or none is registered.
     ReadinessReport evaluate() const;
@@ -61,7 +68,9 @@ private:
     struct Entry {
         std::string name;
         ReadinessCheck check;
+        bool advisory = false;
     };
+    Registration add_entry(Entry entry);
     // Shared with the Registrations (weakly), which may outlive this object.
     struct State {
         std::shared_mutex mutex;  // shared while checks run, exclusive to add or remove

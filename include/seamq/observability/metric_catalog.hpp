@@ -63,6 +63,7 @@ inline constexpr std::string_view partner_outcome[] = {"partner", "outcome"};
 inline constexpr std::string_view endpoint[] = {"endpoint"};
 inline constexpr std::string_view endpoint_outcome_class[] = {"endpoint", "outcome", "class"};
 inline constexpr std::string_view source[] = {"stream", "domain"};
+inline constexpr std::string_view monitor[] = {"monitor"};
 }  // namespace labels
 
 namespace buckets {
@@ -175,14 +176,30 @@ inline constexpr CounterDefinition edge_retention_deleted_total{
 // --- federation (docs/federation.md) ----------------------------------------------------------
 inline constexpr GaugeDefinition federation_source_lag_messages{
     "seamq_federation_source_lag_messages",
-    "Messages of another cell's export stream (domain) not yet copied into the import stream a consumer "
-    "reads, as its stream leader last reported.",
+    "Messages of another cell's export stream (domain) not yet copied into an import stream of the "
+    "streams file, as its stream leader last reported (read every federation.poll_interval).",
     labels::source};
 inline constexpr GaugeDefinition federation_source_last_seen_seconds{
     "seamq_federation_source_last_seen_seconds",
     "Seconds since the import stream last heard from the source (messages or heartbeats); absent while it "
-    "has no source consumer (link down or being set up).",
+    "has no source consumer (link down or being set up). Read every federation.poll_interval.",
     labels::source};
+
+inline constexpr GaugeDefinition federation_source_active{
+    "seamq_federation_source_active",
+    "1 while the import stream's source is flowing (a source consumer, heard from within "
+    "federation.max_inactive), else 0 (link down, source being set up, or stalled).",
+    labels::source};
+inline constexpr GaugeDefinition federation_link_up{
+    "seamq_federation_link_up",
+    "1 while the NATS server at a federation.monitor_urls entry holds at least one leafnode link (its "
+    "/leafz, polled every federation.poll_interval), 0 when it holds none or does not answer.",
+    labels::monitor};
+inline constexpr GaugeDefinition federation_link_rtt_seconds{
+    "seamq_federation_link_rtt_seconds",
+    "Round-trip time of the slowest leafnode link of the server at a federation.monitor_urls entry, as "
+    "its /leafz reports it; absent while it has no link.",
+    labels::monitor};
 
 // --- components --------------------------------------------------------------------------
 inline constexpr GaugeDefinition component_healthy{
@@ -240,6 +257,9 @@ inline constexpr std::array all{
     edge_retention_deleted_total.describe(),
     federation_source_lag_messages.describe(),
     federation_source_last_seen_seconds.describe(),
+    federation_source_active.describe(),
+    federation_link_up.describe(),
+    federation_link_rtt_seconds.describe(),
     component_healthy.describe(),
     component_unexpected_errors_total.describe(),
     nats_connected.describe(),

@@ -57,6 +57,9 @@ std::string export_subjects(std::string_view context);
 std::string export_subject(std::string_view event_type);
 //! `sea` -> `SEA_IMPORTS`.
 std::string import_stream_name(std::string_view context);
+//! The import stream's one subject of its own, `import.{context}.>`: replayed dead letters
+//! of imported events (its other messages come from its sources, on `export.{context}.>`).
+std::string import_replay_subjects(std::string_view context);
 //! `cell-a` -> `$JS.cell-a.API`: a JetStream domain's API as seen across a leafnode.
 std::string domain_api_prefix(std::string_view domain);
 

@@ -40,7 +40,10 @@ private:
     std::filesystem::path path_;
 };
 
-//! A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then closed).
+//! A TCP port on 127.0.0.1 that was free a moment ago (random in 20000-32000, bound once
+//! to check, then closed), never one this process was given before: a test that picks
+//! many ports before its servers bind them (a federation: ~40) would otherwise get one
+//! twice now and then, and a server would fail with "address already in use".
 unsigned short free_port();
 
 //! A child process owned by a test. It runs in its own process group and gets SIGKILL

@@ -218,6 +218,16 @@ struct OutboundSettings {
     std::vector<OutboundEndpointSettings> endpoints;
 };
 
+//! `federation:` what the worker watches of its cell's federation links (docs/federation.md):
+//! gauges and the degraded note of /readyz; never readiness itself.
+struct FederationSettings {
+    //! nats-server monitoring URLs (http://host:8222) of this cell's servers, for /leafz.
+    std::vector<std::string> monitor_urls;
+    Duration poll_interval{std::chrono::seconds(15)};
+    Duration timeout{std::chrono::seconds(2)};
+    Duration max_inactive{std::chrono::seconds(30)};
+};
+
 //! The whole file.
 struct Config {
     NatsSettings nats;
@@ -229,6 +239,7 @@ struct Config {
     std::vector<ConsumerSettings> consumers;
     InboundSettings inbound;
     OutboundSettings outbound;
+    FederationSettings federation;
 
     std::string source;  //!< the file name (or "<string>"), for messages
     //! Not errors, but worth a log line: SEAMQ_ variables that match no setting.

@@ -135,9 +135,7 @@ test("a leafnode remote makes the cluster a federation cell", async () => {
 // Parity: every object of deploy/k8s has its twin in the component, equal in labels,
 // spec and data (names, ports, replicas, probes, anti-affinity, volumes, configuration
 // content); the Secrets kustomize generates are the component's Secrets.
-test("describes exactly what deploy/k8s describes", async () => {
-    const objects = await render("cell-e");
-    const manifests: { source: string; doc: any }[] = JSON.parse(fs.readFileSync(process.env.SEAMQ_K8S_JSON!, "utf8"));
+function assertParity(objects: any[], manifests: { source: string; doc: any }[], where: string) {
     let compared = 0;
     for (const { source, doc } of manifests) {
         if (doc.kind === "Kustomization") {
@@ -156,7 +154,32 @@ test("describes exactly what deploy/k8s describes", async () => {
     }
     const inK8s = new Set(manifests.map(({ doc }) => `${doc.kind}/${doc.metadata?.name}`));
     for (const o of objects.filter((o) => o.kind !== "Secret")) {
-        assert.ok(inK8s.has(`${o.kind}/${o.metadata.name}`), `${o.kind} ${o.metadata.name} of the component is not in deploy/k8s`);
+        assert.ok(inK8s.has(`${o.kind}/${o.metadata.name}`), `${o.kind} ${o.metadata.name} of the component is not in ${where}`);
     }
     assert.equal(compared, objects.length - 2);
+}
+
+test("describes exactly what deploy/k8s describes", async () => {
+    const manifests: { source: string; doc: any }[] = JSON.parse(fs.readFileSync(process.env.SEAMQ_K8S_JSON!, "utf8"));
+    assertParity(await render("cell-e"), manifests, "deploy/k8s");
+});
+
+// Each cell overlay of deploy/cells (kubectl apply -k deploy/cells/<cell>) is what the
+// component makes with leafnodeRemote {domain, hubs} read from the overlay's objects.
+test("describes exactly what each cell overlay of deploy/cells describes", async () => {
+    const cells: Record<string, { source: string; doc: any }[]> = JSON.parse(
+        fs.readFileSync(process.env.SEAMQ_K8S_CELLS_JSON!, "utf8"),
+    );
+    assert.ok(Object.keys(cells).length >= 1, "no cell overlay in deploy/cells");
+    let index = 0;
+    for (const [cell, manifests] of Object.entries(cells)) {
+        const nats = manifests.find(({ doc }) => doc.kind === "StatefulSet" && doc.metadata.name === "nats")!.doc;
+        const env: { name: string; value?: string }[] = nats.spec.template.spec.containers[0].env;
+        const domain = env.find((e) => e.name === "NATS_JETSTREAM_DOMAIN")!.value!;
+        assert.equal(domain, cell, `deploy/cells/${cell}: the JetStream domain is the directory's name`);
+        const remotes = env.find((e) => e.name === "NATS_LEAFNODE_REMOTES")!.value!;
+        const hubs = [...remotes.matchAll(/@([^"]+)"/g)].map((m) => m[1]);
+        const objects = await render(`cell-overlay-${index++}`, { leafnodeRemote: { domain, hubs } });
+        assertParity(objects, manifests, `deploy/cells/${cell}`);
+    }
 });
