@@ -459,8 +459,8 @@ std::optional<StreamInfo> JetStream::stream_info(const std::string& name) {
 std::optional<StreamSourcesReply> JetStream::stream_sources(const std::string& name,
                                                             std::chrono::milliseconds timeout) {
     const auto what = fmt::format("reading the sources of stream '{}'", name);
-    Message reply =
-        connection_.request(fmt::format("{}.STREAM.INFO.{}", api_prefix(), name), "", options_.api_timeout);
+    Message reply = connection_.request(fmt::format("{}.STREAM.INFO.{}", api_prefix(), name), "",
+                                        timeout.count() > 0 ? timeout : options_.api_timeout);
     return parse_stream_sources_reply(reply.payload(), what);
 }
 
