@@ -164,7 +164,8 @@ bool appears_on_event(std::string_view name) {
     // A refused login; and the families of parts this worker does not run (the edges, the
     // federation's imports), which their own tests (tests/edges, tests/federation) read.
     return name == "seamq_nats_authentication_failures_total" || name.starts_with("seamq_inbound_") ||
-           name.starts_with("seamq_webhook_") || name.starts_with("seamq_federation_");
+           name.starts_with("seamq_webhook_") || name.starts_with("seamq_edge_") ||
+           name.starts_with("seamq_federation_");
 }
 
 // The family names Prometheus stores for every metric of the catalog (a histogram as
