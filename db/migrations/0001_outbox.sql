@@ -32,12 +32,7 @@ CREATE TABLE seamq.outbox_events (
     last_error      text,
     status          seamq.outbox_status NOT NULL DEFAULT 'pending',
     published_at    timestamptz,
-    stream_sequence bigint,
-    -- Unique through a hash index, on purpose not a btree: a btree on position would offer
-    -- the planner a second way to read pending rows in position order, walking past every
-    -- published row (70-200 ms a batch once 100k rows are published, instead of ~1 ms
-    -- through outbox_events_pending).
-    CONSTRAINT outbox_events_position_unique EXCLUDE USING hash (position WITH =)
+    stream_sequence bigint
 );
 ALTER SEQUENCE seamq.outbox_events_position_seq OWNED BY seamq.outbox_events.position;
 
@@ -46,6 +41,14 @@ COMMENT ON TABLE seamq.outbox_events IS
 COMMENT ON COLUMN seamq.outbox_events.position IS
     'Publication order. Rows with one (context, subject) get positions in commit order (see seamq.outbox_events_before_insert).';
 
+-- The relay's bookkeeping finds each row by position (one probe per row). A hash index, on
+-- purpose not a btree: a btree on position would offer the planner a second way to read
+-- pending rows in position order, walking past every published row (70-200 ms a batch once
+-- 100k rows are published, instead of ~1 ms through outbox_events_pending). Not a unique
+-- constraint: positions are unique by construction (only the insert trigger sets them, from
+-- the sequence), and an exclusion constraint's check cost every insert ~5% of enqueue's
+-- throughput (pgbench, db/migrations/README.md).
+CREATE INDEX outbox_events_position ON seamq.outbox_events USING hash (position);
 -- The relay's work queue: pending rows of one context in position order. Partial, so it
 -- stays small however many published rows the table keeps.
 CREATE INDEX outbox_events_pending ON seamq.outbox_events (context, position) WHERE status = 'pending';
@@ -352,14 +355,20 @@ CREATE FUNCTION seamq.is_plain_valid_envelope(envelope jsonb) RETURNS boolean
         AND substr(envelope ->> 'time', 18, 2) COLLATE "C" <= '59';
 
 
--- Validates and completes an outbox row from its envelope, whichever way the row arrives
--- (seamq.enqueue, a multi-row INSERT, COPY). Every column but the relay's bookkeeping is
--- derived from the envelope, so they can never disagree with it.
-CREATE FUNCTION seamq.outbox_events_before_insert() RETURNS trigger
+-- Numbers a double cannot hold: numeric keeps them, consumers' JSON parsers cannot (they
+-- read IEEE 754 doubles). The bound is DBL_MAX, (2 - 2^-52) * 2^1023, in full; numbers
+-- that merely underflow to 0 are fine. Inlined, so the path is parsed once per plan.
+CREATE FUNCTION seamq.beyond_double() RETURNS jsonpath
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN 'strict $.** ? (@.type() == "number" && (@ > 179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368 || @ < -179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368))'::jsonpath;
+
+-- Every check of an envelope, one by one: raises the precise error (SQLSTATE SQ001-SQ004)
+-- or returns the envelope completed with the attributes producers may leave out. The
+-- insert trigger calls it only for an envelope its fast path cannot vouch for.
+CREATE FUNCTION seamq.checked_envelope(envelope jsonb) RETURNS jsonb
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    envelope jsonb := NEW.envelope;
     event_id text;
     event_type text;
     attribute text;
@@ -384,7 +393,6 @@ BEGIN
     END IF;
     IF seamq.is_plain_valid_envelope(envelope) THEN
         event_id := envelope ->> 'id';
-        event_type := envelope ->> 'type';
     ELSE
         PERFORM seamq.check_string_attribute(envelope, 'specversion', true, '^1\.0$', NULL);
         -- Length bounds go to max_length, never into a pattern: PostgreSQL runs a bounded
@@ -462,10 +470,8 @@ BEGIN
             END LOOP;
         END IF;
     END IF;  -- the checks of an envelope is_plain_valid_envelope cannot vouch for
-    -- Numbers a double cannot hold: numeric keeps them, consumers' JSON parsers cannot
-    -- (they read IEEE 754 doubles). The bound is DBL_MAX, (2 - 2^-52) * 2^1023, in full;
-    -- numbers that merely underflow to 0 are fine.
-    too_large := jsonb_path_query_first(envelope, 'strict $.** ? (@.type() == "number" && (@ > 179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368 || @ < -179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368))');
+    -- Numbers a double cannot hold (seamq.beyond_double).
+    too_large := jsonb_path_query_first(envelope, seamq.beyond_double());
     IF too_large IS NOT NULL THEN
         RAISE EXCEPTION 'invalid envelope: the number %... (% characters) is beyond the range of a double',
                 left(too_large::text, 20), length(too_large::text)
@@ -484,13 +490,38 @@ BEGIN
                   HINT = 'Keep envelopes small: send large payloads by reference (e.g. an object-store URL in data).';
     END IF;
 
-    NEW.id := event_id;
-    NEW.type := event_type;
-    NEW.context := split_part(event_type, '.', 1);
-    NEW.subject := envelope ->> 'subject';
-    IF envelope IS DISTINCT FROM NEW.envelope THEN  -- filled in above
+    RETURN envelope;
+END;
+$$;
+
+-- Validates and completes an outbox row from its envelope, whichever way the row arrives
+-- (seamq.enqueue, a multi-row INSERT, COPY). Every column but the relay's bookkeeping is
+-- derived from the envelope, so they can never disagree with it.
+-- Few statements on purpose: PL/pgSQL prepares each expression again in every transaction,
+-- and producers write one event per transaction, so each statement here costs every event
+-- its preparation (db/migrations/README.md, "cost").
+CREATE FUNCTION seamq.outbox_events_before_insert() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    envelope jsonb := NEW.envelope;
+    locked boolean;
+BEGIN
+    -- The common case in one expression: the plain shape every check passes, no number
+    -- beyond a double, within the size limit. Anything else goes through the checks one by
+    -- one, which raise the precise error or complete the envelope.
+    IF (CASE WHEN jsonb_typeof(envelope) = 'object'
+             THEN seamq.is_plain_valid_envelope(envelope)
+                  AND NOT jsonb_path_exists(envelope, seamq.beyond_double())
+                  AND octet_length(envelope::text) <= seamq.max_envelope_bytes()
+             END) IS NOT TRUE THEN
+        envelope := seamq.checked_envelope(envelope);
         NEW.envelope := envelope;
     END IF;
+    NEW.id := envelope ->> 'id';
+    NEW.type := envelope ->> 'type';
+    NEW.context := split_part(envelope ->> 'type', '.', 1);
+    NEW.subject := envelope ->> 'subject';
     -- The relay's bookkeeping starts from the column defaults; a caller's values are
     -- replaced. Tested as one condition: each assignment to NEW costs a microsecond or two.
     IF (NEW.status, NEW.attempts, NEW.last_error, NEW.published_at, NEW.stream_sequence, NEW.created_at)
@@ -510,7 +541,9 @@ BEGIN
     -- The transaction id too, before the position (a transaction otherwise gets one only
     -- when the row is written, after this trigger): the relay's scan floor relies on every
     -- transaction holding a position having an id (src/relay/relay.cpp, advance_floor).
-    PERFORM pg_advisory_xact_lock(24225, hashtext(NEW.context || '/' || NEW.subject)), pg_current_xact_id();
+    -- An assignment, not PERFORM, which would run a query for it.
+    locked := pg_advisory_xact_lock(24225, hashtext(NEW.context || '/' || NEW.subject)) IS NOT NULL
+              AND pg_current_xact_id() IS NOT NULL;
     NEW.position := nextval('seamq.outbox_events_position_seq');
     -- Wakes the relay of this context at commit (a rolled-back transaction notifies
     -- nobody; repeats within one transaction are folded into one notification), unless
