@@ -19,11 +19,17 @@
 // PostgreSQL processes per event (postmaster and children from /proc, before and after).
 // After each case the rows in the table must equal the events pgbench reports.
 //
+// Then the parts of enqueue's cost, server side only (no client, no network): a procedure
+// in one session runs each statement or expression 10,000 times, committing after each,
+// so PL/pgSQL prepares its expressions again every time as it does for producers, whose
+// transactions hold one event. Two rounds; the lower time of each part counts.
+//
 // Writes <out>/producer.json and <out>/producer.md and prints the table.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -62,6 +68,7 @@ struct Settings {
     int batch = 10;       //!< events per enqueue_many call
     bool relay = true;    //!< the enqueue_relay case
     bool nested = false;  //!< pg_stat_statements.track = all: statements inside the functions
+    int parts_transactions = 10000;  //!< per part of enqueue's cost; 0 skips them
     fs::path output_dir = "build/bench";
 };
 
@@ -249,6 +256,110 @@ void reset_stream(nats::JetStream& jetstream) {
     jetstream.add_stream(config);
 }
 
+// --- the parts of enqueue's cost --------------------------------------------------
+
+//! Times `body` (a PL/pgSQL statement on `e`, a fresh envelope as the pgbench scripts
+//! write them, with `ok boolean` and `id text` to assign to) over `n` transactions and
+//! records µs per transaction in bench_parts.
+constexpr const char* parts_table_sql =
+    "CREATE TABLE IF NOT EXISTS public.bench_parts (part text, round int, us_per_transaction float8)";
+constexpr const char* parts_probe_sql = R"sql(
+CREATE OR REPLACE PROCEDURE public.bench_parts_probe(part text, round int, body text, n int)
+LANGUAGE plpgsql AS $probe$
+DECLARE
+    started timestamptz;
+BEGIN
+    EXECUTE format($f$CREATE OR REPLACE PROCEDURE public.bench_parts_body(n int) LANGUAGE plpgsql AS $b$
+        DECLARE e jsonb; ok boolean; id text;
+        BEGIN
+            FOR i IN 1..n LOOP
+                e := format('{"specversion":"1.0","id":"%%s","source":"/bench/orders",'
+                            '"type":"sea.event.order-placed.v1","subject":"order-%%s",'
+                            '"time":"2024-05-01T12:00:00.000000Z","datacontenttype":"application/json",'
+                            '"data":{"order_id":"order-%%s","line":%%s,"amount_cents":%%s,"note":"%%s"}}',
+                            gen_random_uuid(), i %% 1000, i %% 1000, i, 1000 + i %% 9000, repeat('x', 160))::jsonb;
+                %s;
+                COMMIT;
+            END LOOP;
+        END $b$$f$, body);
+    COMMIT;
+    started := clock_timestamp();
+    CALL public.bench_parts_body(n);
+    INSERT INTO public.bench_parts
+    VALUES (part, round, extract(epoch FROM clock_timestamp() - started) * 1e6 / n);
+    COMMIT;
+END $probe$;
+)sql";
+
+struct Part {
+    std::string name;
+    std::string body;
+    bool without_trigger = false;  //!< the insert trigger disabled while it runs
+};
+
+std::vector<Part> enqueue_parts() {
+    const auto expression = [](std::string name, std::string expr) {
+        return Part{.name = std::move(name), .body = "ok := (" + std::move(expr) + ") IS NOT NULL"};
+    };
+    return {
+        {.name = "transaction: build the envelope, commit", .body = "NULL"},
+        {.name = "plain INSERT", .body = "INSERT INTO " + std::string(plain_table) +
+                                         " (id, envelope) VALUES (e ->> 'id', e)"},
+        {.name = "outbox row, trigger disabled (every column given, position from the sequence)",
+         .body = "INSERT INTO seamq.outbox_events (id, position, context, subject, type, envelope) "
+                 "VALUES (e ->> 'id', nextval('seamq.outbox_events_position_seq'), 'sea', e ->> 'subject', "
+                 "e ->> 'type', e)",
+         .without_trigger = true},
+        {.name = "INSERT (envelope) through the trigger", .body = "INSERT INTO seamq.outbox_events (envelope) VALUES (e)"},
+        {.name = "seamq.enqueue(envelope)", .body = "id := seamq.enqueue(e)"},
+        expression("expression: true (the fixed cost of one)", "true"),
+        expression("expression: fast-path verdict (seamq.is_plain_valid_envelope)", "seamq.is_plain_valid_envelope(e)"),
+        expression("expression: numbers beyond a double (jsonpath)", "jsonb_path_exists(e, seamq.beyond_double())"),
+        expression("expression: size (envelope::text)", "octet_length(e::text) <= seamq.max_envelope_bytes()"),
+        expression("expression: ordering-key lock and transaction id",
+                   "pg_advisory_xact_lock(24225, hashtext('sea/' || (e ->> 'subject'))) IS NOT NULL "
+                   "AND pg_current_xact_id() IS NOT NULL"),
+        expression("expression: position (nextval)", "nextval('seamq.outbox_events_position_seq') > 0"),
+    };
+}
+
+//! µs per transaction of each part, the lower of `rounds` runs, and net of the bare
+//! transaction (the first part).
+json measure_enqueue_parts(const std::string& conninfo, int transactions, int rounds) {
+    postgres::Connection session(conninfo);
+    session.exec("SET synchronous_commit = off");
+    session.exec("SET seamq.notify = off");
+    session.exec(parts_table_sql);
+    session.exec(parts_probe_sql);
+    session.exec("TRUNCATE public.bench_parts");
+    const auto parts = enqueue_parts();
+    for (int round = 1; round <= rounds; ++round) {
+        for (const auto& part : parts) {
+            session.exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications, " + std::string(plain_table));
+            if (part.without_trigger)
+                session.exec("ALTER TABLE seamq.outbox_events DISABLE TRIGGER outbox_events_before_insert");
+            session.exec("CALL public.bench_parts_probe($1, $2, $3, $4)", part.name, round, part.body, transactions);
+            if (part.without_trigger)
+                session.exec("ALTER TABLE seamq.outbox_events ENABLE TRIGGER outbox_events_before_insert");
+        }
+    }
+    session.exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications, " + std::string(plain_table));
+    const auto fastest = session.exec(
+        "SELECT part, min(us_per_transaction) FROM public.bench_parts GROUP BY part");
+    std::map<std::string, double> us;
+    for (int row = 0; row < fastest.rows(); ++row)
+        us[fastest.get<std::string>(row, 0)] = fastest.get<double>(row, 1);
+    const double bare = us.at(parts.front().name);
+    json result = json::array();
+    for (const auto& part : parts) {
+        const double value = us.at(part.name);
+        result.push_back({{"part", part.name},
+                          {"us_per_transaction", round_to(value, 2)},
+                          {"net_us", round_to(part.name == parts.front().name ? value : value - bare, 2)}});
+    }
+    return result;
+}
+
 // --- report ----------------------------------------------------------------------
 
 std::string markdown(const json& report) {
@@ -280,6 +391,16 @@ std::string markdown(const json& report) {
                 : result.at("relay_caught_up").get<bool>() ? ", all published"
                                                            : ", **relay behind**")
             << " |\n";
+    }
+    if (!report.at("parts").empty()) {
+        out << "\n**The parts of enqueue's cost**, server side only: one session runs each statement or "
+               "expression in its own transaction (PL/pgSQL prepares expressions again in each), "
+               "synchronous_commit off; net = minus the bare transaction.\n\n"
+               "| part | µs per transaction | net µs |\n|---|---:|---:|\n";
+        for (const auto& part : report.at("parts"))
+            out << "| " << part.at("part").get<std::string>() << " | "
+                << format_number(part.at("us_per_transaction")) << " | " << format_number(part.at("net_us"))
+                << " |\n";
     }
     const auto& environment = report.at("environment");
     out << "\n**Workload**: " << report.at("workload").at("description").get<std::string>() << "\n\n";
@@ -418,6 +539,11 @@ int run(const Settings& settings) {
         run_case(enqueue_many, synchronous, false);
         if (settings.relay) run_case(enqueue, synchronous, true);
     }
+    json parts = json::array();
+    if (settings.parts_transactions > 0) {
+        log("parts of enqueue's cost: " + std::to_string(settings.parts_transactions) + " transactions each, 2 rounds");
+        parts = measure_enqueue_parts(seamq_db, settings.parts_transactions, 2);
+    }
 
     // Figures, ratios, targets.
     json figures;
@@ -465,6 +591,7 @@ int run(const Settings& settings) {
     report["figures"] = figures;
     report["targets"] = targets;
     report["cases"] = cases;
+    report["parts"] = parts;
     report["environment"] = environment;
     report["workload"] = {
         {"seconds_per_case", settings.seconds},
@@ -505,6 +632,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0, 100000));
     app.add_option("--batch", settings.batch, "events per enqueue_many call")->check(CLI::Range(1, 1000));
     app.add_flag("!--no-relay", settings.relay, "skip the case with the relay running");
+    app.add_option("--parts-transactions", settings.parts_transactions,
+                   "transactions per part of enqueue's cost (0: skip the parts)")
+        ->check(CLI::Range(0, 1000000));
     app.add_flag("--nested", settings.nested,
                  "pg_stat_statements.track = all: sql_top also lists the statements inside enqueue (adds "
                  "overhead to every case)");

@@ -93,11 +93,12 @@ CREATE FUNCTION seamq.type_pattern() RETURNS text
 -- lookahead-free regex plus the lengths the lookaheads bound. Equivalent because every
 -- token of a matching type is free of dots: the lookaheads bound the whole string (128),
 -- the context (the first token, 32, not "dlq") and the name (the third token, 64).
+-- The version's {0,5} is spelled out as nested optional digits, which PostgreSQL runs faster.
 -- The grammar test runs 3,000+ generated types through both and the C++ validator.
 CREATE FUNCTION seamq.is_valid_type(candidate text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN length(candidate) <= 128
-        AND candidate ~ '^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.(?:event|command)\.[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.v[1-9][0-9]{0,5}$'
+        AND candidate ~ '^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.(?:event|command)\.[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*\.v[1-9](?:[0-9](?:[0-9](?:[0-9](?:[0-9][0-9]?)?)?)?)?$'
         AND length(split_part(candidate, '.', 1)) <= 32 AND split_part(candidate, '.', 1) <> 'dlq'
         AND length(split_part(candidate, '.', 3)) <= 64;
 
@@ -340,19 +341,18 @@ CREATE FUNCTION seamq.is_plain_valid_envelope(envelope jsonb) RETURNS boolean
         AND envelope -> 'datacontenttype' = '"application/json"'::jsonb
         AND jsonb_typeof(envelope -> 'id') = 'string'
         AND length(envelope ->> 'id') <= 200 AND (envelope ->> 'id') ~ '^[!-~]+$'
-        AND jsonb_typeof(envelope -> 'source') = 'string' AND length(envelope ->> 'source') <= 1024
-        AND (envelope ->> 'source') ~ $re$^/(?:[a-zA-Z0-9._~!$&'()*+,;=:@-][a-zA-Z0-9._~!$&'()*+,;=:@/-]*)?$$re$
         AND jsonb_typeof(envelope -> 'subject') = 'string'
         AND length(envelope ->> 'subject') BETWEEN 1 AND 1024
-        AND jsonb_typeof(envelope -> 'type') = 'string' AND seamq.is_valid_type(envelope ->> 'type')
-        AND jsonb_typeof(envelope -> 'time') = 'string'
-        AND (envelope ->> 'time') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[Zz]$'
+        -- No type test for source, type and time: the text of a number, boolean, object or
+        -- array never matches their patterns (it cannot start with "/", has no "." between
+        -- letters, no "-" after four digits).
+        AND length(envelope ->> 'source') <= 1024
+        AND (envelope ->> 'source') ~ $re$^/(?:[a-zA-Z0-9._~!$&'()*+,;=:@-][a-zA-Z0-9._~!$&'()*+,;=:@/-]*)?$$re$
+        AND seamq.is_valid_type(envelope ->> 'type')
+        -- One pattern holds the plainly valid ranges of the fields (month 01-12, day 01-28,
+        -- hour 00-23, minute and second 00-59): cheaper than a pattern and five substrings.
         AND length(envelope ->> 'time') <= 30
-        AND substr(envelope ->> 'time', 6, 2) COLLATE "C" BETWEEN '01' AND '12'
-        AND substr(envelope ->> 'time', 9, 2) COLLATE "C" BETWEEN '01' AND '28'
-        AND substr(envelope ->> 'time', 12, 2) COLLATE "C" <= '23'
-        AND substr(envelope ->> 'time', 15, 2) COLLATE "C" <= '59'
-        AND substr(envelope ->> 'time', 18, 2) COLLATE "C" <= '59';
+        AND (envelope ->> 'time') ~ '^[0-9][0-9][0-9][0-9]-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?[Zz]$';
 
 
 -- Numbers a double cannot hold: numeric keeps them, consumers' JSON parsers cannot (they
@@ -575,25 +575,18 @@ CREATE TRIGGER outbox_events_before_insert
     FOR EACH ROW EXECUTE FUNCTION seamq.outbox_events_before_insert();
 
 -- The producer contract for any language: call inside the transaction that changes the
--- state; returns the event id. A duplicate id raises unique_violation (23505).
+-- state; returns the event id. A duplicate id raises unique_violation (23505) from the
+-- primary key: "duplicate key value violates unique constraint outbox_events_pkey", detail
+-- "Key (id)=(...) already exists". A plain INSERT on purpose: ON CONFLICT DO NOTHING (to
+-- raise a message of our own) made every enqueue pay a speculative insertion, ~10% of its
+-- server time (db/migrations/README.md, "cost"). The trigger derives every other column.
 CREATE FUNCTION seamq.enqueue(envelope jsonb) RETURNS text
     LANGUAGE plpgsql
 AS $$
 DECLARE
     event_id text;
 BEGIN
-    -- ON CONFLICT instead of an EXCEPTION block: no subtransaction per event.
-    -- The trigger derives every other column from the envelope.
-    INSERT INTO seamq.outbox_events (envelope) VALUES (envelope)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id INTO event_id;
-    IF event_id IS NULL THEN
-        RAISE EXCEPTION 'event id "%" is already in the outbox', envelope ->> 'id'
-            USING ERRCODE = 'unique_violation',
-                  DETAIL = format('type %s, subject %s', envelope ->> 'type', envelope ->> 'subject'),
-                  HINT = 'Every event needs its own id (a new UUID). If this retries a transaction that '
-                         'committed, the event is already queued.';
-    END IF;
+    INSERT INTO seamq.outbox_events (envelope) VALUES (envelope) RETURNING id INTO event_id;
     RETURN event_id;
 END;
 $$;
