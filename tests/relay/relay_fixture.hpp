@@ -86,6 +86,17 @@ inline void enqueue_events(const std::string& conninfo, const std::string& prefi
     }
 }
 
+//! 2,000 events `e-0`..`e-1999` over 10 keys with one that can never be published between
+//! the two halves: `too-large` (key `key-big`), over a stream whose max_msg_size is 2,048.
+inline void enqueue_events_around_a_too_large_one(const std::string& conninfo) {
+    enqueue_events(conninfo, "e-", 0, 1000, 10);
+    postgres::Connection(conninfo).exec(
+        "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', 'source', '/t', "
+        "'type', 'sea.event.order-placed.v1', 'subject', 'key-big', "
+        "'data', jsonb_build_object('blob', repeat('x', 4096))))");
+    enqueue_events(conninfo, "e-", 1000, 1000, 10);
+}
+
 //! Outbox rows matching `where`, counting each event of the publication log
 //! (PublishedRows::log, the default) as a row with status 'published', its id, position,
 //! context, stream_sequence and published_at (subject, type, attempts and last_error NULL).

@@ -123,12 +123,7 @@ TEST_F(RelayTest, DiscardingPublishedRowsDeletesAcknowledgedRowsAndKeepsRejected
     options.batch_size = 100;  // many queries while producers commit
     Relay relay(options, *connection);
     relay.start();
-    enqueue_events(database, "e-", 0, 1000, 10);
-    postgres::Connection(database).exec(
-        "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', 'source', '/t', "
-        "'type', 'sea.event.order-placed.v1', 'subject', 'key-big', "
-        "'data', jsonb_build_object('blob', repeat('x', 4096))))");
-    enqueue_events(database, "e-", 1000, 1000, 10);
+    enqueue_events_around_a_too_large_one(database);
 
     ASSERT_TRUE(wait_until([&] { return count_rows(database, "true") == 1; }, 30s))
         << count_rows(database, "status = 'pending'") << " pending, "
@@ -164,12 +159,7 @@ TEST_F(RelayTest, ByDefaultPublishedRowsLeaveTheTableAndTheLogRecordsEachEventOn
     options.batch_size = 100;
     Relay relay(options, *connection);
     relay.start();
-    enqueue_events(database, "e-", 0, 1000, 10);
-    postgres::Connection(database).exec(
-        "SELECT seamq.enqueue(jsonb_build_object('specversion', '1.0', 'id', 'too-large', 'source', '/t', "
-        "'type', 'sea.event.order-placed.v1', 'subject', 'key-big', "
-        "'data', jsonb_build_object('blob', repeat('x', 4096))))");
-    enqueue_events(database, "e-", 1000, 1000, 10);
+    enqueue_events_around_a_too_large_one(database);
     ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 2000; }, 30s))
         << count_rows(database, "status = 'pending'") << " pending";
     relay.stop();
