@@ -60,14 +60,14 @@ constexpr const char* stream_name = "SEA";
 constexpr const char* plain_table = "public.bench_plain_events";
 
 struct Settings {
-    int seconds = 10;     //!< pgbench duration of each case
-    int clients = 8;      //!< pgbench sessions
-    int jobs = 2;         //!< pgbench threads
-    int keys = 1000;      //!< ordering keys (envelope subject)
-    int padding = 160;    //!< bytes of filler in each event's data
-    int batch = 10;       //!< events per enqueue_many call
-    bool relay = true;    //!< the enqueue_relay case
-    bool nested = false;  //!< pg_stat_statements.track = all: statements inside the functions
+    int seconds = 10;                //!< pgbench duration of each case
+    int clients = 8;                 //!< pgbench sessions
+    int jobs = 2;                    //!< pgbench threads
+    int keys = 1000;                 //!< ordering keys (envelope subject)
+    int padding = 160;               //!< bytes of filler in each event's data
+    int batch = 10;                  //!< events per enqueue_many call
+    bool relay = true;               //!< the enqueue_relay case
+    bool nested = false;             //!< pg_stat_statements.track = all: statements inside the functions
     int parts_transactions = 10000;  //!< per part of enqueue's cost; 0 skips them
     fs::path output_dir = "build/bench";
 };
@@ -303,19 +303,23 @@ std::vector<Part> enqueue_parts() {
     };
     return {
         {.name = "transaction: build the envelope, commit", .body = "NULL"},
-        {.name = "plain INSERT", .body = "INSERT INTO " + std::string(plain_table) +
-                                         " (id, envelope) VALUES (e ->> 'id', e)"},
+        {.name = "plain INSERT",
+         .body = "INSERT INTO " + std::string(plain_table) + " (id, envelope) VALUES (e ->> 'id', e)"},
         {.name = "outbox row, trigger disabled (every column given, position from the sequence)",
          .body = "INSERT INTO seamq.outbox_events (id, position, context, subject, type, envelope) "
                  "VALUES (e ->> 'id', nextval('seamq.outbox_events_position_seq'), 'sea', e ->> 'subject', "
                  "e ->> 'type', e)",
          .without_trigger = true},
-        {.name = "INSERT (envelope) through the trigger", .body = "INSERT INTO seamq.outbox_events (envelope) VALUES (e)"},
+        {.name = "INSERT (envelope) through the trigger",
+         .body = "INSERT INTO seamq.outbox_events (envelope) VALUES (e)"},
         {.name = "seamq.enqueue(envelope)", .body = "id := seamq.enqueue(e)"},
         expression("expression: true (the fixed cost of one)", "true"),
-        expression("expression: fast-path verdict (seamq.is_plain_valid_envelope)", "seamq.is_plain_valid_envelope(e)"),
-        expression("expression: numbers beyond a double (jsonpath)", "jsonb_path_exists(e, seamq.beyond_double())"),
-        expression("expression: size (envelope::text)", "octet_length(e::text) <= seamq.max_envelope_bytes()"),
+        expression("expression: fast-path verdict (seamq.is_plain_valid_envelope)",
+                   "seamq.is_plain_valid_envelope(e)"),
+        expression("expression: numbers beyond a double (jsonpath)",
+                   "jsonb_path_exists(e, seamq.beyond_double())"),
+        expression("expression: size (envelope::text)",
+                   "octet_length(e::text) <= seamq.max_envelope_bytes()"),
         expression("expression: ordering-key lock and transaction id",
                    "pg_advisory_xact_lock(24225, hashtext('sea/' || (e ->> 'subject'))) IS NOT NULL "
                    "AND pg_current_xact_id() IS NOT NULL"),
@@ -335,17 +339,19 @@ json measure_enqueue_parts(const std::string& conninfo, int transactions, int ro
     const auto parts = enqueue_parts();
     for (int round = 1; round <= rounds; ++round) {
         for (const auto& part : parts) {
-            session.exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications, " + std::string(plain_table));
+            session.exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications, " +
+                         std::string(plain_table));
             if (part.without_trigger)
                 session.exec("ALTER TABLE seamq.outbox_events DISABLE TRIGGER outbox_events_before_insert");
-            session.exec("CALL public.bench_parts_probe($1, $2, $3, $4)", part.name, round, part.body, transactions);
+            session.exec("CALL public.bench_parts_probe($1, $2, $3, $4)", part.name, round, part.body,
+                         transactions);
             if (part.without_trigger)
                 session.exec("ALTER TABLE seamq.outbox_events ENABLE TRIGGER outbox_events_before_insert");
         }
     }
     session.exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications, " + std::string(plain_table));
-    const auto fastest = session.exec(
-        "SELECT part, min(us_per_transaction) FROM public.bench_parts GROUP BY part");
+    const auto fastest =
+        session.exec("SELECT part, min(us_per_transaction) FROM public.bench_parts GROUP BY part");
     std::map<std::string, double> us;
     for (int row = 0; row < fastest.rows(); ++row)
         us[fastest.get<std::string>(row, 0)] = fastest.get<double>(row, 1);
@@ -541,7 +547,8 @@ int run(const Settings& settings) {
     }
     json parts = json::array();
     if (settings.parts_transactions > 0) {
-        log("parts of enqueue's cost: " + std::to_string(settings.parts_transactions) + " transactions each, 2 rounds");
+        log("parts of enqueue's cost: " + std::to_string(settings.parts_transactions) +
+            " transactions each, 2 rounds");
         parts = measure_enqueue_parts(seamq_db, settings.parts_transactions, 2);
     }
 
