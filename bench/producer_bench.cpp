@@ -258,38 +258,32 @@ void reset_stream(nats::JetStream& jetstream) {
 
 // --- the parts of enqueue's cost --------------------------------------------------
 
-//! Times `body` (a PL/pgSQL statement on `e`, a fresh envelope as the pgbench scripts
-//! write them, with `ok boolean` and `id text` to assign to) over `n` transactions and
-//! records µs per transaction in bench_parts.
 constexpr const char* parts_table_sql =
     "CREATE TABLE IF NOT EXISTS public.bench_parts (part text, round int, us_per_transaction float8)";
+
+//! Runs public.bench_parts_body(n) and records µs per transaction in bench_parts.
 constexpr const char* parts_probe_sql = R"sql(
-CREATE OR REPLACE PROCEDURE public.bench_parts_probe(part text, round int, body text, n int)
+CREATE OR REPLACE PROCEDURE public.bench_parts_probe(part text, round int, n int)
 LANGUAGE plpgsql AS $probe$
 DECLARE
-    started timestamptz;
+    started timestamptz := clock_timestamp();
 BEGIN
-    EXECUTE format($f$CREATE OR REPLACE PROCEDURE public.bench_parts_body(n int) LANGUAGE plpgsql AS $b$
-        DECLARE e jsonb; ok boolean; id text;
-        BEGIN
-            FOR i IN 1..n LOOP
-                e := format('{"specversion":"1.0","id":"%%s","source":"/bench/orders",'
-                            '"type":"sea.event.order-placed.v1","subject":"order-%%s",'
-                            '"time":"2024-05-01T12:00:00.000000Z","datacontenttype":"application/json",'
-                            '"data":{"order_id":"order-%%s","line":%%s,"amount_cents":%%s,"note":"%%s"}}',
-                            gen_random_uuid(), i %% 1000, i %% 1000, i, 1000 + i %% 9000, repeat('x', 160))::jsonb;
-                %s;
-                COMMIT;
-            END LOOP;
-        END $b$$f$, body);
-    COMMIT;
-    started := clock_timestamp();
     CALL public.bench_parts_body(n);
     INSERT INTO public.bench_parts
     VALUES (part, round, extract(epoch FROM clock_timestamp() - started) * 1e6 / n);
     COMMIT;
-END $probe$;
-)sql";
+END $probe$)sql";
+
+//! public.bench_parts_body(n): `n` transactions, each building `e`, an envelope as the
+//! pgbench scripts write them, then running `body` (a PL/pgSQL statement that may assign
+//! to `ok boolean` and `id text`).
+std::string parts_body_sql(const std::string& body, const Settings& settings) {
+    return "CREATE OR REPLACE PROCEDURE public.bench_parts_body(n int) LANGUAGE plpgsql AS $body$ "
+           "DECLARE e jsonb; ok boolean; id text; "
+           "BEGIN FOR i IN 1..n LOOP e := " +
+           envelope_sql("(i % " + std::to_string(settings.keys) + ")", "i", settings.padding) + "; " + body +
+           "; COMMIT; END LOOP; END $body$";
+}
 
 struct Part {
     std::string name;
@@ -329,7 +323,7 @@ std::vector<Part> enqueue_parts() {
 
 //! µs per transaction of each part, the lower of `rounds` runs, and net of the bare
 //! transaction (the first part).
-json measure_enqueue_parts(const std::string& conninfo, int transactions, int rounds) {
+json measure_enqueue_parts(const std::string& conninfo, const Settings& settings, int rounds) {
     postgres::Connection session(conninfo);
     session.exec("SET synchronous_commit = off");
     session.exec("SET seamq.notify = off");
@@ -343,8 +337,9 @@ json measure_enqueue_parts(const std::string& conninfo, int transactions, int ro
                          std::string(plain_table));
             if (part.without_trigger)
                 session.exec("ALTER TABLE seamq.outbox_events DISABLE TRIGGER outbox_events_before_insert");
-            session.exec("CALL public.bench_parts_probe($1, $2, $3, $4)", part.name, round, part.body,
-                         transactions);
+            session.exec(parts_body_sql(part.body, settings));
+            session.exec("CALL public.bench_parts_probe($1, $2, $3)", part.name, round,
+                         settings.parts_transactions);
             if (part.without_trigger)
                 session.exec("ALTER TABLE seamq.outbox_events ENABLE TRIGGER outbox_events_before_insert");
         }
@@ -549,7 +544,7 @@ int run(const Settings& settings) {
     if (settings.parts_transactions > 0) {
         log("parts of enqueue's cost: " + std::to_string(settings.parts_transactions) +
             " transactions each, 2 rounds");
-        parts = measure_enqueue_parts(seamq_db, settings.parts_transactions, 2);
+        parts = measure_enqueue_parts(seamq_db, settings, 2);
     }
 
     // Figures, ratios, targets.
