@@ -196,6 +196,12 @@ void visit(Visitor& v, RelaySettings& s) {
             "leader every minute, in short batches (never pending or rejected rows; producers are never "
             "blocked); 0s keeps them forever.",
             non_negative_duration);
+    v.field("vacuum_interval", s.vacuum_interval,
+            "The leading relay VACUUMs seamq.outbox_events at most this often while it settles rows, so that "
+            "the table holds the backlog and about this long of dead rows instead of an autovacuum naptime's "
+            "worth (needs the table's or the database's owner; otherwise autovacuum alone); 0s: autovacuum "
+            "alone.",
+            non_negative_duration);
 }
 
 template <typename Visitor>

@@ -176,6 +176,8 @@ public:
             std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.publish_timeout);
         options.published_rows =
             relay::parse_published_rows(context.relay.published_rows).value_or(relay::PublishedRows::log);
+        options.vacuum_interval =
+            std::chrono::duration_cast<std::chrono::milliseconds>(context.relay.vacuum_interval);
 
         auto& latency =
             services.metrics.family(observability::metric::relay_puback_latency_seconds).with({context.name});

@@ -360,5 +360,76 @@ TEST_F(RelayTest, TwoRelaysOneLeadsAndTheOtherTakesOverKeepingPerKeyOrder) {
     EXPECT_EQ(out_of_order, 0) << "events of one key reached the stream out of commit order";
 }
 
+std::int64_t outbox_heap_bytes(const std::string& conninfo) {
+    return postgres::Connection(conninfo)
+        .exec("SELECT pg_relation_size('seamq.outbox_events')")
+        .get<std::int64_t>(0, 0);
+}
+
+// Without a VACUUM, PostgreSQL cannot reuse a deleted row's space: the table would grow
+// by every round's rows. Autovacuum is off for the table here, so only the relay's VACUUM
+// can make room.
+TEST_F(RelayTest, TheLeaderVacuumsTheOutboxSoRoundsOfLoadReuseTheSameSpace) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
+    postgres::Connection(database).exec("ALTER TABLE seamq.outbox_events SET (autovacuum_enabled = false)");
+    auto options = fast_options(database);
+    options.vacuum_interval = 200ms;
+    options.vacuum_min_rows = 500;
+    Relay relay(options, *connection);
+    relay.start();
+
+    constexpr int rounds = 6, per_round = 2000;
+    std::int64_t first_round_bytes = 0;
+    for (int round = 0; round < rounds; ++round) {
+        const auto vacuums_before = relay.statistics().vacuums;
+        enqueue_events(database, "e-", round * per_round, per_round);
+        ASSERT_TRUE(wait_until(
+            [&] { return count_rows(database, "status = 'published'") == (round + 1) * per_round; }, 30s))
+            << "round " << round;
+        ASSERT_TRUE(wait_until([&] { return relay.statistics().vacuums > vacuums_before; }, 10s))
+            << "no VACUUM after round " << round;
+        if (round == 0) first_round_bytes = outbox_heap_bytes(database);
+    }
+    const auto last_round_bytes = outbox_heap_bytes(database);
+    relay.stop();
+
+    // ~0.7 MB of rows a round: without reuse the heap holds six rounds (4.3 MB, measured).
+    EXPECT_GT(first_round_bytes, 0);
+    EXPECT_LE(last_round_bytes, 2 * first_round_bytes)
+        << "the heap grew from " << first_round_bytes << " to " << last_round_bytes << " bytes";
+    const auto events = read_stream(*jetstream, "SEA_EVENTS");
+    EXPECT_EQ(events.size(), static_cast<std::size_t>(rounds * per_round));
+    expect_exactly_once(events, "e-", 0, rounds * per_round);
+}
+
+// A role that may write the outbox but does not own it: its VACUUM would only warn, so the
+// relay does not try, and publishes as ever.
+TEST_F(RelayTest, ARelayWhoseRoleMayNotVacuumLeavesTheTableToAutovacuumAndPublishesAsEver) {
+    add_stream(*jetstream, "SEA_EVENTS", {"sea.>"});
+    {
+        postgres::Connection admin(database);
+        admin.exec("CREATE ROLE seamq_relay_only LOGIN");
+        admin.exec("GRANT USAGE ON SCHEMA seamq TO seamq_relay_only");
+        admin.exec("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA seamq TO seamq_relay_only");
+        admin.exec("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA seamq TO seamq_relay_only");
+    }
+    const auto user_at = database.find("user=postgres");
+    ASSERT_NE(user_at, std::string::npos) << database;
+    auto relay_database = database;
+    relay_database.replace(user_at, std::string("user=postgres").size(), "user=seamq_relay_only");
+    auto options = fast_options(relay_database);
+    options.vacuum_interval = 100ms;
+    options.vacuum_min_rows = 1;
+    Relay relay(options, *connection);
+    relay.start();
+    enqueue_events(database, "e-", 0, 3000);
+    ASSERT_TRUE(wait_until([&] { return count_rows(database, "status = 'published'") == 3000; }, 30s));
+    std::this_thread::sleep_for(300ms);  // a VACUUM would be due by now
+    relay.stop();
+
+    EXPECT_EQ(relay.statistics().vacuums, 0U);
+    expect_exactly_once(read_stream(*jetstream, "SEA_EVENTS"), "e-", 0, 3000);
+}
+
 }  // namespace
 }  // namespace seamq::relay::testing

@@ -49,6 +49,13 @@ struct RelayOptions {
     std::chrono::milliseconds retry_max{5000};        //!< backoff ceiling
     //! What a published row leaves behind (see PublishedRows). Rejected rows are always kept.
     PublishedRows published_rows = PublishedRows::log;
+    //! The leader's recorder VACUUMs the outbox table at most this often, once it has settled
+    //! vacuum_min_rows rows since the last time, so that the table holds the backlog and about
+    //! this long of dead rows instead of an autovacuum naptime's (60 s by default) worth.
+    //! 0: leave it to autovacuum. Skipped, with one log line, when the relay's role may not
+    //! VACUUM the table (PostgreSQL 15: its owner, the database's owner or a superuser).
+    std::chrono::milliseconds vacuum_interval{1000};
+    std::size_t vacuum_min_rows = 1000;
 };
 
 //! Counters since start; read at any time from any thread.
@@ -64,6 +71,7 @@ struct RelayStatistics {
     //! Rows found pending below the scan floor (only a re-queue by an operator does that).
     std::uint64_t rows_below_scan_floor = 0;
     std::int64_t scan_floor = 0;  //!< the current leader's scan floor (0: scans everything)
+    std::uint64_t vacuums = 0;    //!< VACUUMs of the outbox table run (RelayOptions::vacuum_interval)
     bool leader = false;
 };
 

@@ -125,7 +125,8 @@ struct RelaySettings {
     Duration publish_timeout{std::chrono::seconds(5)};
     std::string published_rows = "log";  //!< relay::PublishedRows: log, keep or discard
     Duration published_retention{
-        std::chrono::hours(24 * 7)};  //!< 0: records of published events kept forever
+        std::chrono::hours(24 * 7)};                    //!< 0: records of published events kept forever
+    Duration vacuum_interval{std::chrono::seconds(1)};  //!< relay::RelayOptions::vacuum_interval; 0: off
 };
 
 //! `contexts[]:` one bounded context: its database and its relay.
