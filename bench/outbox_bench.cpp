@@ -69,6 +69,8 @@ struct Settings {
     bool peer = true;
     bool replication = true;
     bool profile_sql = false;  //!< pg_stat_statements' top statements per phase
+    int relay_vacuum_ms =
+        static_cast<int>(relay::RelayOptions{}.vacuum_interval.count());  //!< 0: autovacuum only
     fs::path output_dir = "build/bench";
 };
 
@@ -226,7 +228,7 @@ void prefill_outbox(const std::string& conninfo, const std::vector<Event>& event
     }
 }
 
-relay::RelayOptions relay_options(const std::string& conninfo,
+relay::RelayOptions relay_options(const std::string& conninfo, const Settings& settings,
                                   relay::PublishedRows published_rows = relay::PublishedRows::log) {
     relay::RelayOptions options;
     options.context = "sea";
@@ -234,6 +236,7 @@ relay::RelayOptions relay_options(const std::string& conninfo,
     options.expected_stream = stream_name;
     options.instance_name = "bench-relay";
     options.published_rows = published_rows;
+    options.vacuum_interval = std::chrono::milliseconds(settings.relay_vacuum_ms);
     return options;  // everything else: the defaults a worker runs with
 }
 
@@ -242,13 +245,14 @@ json relay_options_json(const relay::RelayOptions& options) {
                 {"max_in_flight", options.max_in_flight},
                 {"poll_interval_ms", options.poll_interval.count()},
                 {"publish_timeout_ms", options.publish_timeout.count()},
-                {"published_rows", std::string(relay::to_string(options.published_rows))}};
+                {"published_rows", std::string(relay::to_string(options.published_rows))},
+                {"vacuum_interval_ms", options.vacuum_interval.count()}};
 }
 
 json run_relay_drain(nats::Connection& nats, nats::JetStream& jetstream, const std::string& conninfo,
-                     std::size_t expected, relay::PublishedRows published_rows) {
+                     const Settings& settings, std::size_t expected, relay::PublishedRows published_rows) {
     reset_stream(jetstream);
-    relay::Relay relay(relay_options(conninfo, published_rows), nats);
+    relay::Relay relay(relay_options(conninfo, settings, published_rows), nats);
     const auto start = Clock::now();
     relay.start();
     const auto deadline = start + std::chrono::seconds(60 + expected / 500);
@@ -291,17 +295,39 @@ json run_relay_latency(nats::Connection& nats, nats::JetStream& jetstream, const
             ++acked;
         }
     };
-    relay::Relay relay(relay_options(conninfo), nats, hooks);
+    relay::Relay relay(relay_options(conninfo, settings), nats, hooks);
     relay.start();
     if (!seamq::testing::wait_until([&] { return relay.is_leader(); }, 10s))
         raise(Errc::internal, "relay never led");
 
+    // The outbox table's size once a second while the load runs: bounded by the backlog
+    // and the dead rows not reclaimed yet (RelayOptions::vacuum_interval, autovacuum).
+    std::atomic<bool> loaded{true};
+    std::vector<json> table_samples;
+    std::thread sampler([&] {
+        postgres::Connection sizes(conninfo);
+        for (int n = 0; n < 3600 && loaded; ++n) {
+            const auto row = sizes.exec(
+                "SELECT pg_total_relation_size('seamq.outbox_events'), (SELECT n_dead_tup FROM "
+                "pg_stat_user_tables WHERE relid = 'seamq.outbox_events'::regclass)");
+            table_samples.push_back(
+                {{"bytes", row.get<std::int64_t>(0, 0)}, {"dead_rows", row.get<std::int64_t>(0, 1)}});
+            for (int tick = 0; tick < 20 && loaded; ++tick) std::this_thread::sleep_for(50ms);
+        }
+    });
     const auto run = run_producers(
         conninfo, events, "SELECT seamq.enqueue($1::jsonb)",
         [](const Event& event) { return std::vector<postgres::Param>{event.envelope}; }, load);
     seamq::testing::wait_until([&] { return acked.load() >= events.size() - run.failures; }, 30s, 5ms);
+    loaded = false;
+    sampler.join();
     relay.stop();
     auto summary = latency_summary(run, acked_us, load);
+    std::int64_t max_bytes = 0;
+    for (const auto& sample : table_samples)
+        max_bytes = std::max(max_bytes, sample["bytes"].get<std::int64_t>());
+    summary["outbox_table"] = {{"max_bytes", max_bytes}, {"samples_1s", table_samples}};
+    summary["relay_vacuums"] = relay.statistics().vacuums;
     summary["stream_messages"] = stream_messages(jetstream);
     // Where the time went, for the events the latency figures count: commit → the end of
     // the relay query that read the row (waiting for a poll or a wake-up, plus the query),
@@ -472,6 +498,8 @@ std::string markdown(const json& report) {
         {"relay_delete_vs_ceiling", "relay (rows discarded) / ceiling"},
         {"outbox_table_bytes_after_latency",
          "outbox table (with indexes and TOAST) after the latency phases, bytes"},
+        {"outbox_table_max_bytes_at_steady_load",
+         "outbox table (with indexes and TOAST), largest of the 1 s samples during the steady load, bytes"},
         {"latency_p50_ms", "commit → PubAck p50 at the steady load, ms"},
         {"latency_p99_ms", "commit → PubAck p99 at the steady load, ms"},
         {"peer_msgs_per_s", "pg-transactional-outbox (polling), msg/s"},
@@ -602,7 +630,8 @@ int run(const Settings& settings) {
     // 2. The relay drains the same rows.
     log("relay: draining " + std::to_string(drain_events.size()) + " events");
     phases["relay"] = measured(drain_events.size(), [&] {
-        return run_relay_drain(nats, jetstream, seamq_db, drain_events.size(), relay::PublishedRows::log);
+        return run_relay_drain(nats, jetstream, seamq_db, settings, drain_events.size(),
+                               relay::PublishedRows::log);
     });
     // The same drain with the other ways of settling a published row, each on a fresh
     // outbox of as many events.
@@ -613,8 +642,9 @@ int run(const Settings& settings) {
         prefill_outbox(seamq_db, events);
         log("relay: draining " + std::to_string(events.size()) + " events, published_rows " +
             std::string(relay::to_string(mode)));
-        phases[phase] = measured(
-            events.size(), [&] { return run_relay_drain(nats, jetstream, seamq_db, events.size(), mode); });
+        phases[phase] = measured(events.size(), [&] {
+            return run_relay_drain(nats, jetstream, seamq_db, settings, events.size(), mode);
+        });
     }
     postgres::Connection(seamq_db).exec("TRUNCATE seamq.outbox_events, seamq.outbox_publications");
 
@@ -729,6 +759,7 @@ int run(const Settings& settings) {
     figures["outbox_table_bytes_after_latency"] = phases["outbox_table_after_latency"]["outbox_events_bytes"];
     figures["latency_p50_ms"] = phases["relay_latency"]["p50_ms"];
     figures["latency_p99_ms"] = phases["relay_latency"]["p99_ms"];
+    figures["outbox_table_max_bytes_at_steady_load"] = phases["relay_latency"]["outbox_table"]["max_bytes"];
     for (const double rate : settings.more_rates) {
         const auto suffix = std::to_string(static_cast<int>(rate));
         figures["latency_p50_ms_at_" + suffix] = phases["relay_latency_" + suffix]["p50_ms"];
@@ -761,7 +792,7 @@ int run(const Settings& settings) {
 
     environment["load_average_end"] = load_average();
     environment["nats_server_config"] = "single node, JetStream file store, loopback";
-    const auto relay_settings = relay_options(seamq_db);
+    const auto relay_settings = relay_options(seamq_db, settings);
     report["figures"] = figures;
     report["targets"] = targets;
     report["phases"] = phases;
@@ -824,6 +855,9 @@ int main(int argc, char** argv) {
     app.add_option("--steady-seconds", settings.steady_seconds, "measured seconds of a latency phase")
         ->check(CLI::Range(1, 600));
     app.add_option("--warmup-seconds", settings.warmup_seconds)->check(CLI::Range(0, 60));
+    app.add_option("--relay-vacuum-ms", settings.relay_vacuum_ms,
+                   "the relay's RelayOptions::vacuum_interval, ms (0: leave the outbox table to autovacuum)")
+        ->check(CLI::Range(0, 3600000));
     app.add_option("--peer-seconds", settings.peer_seconds, "time limit of one peer drain")
         ->check(CLI::Range(5, 3600));
     app.add_option("--peer-batch-size", settings.peer_batch_size)->check(CLI::Range(1, 10000));
