@@ -282,6 +282,33 @@ private:
     }
 };
 
+// At max_ack_pending with a backlog, nats-server 2.9 holds a no-wait pull request instead of
+// answering it (the ordered webhook endpoint waited out the client's 5 s timeout for it).
+// The inbox prefetches the next batch while the current one is unacked, so with
+// max_ack_pending = batch_size every prefetch meets a full consumer: it must be answered
+// when the batch in hand is acked, not after 5 s.
+TEST_F(InboxTest, AConsumerAtItsMaxAckPendingGetsTheNextBatchOnceTheLastIsAcked) {
+    constexpr int events = 200;
+    publish_many("full-", 0, events);
+    auto handler = std::make_shared<EffectHandler>();
+    auto options = consumer_options("at-limit");
+    options.batch_size = 10;
+    options.max_ack_pending = 10;
+    InboxConsumer consumer(options, *connection, handler);
+    const auto started = std::chrono::steady_clock::now();
+    consumer.start();
+    // 20 batches: held 5 s each they would take 100 s.
+    ASSERT_TRUE(wait_until([&] { return consumer.statistics().processed == events; }, 30s))
+        << consumer.statistics().processed << " of " << events << " processed";
+    const auto took = std::chrono::steady_clock::now() - started;
+    consumer.stop();
+
+    EXPECT_LT(took, 15s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+    EXPECT_EQ(query_count("SELECT count(*) FROM effects"), events);
+    EXPECT_EQ(query_count("SELECT count(DISTINCT message_id) FROM effects"), events);
+    EXPECT_EQ(jetstream->consumer_info("SEA_EVENTS", "at-limit")->num_redelivered, 0);
+}
+
 TEST_F(InboxTest, BatchHandlerAppliesBatchesAtOnceAndRetriesAFailingMessageAlone) {
     auto handler = std::make_shared<BatchEffectHandler>();
     auto options = consumer_options("bulk");
