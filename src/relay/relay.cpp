@@ -201,6 +201,9 @@ struct Events {
     std::deque<nats::AsyncPublishResult> results;
     std::vector<std::int64_t> recorded;  //!< settled positions now recorded
     std::optional<std::string> record_failure;
+    //! The leader's last query filled its batch: a backlog waits (the recorder does not
+    //! VACUUM then, see Recorder::vacuum_if_due).
+    std::atomic<bool> backlogged{false};
 
     //! Wakes the leader only for the first result it has not taken yet: it takes them all
     //! at once, and a wake-up per PubAck cost a context switch per event.
@@ -238,6 +241,7 @@ struct Events {
         results.clear();
         recorded.clear();
         record_failure.reset();
+        backlogged = false;
     }
 };
 
@@ -403,13 +407,14 @@ private:
     //! grow by a naptime of rows before each visit. TRUNCATE false: truncating the table's
     //! empty tail takes an exclusive lock that producers' INSERTs would queue behind;
     //! SKIP_LOCKED: autovacuum (or another context's relay) is already at it.
-    //! A VACUUM scans every index whole, so its time follows the backlog (~100 ms with
-    //! 200k rows pending, a few ms for a second of traffic): the next one waits at least
-    //! vacuum_duty_factor times as long as the last took, so that draining a large backlog
-    //! (which needs no room: it only removes rows) spends ~2% of the recorder on it.
+    //! A VACUUM scans every index whole, so its time follows the table (~100 ms with 200k
+    //! rows pending, a few ms for a second of traffic) and recording waits for it. So none
+    //! while a backlog is being drained (which only removes rows: the room is needed once
+    //! producers outpace the relay no more), and the next one waits at least
+    //! vacuum_duty_factor times as long as the last took.
     void vacuum_if_due() {
         static constexpr int vacuum_duty_factor = 50;
-        if (!may_vacuum_ || settled_since_vacuum_ < vacuum_min_rows_) return;
+        if (!may_vacuum_ || settled_since_vacuum_ < vacuum_min_rows_ || events_.backlogged) return;
         const auto now = Clock::now();
         if (now < next_vacuum_) return;
         settled_since_vacuum_ = 0;
@@ -699,6 +704,7 @@ private:
         last_query_ = Clock::now();
         const auto count = static_cast<std::size_t>(result.rows());
         more_waiting_ = count == limit;
+        sessions_.events.backlogged = more_waiting_;
         if (count == 0) return;
         last_rows_at_ = last_query_;
         ++counters_.rounds;
