@@ -375,7 +375,17 @@ private:
     void run() {
         std::unique_lock lock(mutex_);
         while (true) {
-            changed_.wait(lock, [&] { return stopping_ || submitted_ > recorded_; });
+            const auto work = [&] { return stopping_ || submitted_ > recorded_; };
+            if (!vacuum_wanted()) {
+                changed_.wait(lock, work);
+            } else if (!changed_.wait_until(lock, next_vacuum_, work)) {
+                // Nothing to record, but the last rows' dead versions are due: a burst
+                // followed by quiet is reclaimed too, not only steady traffic.
+                lock.unlock();
+                vacuum_if_due();
+                lock.lock();
+                continue;
+            }
             if (submitted_ == recorded_) return;  // stopping with nothing left
             Outcomes outcomes = std::exchange(queued_, Outcomes{});
             const auto batch_end = submitted_;
@@ -412,11 +422,16 @@ private:
     //! while a backlog is being drained (which only removes rows: the room is needed once
     //! producers outpace the relay no more), and the next one waits at least
     //! vacuum_duty_factor times as long as the last took.
+    bool vacuum_wanted() const { return may_vacuum_ && settled_since_vacuum_ >= vacuum_min_rows_; }
     void vacuum_if_due() {
         static constexpr int vacuum_duty_factor = 50;
-        if (!may_vacuum_ || settled_since_vacuum_ < vacuum_min_rows_ || events_.backlogged) return;
+        if (!vacuum_wanted()) return;
         const auto now = Clock::now();
         if (now < next_vacuum_) return;
+        if (events_.backlogged) {
+            next_vacuum_ = now + vacuum_interval_;  // asked again then
+            return;
+        }
         settled_since_vacuum_ = 0;
         try {
             connection_->exec(
